@@ -1,0 +1,1 @@
+"""seqgan-music: SeqGAN for melodies."""

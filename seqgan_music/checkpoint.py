@@ -1,0 +1,100 @@
+"""One checkpoint format for the CLI and the app: atomic writes, weights-only loading, validation.
+
+A checkpoint is a dict of plain values and tensors (no pickled objects)::
+
+    format, version, run_config (dict), tokenizer (dict or None), progress (units done), units,
+    generator, discriminator, rollout (state dicts), g_opt, d_opt (optimizer state dicts),
+    rng (torch and trainer generator states), nonfinite (count)
+
+``load_checkpoint`` uses ``torch.load(weights_only=True)``, so a crafted file cannot run code,
+then checks the format, the configs and every tensor shape before anything uses it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from seqgan_music.config import RunConfig, from_dict, to_dict
+from seqgan_music.errors import UserError
+from seqgan_music.fileio import atomic_write_bytes
+from seqgan_music.models import Discriminator, Generator
+from seqgan_music.tokenizer import Tokenizer
+
+FORMAT = "seqgan-music"
+VERSION = 1
+LAST = "last.pt"  # newest state of a run
+MLE = "mle.pt"  # the state at the end of MLE pre-training, kept for MLE-vs-SeqGAN comparisons
+
+
+def save_checkpoint(path: str, state: dict[str, Any]) -> None:
+    """Write ``state`` (see module doc) atomically: a kill at any moment keeps the old file."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **state}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_checkpoint(path: str) -> dict[str, Any]:
+    """Load the raw dict with weights only; any unreadable or foreign file is a UserError."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: not a loadable seqgan-music checkpoint ({first})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path}: not a seqgan-music checkpoint")
+    if state.get("version") != VERSION:
+        raise UserError(f"{path}: checkpoint format version {state.get('version')} is not supported (expected {VERSION})")
+    return state
+
+
+@dataclass
+class LoadedRun:
+    """A validated checkpoint: configs, tokenizer (None for the oracle experiment), models, raw state."""
+
+    config: RunConfig
+    tokenizer: Tokenizer | None
+    generator: Generator
+    discriminator: Discriminator
+    state: dict[str, Any]
+
+
+def load_checkpoint(path: str, device: str | torch.device = "cpu") -> LoadedRun:
+    """Read and validate a checkpoint and rebuild its models on ``device``."""
+    state = read_checkpoint(path)
+    cfg = from_dict(RunConfig, state.get("run_config"), f"{path}: run_config")
+    tokenizer = Tokenizer.from_dict(state["tokenizer"], f"{path}: tokenizer") if state.get("tokenizer") else None
+    if tokenizer is not None and tokenizer.vocab_size != cfg.generator.vocab_size:
+        raise UserError(f"{path}: tokenizer vocabulary ({tokenizer.vocab_size}) does not match the generator's")
+    try:
+        gen, disc = Generator(cfg.generator), Discriminator(cfg.discriminator)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise UserError(f"{path}: invalid model config ({exc})") from None
+    _load_weights(gen, state.get("generator"), path, "generator")
+    _load_weights(disc, state.get("discriminator"), path, "discriminator")
+    return LoadedRun(cfg, tokenizer, gen.to(device), disc.to(device), state)
+
+
+def _load_weights(model: torch.nn.Module, weights: Any, path: str, what: str) -> None:
+    if not isinstance(weights, dict):
+        raise UserError(f"{path}: {what} weights are missing")
+    expected = model.state_dict()
+    if set(weights) != set(expected):
+        raise UserError(f"{path}: {what} weights do not match its config (keys differ)")
+    for key, tensor in weights.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.shape != expected[key].shape:
+            raise UserError(f"{path}: {what} weight {key} has the wrong shape for its config")
+        if not torch.isfinite(tensor).all():
+            raise UserError(f"{path}: {what} weight {key} holds non-finite values")
+    model.load_state_dict(weights)
+
+
+def run_state(cfg: RunConfig, tokenizer: Tokenizer | None, **rest: Any) -> dict[str, Any]:
+    """The common fields of a checkpoint dict; ``rest`` adds weights, optimizers, progress."""
+    return {"run_config": to_dict(cfg), "tokenizer": tokenizer.to_dict() if tokenizer else None, **rest}

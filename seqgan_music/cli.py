@@ -1,0 +1,201 @@
+"""The ``seqgan-music`` command line. Progress bars live here; the library never prints.
+
+Exit codes: 0 ok, 2 bad input or usage (one clear line on stderr), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+from seqgan_music.errors import UserError
+
+
+def _tqdm_callback(bars: dict):
+    """Trainer/prepare events -> one tqdm bar per phase."""
+    from tqdm import tqdm
+
+    def on_event(event: dict) -> None:
+        if event.get("event") == "progress":
+            phase = event["phase"]
+            bar = bars.get("bar")
+            if bars.get("phase") != phase or bar is None:
+                if bar is not None:
+                    bar.close()
+                bars["phase"] = phase
+                bars["bar"] = bar = tqdm(total=None, desc=phase, unit="unit", leave=False, file=sys.stderr, disable=None)
+        elif event.get("event") == "metrics":
+            bar = bars.get("bar")
+            if bar is not None:
+                bar.update(1)
+                bar.total = event["units"]
+                shown = {k: round(v, 4) for k, v in event.items() if isinstance(v, float) and k != "time"}
+                bar.set_postfix(shown, refresh=True)
+    return on_event
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from seqgan_music.sources import list_builtin
+
+    if args.list:
+        for name, desc in list_builtin():
+            print(f"{name:18s} {desc}")
+        return 0
+    if not args.sources or not args.out:
+        raise UserError("prepare needs SOURCE... and --out DIR (or --list)")
+    from tqdm import tqdm
+
+    from seqgan_music.config import TokenizerConfig
+    from seqgan_music.dataset import prepare
+
+    cfg = TokenizerConfig(
+        encoding=args.encoding, seq_len=args.seq_len, hop=args.hop or args.seq_len // 2, steps_per_quarter=args.steps_per_quarter, track=args.track,
+        skyline_all=args.skyline_all, transpose=args.transpose,
+    )
+    bar = tqdm(desc="reading", unit="file", file=sys.stderr, leave=False, disable=None, mininterval=0.5)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    report = prepare(args.sources, args.out, cfg, valid_fraction=args.valid_fraction, seed=args.seed,
+                     workers=args.workers, progress=progress, cache_dir=None if args.no_cache else "default")
+    bar.close()
+    for skip in report.skipped[:20]:
+        print(f"warning: skipped {skip['source']}: {skip['reason']}", file=sys.stderr)
+    if len(report.skipped) > 20:
+        print(f"warning: ... {len(report.skipped) - 20} more skipped (see {args.out}/manifest.json)", file=sys.stderr)
+    print(f"{args.out}: {report.pieces} pieces ({report.train_pieces} train, {report.valid_pieces} valid), "
+          f"{report.train_windows} train windows, {report.valid_windows} valid windows of {cfg.seq_len} tokens, "
+          f"{len(report.skipped)} skipped; {report.parsed_files} files parsed, {report.cached_files} from cache, "
+          f"{report.seconds:.1f} s")
+    if args.report:
+        from dataclasses import asdict
+
+        with open(args.report, "w", encoding="utf-8") as fh:
+            json.dump(asdict(report), fh, indent=1)
+    return 0
+
+
+# ---------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from seqgan_music.checkpoint import LAST, read_checkpoint
+    from seqgan_music.config import RunConfig, apply_overrides, from_dict, make_run_config
+    from seqgan_music.dataset import load_dataset
+    from seqgan_music.device import resolve_device
+    from seqgan_music.trainer import Trainer
+
+    ds = load_dataset(args.data_dir)
+    last = os.path.join(args.out, LAST)
+    if os.path.exists(last) and not args.resume:
+        raise UserError(f"{args.out}: already holds a run; pass --resume to continue it or choose another --out")
+    if args.resume and os.path.exists(last):
+        cfg = from_dict(RunConfig, read_checkpoint(last)["run_config"], f"{last}: run_config")
+    else:
+        cfg = apply_overrides(make_run_config(args.preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token), args.set)
+    device = resolve_device(args.device)
+    bars: dict = {}
+    trainer = Trainer(cfg, ds.train, ds.valid, args.out, device, ds.tokenizer, callbacks=[_tqdm_callback(bars)])
+    start = time.perf_counter()
+    status = trainer.run(resume=args.resume)
+    if bars.get("bar") is not None:
+        bars["bar"].close()
+    print(f"{args.out}: training {status} after {trainer.progress}/{len(trainer.units)} units "
+          f"in {time.perf_counter() - start:.1f} s on {device}; checkpoint {last}")
+    return 0
+
+
+# ---------------------------------------------------------------- generate
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from seqgan_music.device import resolve_device
+    from seqgan_music.generate import generate_tokens, load_run, primer_tokens, write_midis
+
+    run = load_run(args.run_dir, resolve_device(args.device))
+    tokenizer = run.tokenizer
+    primer = primer_tokens(args.primer, tokenizer) if args.primer else None
+    steps = args.steps or 4 * run.config.discriminator.seq_len
+    tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer)
+    paths = write_midis(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program)
+    print(f"wrote {len(paths)} MIDI files to {args.out} ({steps} steps each)")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seqgan-music", description="Train SeqGAN on melodies and generate new ones.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pp = sub.add_parser("prepare", help="turn MIDI files, folders, zips or builtin:NAME into a dataset folder")
+    pp.add_argument("sources", nargs="*", help="files, folders, .zip archives, builtin:essen|oneills|ryans|airds")
+    pp.add_argument("--out", help="dataset folder to write")
+    pp.add_argument("--list", action="store_true", help="list the built-in collections")
+    pp.add_argument("--encoding", choices=["melody", "paper"], default="melody")
+    pp.add_argument("--seq-len", type=int, default=32, help="tokens per window T")
+    pp.add_argument("--hop", type=int, default=None, help="tokens between windows (default T/2)")
+    pp.add_argument("--steps-per-quarter", type=int, default=4)
+    pp.add_argument("--track", default=None, help="melody track index or name (default: best melody track)")
+    pp.add_argument("--skyline-all", action="store_true", help="skyline over all non-drum tracks")
+    pp.add_argument("--transpose", type=int, default=0, help="augment training windows by +-K semitones")
+    pp.add_argument("--valid-fraction", type=float, default=0.1)
+    pp.add_argument("--seed", type=int, default=0)
+    pp.add_argument("--workers", type=int, default=None, help="parsing processes (default: all cores)")
+    pp.add_argument("--no-cache", action="store_true", help="ignore and do not fill the parse cache")
+    pp.add_argument("--report", help="also write the full report as JSON to this file")
+    pp.set_defaults(func=cmd_prepare)
+
+    tp = sub.add_parser("train", help="train SeqGAN on a prepared dataset")
+    tp.add_argument("data_dir")
+    tp.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
+    tp.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="cpu")
+    tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setting, e.g. --set mle_epochs=5 --set generator.hidden_dim=64")
+    tp.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    tp.set_defaults(func=cmd_train)
+
+    gp = sub.add_parser("generate", help="sample melodies from a run and write .mid files")
+    gp.add_argument("run_dir", help="run folder or checkpoint file")
+    gp.add_argument("--num", type=int, default=8)
+    gp.add_argument("--out", required=True)
+    gp.add_argument("--steps", type=int, default=None, help="tokens per melody (default 4 T)")
+    gp.add_argument("--temperature", type=float, default=1.0)
+    gp.add_argument("--top-k", type=int, default=0)
+    gp.add_argument("--seed", type=int, default=0)
+    gp.add_argument("--primer", help="MIDI file whose melody the generator continues")
+    gp.add_argument("--qpm", type=float, default=120.0, help="tempo in quarter notes per minute")
+    gp.add_argument("--program", type=int, default=0, help="General MIDI program (0 = piano)")
+    gp.add_argument("--device", default="auto")
+    gp.set_defaults(func=cmd_generate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", module="pretty_midi")
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"seqgan-music: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seqgan-music: interrupted; the last checkpoint is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Dataclass configurations, presets and their JSON round trip.
+
+Every config is a plain dataclass with a comment on each field. ``to_dict``/``from_dict`` give a
+JSON round trip that rejects unknown keys, so a typo in ``--set`` or a foreign checkpoint is an
+error instead of a silently ignored value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from seqgan_music.errors import UserError
+
+C = TypeVar("C")
+
+
+@dataclass
+class TokenizerConfig:
+    encoding: str = "melody"  # "melody" (beat grid, NOTE_ON/HOLD/REST) or "paper" (0.4 s samples)
+    steps_per_quarter: int = 4  # melody: grid steps per quarter note
+    pitch_low: int = 48  # melody: lowest NOTE_ON pitch (MIDI number), C3
+    pitch_high: int = 84  # melody: highest NOTE_ON pitch, C6; others move by octaves into range
+    sample_seconds: float = 0.4  # paper: sampling period in seconds
+    seq_len: int = 32  # T: tokens per training window
+    hop: int = 16  # tokens between window starts
+    track: str | None = None  # melody track: index or name; None picks the best melody track
+    skyline_all: bool = False  # True: skyline over all non-drum tracks instead of one track
+    transpose: int = 0  # augmentation: train windows also transposed by -k..+k semitones
+
+    def validate(self) -> None:
+        if self.encoding not in ("melody", "paper"):
+            raise UserError(f"unknown encoding {self.encoding!r}: use 'melody' or 'paper'")
+        if self.steps_per_quarter < 1 or self.steps_per_quarter > 48:
+            raise UserError("steps_per_quarter must be between 1 and 48")
+        if not 0 <= self.pitch_low < self.pitch_high <= 127 or self.pitch_high - self.pitch_low < 11:
+            raise UserError("pitch range must lie in 0..127 and span at least an octave")
+        if self.seq_len < 2 or self.hop < 1:
+            raise UserError("seq_len must be at least 2 and hop at least 1")
+        if self.transpose < 0 or self.transpose > 12:
+            raise UserError("transpose must be between 0 and 12 semitones")
+        if self.sample_seconds <= 0:
+            raise UserError("sample_seconds must be positive")
+
+
+@dataclass
+class GeneratorConfig:
+    vocab_size: int = 39  # set from the tokenizer (or 5000 for the oracle experiment)
+    embed_dim: int = 32  # token embedding size
+    hidden_dim: int = 32  # LSTM hidden size
+    start_token: int = 0  # input at the first step (REST for music, 0 as in the paper's code)
+
+
+@dataclass
+class DiscriminatorConfig:
+    vocab_size: int = 39  # set from the tokenizer
+    seq_len: int = 32  # T: length of the sequences it scores
+    embed_dim: int = 64  # token embedding size (paper: 64)
+    filter_widths: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 24, 32])
+    num_filters: list[int] = field(
+        default_factory=lambda: [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160, 160]
+    )
+    dropout_keep: float = 0.75  # keep probability of the dropout before the output layer
+    l2_reg: float = 0.2  # L2 penalty on the output layer's weights and bias
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64  # sequences per step (G and D)
+    mle_epochs: int = 120  # MLE pre-training epochs of G over the training windows
+    d_pretrain_rounds: int = 50  # D pre-training rounds, each with fresh negatives
+    d_epochs: int = 3  # k: epochs over each round's real+fake set
+    adv_rounds: int = 200  # adversarial rounds
+    g_steps: int = 1  # policy-gradient steps per adversarial round
+    d_steps: int = 5  # D rounds (fresh negatives) per adversarial round
+    d_samples: int = 10000  # negatives per D round (and as many real windows, sampled)
+    rollout_num: int = 16  # N: Monte Carlo rollouts per prefix
+    rollout_update_rate: float = 0.8  # r in beta <- r*beta + (1-r)*theta (0 = copy, paper Alg. 1)
+    g_lr: float = 0.01  # Adam learning rate of G (pre-training and policy gradient)
+    d_lr: float = 1e-4  # Adam learning rate of D
+    grad_clip: float = 5.0  # gradient norm clip of G
+    max_nonfinite: int = 5  # consecutive non-finite losses before training stops with an error
+    rollout_memory_mb: int = 512  # memory budget of one rollout chunk
+    sample_every: int = 1  # adversarial rounds between published samples
+    seed: int = 0  # seeds every random choice of the run
+
+
+@dataclass
+class RunConfig:
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def paper_filter_table(seq_len: int) -> tuple[list[int], list[int]]:
+    """The paper's D filter table for length ``seq_len``; widths wider than T are dropped."""
+    if seq_len <= 20:
+        widths = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20]
+        nums = [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160]
+    else:
+        widths = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 24, 32]
+        nums = [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160, 160]
+    kept = [(w, n) for w, n in zip(widths, nums) if w <= seq_len]
+    return [w for w, _ in kept], [n for _, n in kept]
+
+
+def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
+    """A reduced table for CPU presets: a few widths up to T with ``scale`` filters each."""
+    widths = sorted({w for w in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32) if w <= seq_len} | {seq_len})
+    return widths, [scale] * len(widths)
+
+
+PRESETS = ("tiny", "cpu", "paper")
+
+
+def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0) -> RunConfig:
+    """Build the run config of a preset for a dataset of ``vocab_size`` tokens and windows of T."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token)
+    disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len)
+    train = TrainConfig()
+    if preset == "paper":
+        disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)
+    elif preset == "cpu":
+        gen.embed_dim, gen.hidden_dim = 32, 64
+        disc.embed_dim = 32
+        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, 32)
+        train = TrainConfig(
+            mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000,
+            rollout_num=8, batch_size=32,
+        )
+    else:  # tiny
+        gen.embed_dim, gen.hidden_dim = 16, 32
+        disc.embed_dim = 16
+        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, 8)
+        train = TrainConfig(
+            mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1, d_samples=64,
+            rollout_num=4, batch_size=16,
+        )
+    return RunConfig(gen, disc, train)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Dataclass -> plain dict (nested dataclasses become dicts)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
+    """Plain dict -> dataclass ``cls``; unknown keys and wrong types raise a UserError."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected an object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        sub = _nested_type(cls, name)
+        kwargs[name] = from_dict(sub, value, f"{where}.{name}") if sub else value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise UserError(f"{where}: {exc}") from None
+
+
+def _nested_type(cls: type, name: str) -> type | None:
+    nested = {"generator": GeneratorConfig, "discriminator": DiscriminatorConfig, "train": TrainConfig}
+    return nested.get(name) if cls is RunConfig else None
+
+
+def save_json(cfg: Any, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(to_dict(cfg), fh, indent=2)
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``section.key=value`` (or plain ``key=value`` for train keys) strings to ``cfg``.
+
+    Values are parsed as JSON when possible (numbers, lists, booleans), else taken as strings.
+    """
+    data = to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        section, _, name = key.rpartition(".")
+        section = section or _section_of(name)
+        if section not in data or name not in data[section]:
+            raise UserError(f"--set {key!r}: unknown setting")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        old = data[section][name]
+        if isinstance(old, (int, float)) and not isinstance(old, bool) and not isinstance(value, (int, float)):
+            raise UserError(f"--set {key!r}: expected a number, got {raw!r}")
+        if isinstance(old, float) and isinstance(value, int):
+            value = float(value)
+        data[section][name] = value
+    return from_dict(RunConfig, data, "run config")
+
+
+def _section_of(name: str) -> str:
+    for section, cls in (("train", TrainConfig), ("generator", GeneratorConfig), ("discriminator", DiscriminatorConfig)):
+        if name in {f.name for f in dataclasses.fields(cls)}:
+            return section
+    return "train"

@@ -1,0 +1,295 @@
+"""Prepared datasets: parse sources (cached, in a process pool), split by piece, cut windows.
+
+A dataset folder holds::
+
+    windows.npz     train (N, T) and valid (M, T) int16 token windows
+    pieces.npz      every usable piece's tokens: tokens (sum L,), offsets (P+1,), valid (P,) bool
+    tokenizer.json  the tokenizer config and vocabulary
+    manifest.json   summary plus one entry per input piece (source, sha256, notes, windows, split
+                    or the reason it was skipped)
+
+Pieces shorter than T tokens give no window and are listed as skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from seqgan_music.config import TokenizerConfig, to_dict
+from seqgan_music.errors import UserError
+from seqgan_music.fileio import atomic_save_npz, atomic_write_text
+from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, parse_item
+from seqgan_music.tokenizer import Tokenizer
+
+CACHE_VERSION = 1
+Progress = Callable[[int, int], None]
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("SEQGAN_MUSIC_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "seqgan-music"))
+
+
+@dataclass
+class PrepareReport:
+    pieces: int = 0  # usable pieces
+    skipped: list[dict] = field(default_factory=list)  # {"source", "reason"}
+    train_windows: int = 0
+    valid_windows: int = 0
+    train_pieces: int = 0
+    valid_pieces: int = 0
+    cached_files: int = 0  # input files whose parse came from the cache
+    parsed_files: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class PreparedDataset:
+    """A loaded dataset folder. train/valid: (N, T) int64 tensors; pieces: list of (L,) arrays."""
+
+    path: str
+    tokenizer: Tokenizer
+    train: torch.Tensor
+    valid: torch.Tensor
+    pieces: list[np.ndarray]
+    piece_is_valid: np.ndarray
+
+    @property
+    def seq_len(self) -> int:
+        return self.train.shape[1]
+
+
+# ---------------------------------------------------------------- cache
+
+
+def _cache_key(item: Item, tok_cfg: TokenizerConfig, limits: Limits) -> str:
+    parse_cfg = {k: v for k, v in to_dict(tok_cfg).items() if k not in ("seq_len", "hop", "transpose")}
+    blob = json.dumps([CACHE_VERSION, item.sha256, item.kind, parse_cfg, asdict(limits)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _cache_load(path: str, item: Item) -> list[PieceResult] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode("utf-8"))
+            tokens, offsets = z["tokens"], z["offsets"]
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None  # a damaged cache entry is simply parsed again
+    out = []
+    for i, (suffix, notes, reason) in enumerate(meta):
+        piece = None if reason else tokens[offsets[i] : offsets[i + 1]]
+        out.append(PieceResult(item.label + suffix, notes, piece, reason))
+    return out
+
+
+def _cache_store(path: str, item: Item, results: list[PieceResult]) -> None:
+    meta = [(r.label[len(item.label) :], r.notes, r.reason) for r in results]
+    lengths = [0 if r.tokens is None else len(r.tokens) for r in results]
+    tokens = np.concatenate([r.tokens for r in results if r.tokens is not None] or [np.zeros(0, np.int16)])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    meta_bytes = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    try:
+        atomic_save_npz(path, tokens=tokens.astype(np.int16), offsets=offsets, meta=meta_bytes)
+    except OSError:
+        pass  # a read-only or full cache folder only costs speed
+
+
+def _parse_job(args: tuple[Item, TokenizerConfig, Limits]) -> list[PieceResult]:
+    return parse_item(*args)
+
+
+def parse_all(
+    items: list[Item], tok_cfg: TokenizerConfig, limits: Limits, cache_dir: str | None, workers: int,
+    progress: Progress | None, report: PrepareReport,
+) -> list[list[PieceResult]]:
+    """Piece results per item, from the cache where possible, else parsed in a process pool."""
+    results: list[list[PieceResult] | None] = [None] * len(items)
+    keys = [_cache_key(it, tok_cfg, limits) for it in items]
+    if cache_dir:
+        os.makedirs(cache_dir, exist_ok=True)
+        for i, (item, key) in enumerate(zip(items, keys)):
+            path = os.path.join(cache_dir, key + ".npz")
+            results[i] = _cache_load(path, item) if os.path.exists(path) else None
+    todo = [i for i, r in enumerate(results) if r is None]
+    report.cached_files = len(items) - len(todo)
+    report.parsed_files = len(todo)
+    done = report.cached_files
+    if progress:
+        progress(done, len(items))
+    jobs = [(items[i], tok_cfg, limits) for i in todo]
+    if workers > 1 and len(todo) > 1:
+        # the largest files first, so one big file does not finish last on its own
+        order = sorted(range(len(todo)), key=lambda j: -len(items[todo[j]].data))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_parse_job, jobs[j]): todo[j] for j in order}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                done += 1
+                if progress:
+                    progress(done, len(items))
+    else:
+        for i, job in zip(todo, jobs):
+            results[i] = _parse_job(job)
+            done += 1
+            if progress:
+                progress(done, len(items))
+    if cache_dir:
+        for i in todo:
+            _cache_store(os.path.join(cache_dir, keys[i] + ".npz"), items[i], results[i])
+    return results  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def windows_of(tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
+    """(W, T) windows of one piece starting every ``hop`` tokens; (0, T) when shorter than T."""
+    if len(tokens) < seq_len:
+        return np.zeros((0, seq_len), dtype=np.int16)
+    starts = np.arange(0, len(tokens) - seq_len + 1, hop)
+    return np.stack([tokens[s : s + seq_len] for s in starts]).astype(np.int16)
+
+
+def split_pieces(n: int, valid_fraction: float, seed: int) -> np.ndarray:
+    """(n,) bool, True for validation pieces: a seeded shuffle by piece, never by window."""
+    is_valid = np.zeros(n, dtype=bool)
+    n_valid = int(round(n * valid_fraction))
+    if n >= 2 and valid_fraction > 0:
+        n_valid = min(max(n_valid, 1), n - 1)
+        is_valid[np.random.default_rng(seed).permutation(n)[:n_valid]] = True
+    return is_valid
+
+
+def prepare(
+    sources: list[str], out_dir: str, tok_cfg: TokenizerConfig | None = None, *, valid_fraction: float = 0.1,
+    seed: int = 0, limits: Limits | None = None, cache_dir: str | None = "default", workers: int | None = None,
+    progress: Progress | None = None,
+) -> PrepareReport:
+    """Prepare a dataset folder from sources (files, folders, .zip, ``builtin:NAME``).
+
+    Raises UserError when the sources are unusable or nothing usable remains; the old contents of
+    ``out_dir`` are replaced only when the new dataset is complete.
+    """
+    start = time.perf_counter()
+    tok_cfg = tok_cfg or TokenizerConfig()
+    tokenizer = Tokenizer(tok_cfg)
+    limits = limits or Limits()
+    if not sources:
+        raise UserError("no sources given")
+    _check_out_dir(out_dir)
+    report = PrepareReport()
+    items, skipped = expand_sources(sources, limits)
+    cache_dir = default_cache_dir() if cache_dir == "default" else cache_dir
+    per_item = parse_all(items, tok_cfg, limits, cache_dir, workers or os.cpu_count() or 1, progress, report)
+    return _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction, seed, report, start)
+
+
+def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction, seed, report, start):
+    cfg = tokenizer.config
+    entries: list[dict] = [{"source": r.label, "skipped": r.reason} for r in skipped]
+    usable: list[tuple[PieceResult, str]] = []
+    for item, results in zip(items, per_item):
+        for r in results:
+            if r.reason is None and len(r.tokens) < cfg.seq_len:
+                r = PieceResult(r.label, r.notes, None, f"shorter than one window ({len(r.tokens)} < {cfg.seq_len} tokens)")
+            if r.reason is None:
+                usable.append((r, item.sha256))
+            else:
+                entries.append({"source": r.label, "sha256": item.sha256, "notes": r.notes, "skipped": r.reason})
+    report.skipped = [{"source": e["source"], "reason": e["skipped"]} for e in entries]
+    if not usable:
+        raise UserError(f"no usable melodies in {', '.join(items_label(items, skipped))}: every input was skipped")
+    is_valid = split_pieces(len(usable), valid_fraction, seed)
+    train, valid = [], []
+    for (r, sha), val in zip(usable, is_valid):
+        wins = windows_of(r.tokens, cfg.seq_len, cfg.hop)
+        (valid if val else train).append(wins)
+        n_aug = 0
+        if not val:
+            for k in range(-cfg.transpose, cfg.transpose + 1):
+                moved = tokenizer.transpose(r.tokens, k) if k else None
+                if moved is not None:
+                    train.append(windows_of(moved, cfg.seq_len, cfg.hop))
+                    n_aug += len(train[-1])
+        entries.append({
+            "source": r.label, "sha256": sha, "notes": r.notes, "tokens": len(r.tokens), "windows": len(wins),
+            "transposed_windows": n_aug, "split": "valid" if val else "train",
+        })
+    T = cfg.seq_len
+    train_arr = np.concatenate(train) if train else np.zeros((0, T), np.int16)
+    valid_arr = np.concatenate(valid) if valid else np.zeros((0, T), np.int16)
+    if len(train_arr) == 0:
+        raise UserError("no training windows: every usable piece landed in the validation split")
+    report.pieces = len(usable)
+    report.valid_pieces = int(is_valid.sum())
+    report.train_pieces = report.pieces - report.valid_pieces
+    report.train_windows, report.valid_windows = len(train_arr), len(valid_arr)
+    tokens = [r.tokens for r, _ in usable]
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
+    report.seconds = time.perf_counter() - start
+    summary = {k: v for k, v in asdict(report).items() if k != "skipped"}
+    summary["skipped"] = len(report.skipped)
+    manifest = {"summary": summary, "valid_fraction": valid_fraction, "seed": seed, "entries": entries}
+    tmp = out_dir.rstrip("/") + f".tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    atomic_save_npz(os.path.join(tmp, "windows.npz"), train=train_arr, valid=valid_arr)
+    atomic_save_npz(os.path.join(tmp, "pieces.npz"), tokens=np.concatenate(tokens).astype(np.int16), offsets=offsets, valid=is_valid)
+    tokenizer.save(os.path.join(tmp, "tokenizer.json"))
+    atomic_write_text(os.path.join(tmp, "manifest.json"), json.dumps(manifest, indent=1))
+    _swap_in(tmp, out_dir)
+    return report
+
+
+def items_label(items: list[Item], skipped: list[PieceResult]) -> list[str]:
+    labels = [it.label for it in items] + [s.label for s in skipped]
+    return labels[:3] + ([f"... ({len(labels)} inputs)"] if len(labels) > 3 else [])
+
+
+def _check_out_dir(out_dir: str) -> None:
+    if os.path.isfile(out_dir):
+        raise UserError(f"{out_dir}: exists and is a file, not a dataset folder")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, "manifest.json")):
+        raise UserError(f"{out_dir}: folder is not empty and is not a dataset folder; choose another --out")
+
+
+def _swap_in(tmp: str, out_dir: str) -> None:
+    """Replace ``out_dir`` by the complete folder ``tmp`` (the old dataset survives until then)."""
+    old = out_dir.rstrip("/") + f".old-{os.getpid()}"
+    if os.path.isdir(out_dir):
+        os.replace(out_dir, old)
+    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- load
+
+
+def load_dataset(path: str) -> PreparedDataset:
+    """Load a prepared dataset folder; a missing or damaged file is a UserError naming it."""
+    if not os.path.isdir(path):
+        raise UserError(f"{path}: no such dataset folder (run 'seqgan-music prepare' first)")
+    tokenizer = Tokenizer.load(os.path.join(path, "tokenizer.json"))
+    try:
+        with np.load(os.path.join(path, "windows.npz"), allow_pickle=False) as z:
+            train, valid = z["train"].astype(np.int64), z["valid"].astype(np.int64)
+        with np.load(os.path.join(path, "pieces.npz"), allow_pickle=False) as z:
+            tokens, offsets, piece_valid = z["tokens"].astype(np.int64), z["offsets"], z["valid"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"{path}: damaged dataset ({exc})") from None
+    if train.ndim != 2 or train.shape[1] != tokenizer.config.seq_len or len(train) == 0:
+        raise UserError(f"{path}: windows do not match the tokenizer's seq_len")
+    if train.min() < 0 or max(train.max(), valid.max(initial=0)) >= tokenizer.vocab_size:
+        raise UserError(f"{path}: tokens outside the vocabulary")
+    pieces = [tokens[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+    return PreparedDataset(path, tokenizer, torch.from_numpy(train), torch.from_numpy(valid), pieces, piece_valid)

@@ -1,0 +1,79 @@
+"""Sampling melodies from a trained run and writing them as MIDI files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pretty_midi
+import torch
+
+from seqgan_music.checkpoint import LAST, LoadedRun, load_checkpoint
+from seqgan_music.errors import UserError
+from seqgan_music.sources import Limits, read_midi
+from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody
+
+
+def checkpoint_path(run: str, which: str = LAST) -> str:
+    """A run folder (-> its ``which`` checkpoint) or a checkpoint file path, checked to exist."""
+    path = os.path.join(run, which) if os.path.isdir(run) else run
+    if not os.path.isfile(path):
+        raise UserError(f"{run}: no checkpoint found (expected {path}); train first")
+    return path
+
+
+def load_run(run: str, device: str | torch.device = "cpu", which: str = LAST) -> LoadedRun:
+    """Load a run for generation; the oracle experiment's runs have no tokenizer and are refused."""
+    loaded = load_checkpoint(checkpoint_path(run, which), device)
+    if loaded.tokenizer is None:
+        raise UserError(f"{run}: this run has no tokenizer (oracle experiment); it cannot write music")
+    loaded.generator.eval()
+    return loaded
+
+
+def primer_tokens(path: str, tokenizer: Tokenizer) -> torch.Tensor:
+    """The melody of a MIDI file as (P,) token ids to continue from."""
+    try:
+        with open(path, "rb") as fh:
+            melody = extract_melody(read_midi(fh.read(), Limits()), tokenizer.config)
+        return torch.from_numpy(tokenizer.encode(melody))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read primer ({exc.strerror})") from None
+    except SkipPiece as exc:
+        raise UserError(f"{path}: unusable primer: {exc}") from None
+
+
+def generate_tokens(
+    run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
+    primer: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens."""
+    if num < 1 or steps < 1:
+        raise UserError("--num and --steps must be at least 1")
+    if temperature <= 0:
+        raise UserError("--temperature must be positive")
+    if top_k < 0:
+        raise UserError("--top-k must be 0 (off) or positive")
+    device = run.generator.out.weight.device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    sampled = run.generator.sample(num, steps, temperature, top_k, primer, gen).cpu()
+    if primer is None or not len(primer):
+        return sampled
+    return torch.cat([primer.view(1, -1).expand(num, -1).cpu(), sampled], dim=1)
+
+
+def to_midi(tokens, tokenizer: Tokenizer, qpm: float = 120.0, program: int = 0) -> pretty_midi.PrettyMIDI:
+    return tokenizer.decode(np.asarray(tokens), qpm=qpm, program=program)
+
+
+def write_midis(tokens: torch.Tensor, tokenizer: Tokenizer, out_dir: str, qpm: float = 120.0, program: int = 0,
+                prefix: str = "melody") -> list[str]:
+    """Write each row of (num, L) token ids to ``out_dir/prefix_NNN.mid``; returns the paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for i, row in enumerate(tokens):
+        path = os.path.join(out_dir, f"{prefix}_{i:03d}.mid")
+        to_midi(row, tokenizer, qpm, program).write(path)
+        paths.append(path)
+    return paths

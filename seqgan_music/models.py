@@ -1,0 +1,164 @@
+"""The generator (LSTM policy) and the discriminator (CNN over token embeddings).
+
+Shapes: B batch, T sequence length, V vocabulary, E embedding size, H hidden size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqgan_music.config import DiscriminatorConfig, GeneratorConfig
+
+
+def sample_from_logits(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Draw one token per row of (R, V) logits by inverse CDF (cumsum + searchsorted). -> (R,) int64.
+
+    Faster than torch.multinomial on CPU and GPU; ``top_k`` > 0 keeps the k most likely tokens.
+    """
+    if temperature != 1.0:
+        logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    weights = torch.exp(logits - logits.max(dim=-1, keepdim=True).values)
+    cdf = torch.cumsum(weights, dim=-1)
+    u = torch.rand(logits.shape[0], 1, device=logits.device, generator=generator, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=logits.shape[-1] - 1)
+
+
+class Generator(nn.Module):
+    """Embedding -> one-layer LSTM -> linear logits. The policy G_theta(y_t | Y_1:t-1)."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.lstm = nn.LSTM(cfg.embed_dim, cfg.hidden_dim, batch_first=True)
+        self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
+
+    def forward(self, inputs: torch.Tensor, state=None):
+        """(B, L) input ids -> (B, L, V) logits of the next token, and the LSTM state."""
+        hidden, state = self.lstm(self.embedding(inputs), state)
+        return self.out(hidden), state
+
+    def shifted_inputs(self, targets: torch.Tensor) -> torch.Tensor:
+        """(B, T) targets -> (B, T) inputs: the start token, then targets[:, :-1]."""
+        start = torch.full_like(targets[:, :1], self.cfg.start_token)
+        return torch.cat([start, targets[:, :-1]], dim=1)
+
+    def log_probs(self, targets: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T) log G(y_t | Y_1:t-1), teacher forced from the start token."""
+        logits, _ = self(self.shifted_inputs(targets))
+        return torch.log_softmax(logits.float(), dim=-1).gather(2, targets.unsqueeze(2)).squeeze(2)
+
+    def nll(self, targets: torch.Tensor) -> torch.Tensor:
+        """Mean per-token negative log-likelihood (nats) of (B, T) targets; a scalar."""
+        logits, _ = self(self.shifted_inputs(targets))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+
+    # fast stepping: the input projection of every token is one table row
+    def step_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(V, 4H) input gates per token (biases folded in) and (H, 4H) recurrent weights."""
+        lstm = self.lstm
+        table = self.embedding.weight @ lstm.weight_ih_l0.t() + lstm.bias_ih_l0 + lstm.bias_hh_l0
+        return table, lstm.weight_hh_l0.t().contiguous()
+
+    def initial_state(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        dev = self.out.weight.device
+        zeros = torch.zeros(rows, self.cfg.hidden_dim, device=dev)
+        return zeros, zeros.clone()
+
+    @torch.no_grad()
+    def prefix_states(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """LSTM (h, c) after the start token and each of ``tokens`` (B, P): two (P+1, B, H) tensors.
+
+        Index 0 is the state after the start token alone, index p after tokens[:, :p].
+        """
+        table, w_hh = self.step_tables()
+        h, c = self.initial_state(tokens.shape[0])
+        start = torch.full((tokens.shape[0], 1), self.cfg.start_token, dtype=torch.long, device=tokens.device)
+        inputs = torch.cat([start, tokens], dim=1)
+        hs, cs = [], []
+        for t in range(inputs.shape[1]):
+            h, c = lstm_step(table[inputs[:, t]], h, c, w_hh)
+            hs.append(h)
+            cs.append(c)
+        return torch.stack(hs), torch.stack(cs)
+
+    @torch.no_grad()
+    def sample(
+        self, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, primer: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample (num, steps) token ids, continuing ``primer`` (P,) ids when given (not included)."""
+        table, w_hh = self.step_tables()
+        if primer is not None and len(primer):
+            hs, cs = self.prefix_states(primer.to(table.device).view(1, -1).expand(num, -1))
+            h, c = hs[-1], cs[-1]
+        else:
+            start = torch.full((num,), self.cfg.start_token, device=table.device, dtype=torch.long)
+            h, c = lstm_step(table[start], *self.initial_state(num), w_hh)
+        out = torch.empty(num, steps, dtype=torch.long, device=table.device)
+        for t in range(steps):
+            out[:, t] = sample_from_logits(self.out(h), temperature, top_k, generator)
+            if t + 1 < steps:
+                h, c = lstm_step(table[out[:, t]], h, c, w_hh)
+        return out
+
+
+def lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor):
+    """One LSTM step from precomputed input gates (R, 4H); PyTorch gate order i, f, g, o."""
+    gates = torch.addmm(gates_x, h, w_hh_t)
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class Highway(nn.Module):
+    """y = t * relu(W x) + (1 - t) * x with transform gate t = sigmoid(W_t x) (paper's D)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+        self.gate = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = torch.sigmoid(self.gate(x))
+        return t * F.relu(self.proj(x)) + (1.0 - t) * x
+
+
+class Discriminator(nn.Module):
+    """CNN text classifier of the paper: convolutions of several widths, max-over-time pooling,
+    a highway layer, dropout, and a 2-class output (index 1 = real)."""
+
+    def __init__(self, cfg: DiscriminatorConfig):
+        super().__init__()
+        if len(cfg.filter_widths) != len(cfg.num_filters) or not cfg.filter_widths:
+            raise ValueError("filter_widths and num_filters must be non-empty lists of equal length")
+        if max(cfg.filter_widths) > cfg.seq_len:
+            raise ValueError("a filter is wider than the sequence length")
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.convs = nn.ModuleList(nn.Conv1d(cfg.embed_dim, n, w) for w, n in zip(cfg.filter_widths, cfg.num_filters))
+        features = sum(cfg.num_filters)
+        self.highway = Highway(features)
+        self.dropout = nn.Dropout(1.0 - cfg.dropout_keep)
+        self.out = nn.Linear(features, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, 2) logits (fake, real)."""
+        x = self.embedding(tokens).transpose(1, 2)  # (B, E, T)
+        pooled = torch.cat([F.relu(conv(x)).amax(dim=2) for conv in self.convs], dim=1)
+        return self.out(self.dropout(self.highway(pooled)))
+
+    def prob_real(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B,) probability that each sequence is real."""
+        return torch.softmax(self(tokens).float(), dim=1)[:, 1]
+
+    def l2_penalty(self) -> torch.Tensor:
+        """The paper's L2 term on the output layer: l2_reg * (|W|^2 + |b|^2) / 2."""
+        return self.cfg.l2_reg * 0.5 * (self.out.weight.square().sum() + self.out.bias.square().sum())

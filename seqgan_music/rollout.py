@@ -1,0 +1,115 @@
+"""Monte Carlo rewards of SeqGAN, batched over every (prefix length, rollout) pair. No I/O.
+
+Q(Y_1:t-1, y_t) for t < T is the mean over N rollouts of D(Y_1:t completed by the rollout policy);
+at t = T it is D(Y_1:T). Shapes: B samples, T length, N rollouts, M = n*B rows per prefix block.
+
+The batched sampler runs the rollout policy once over the samples (teacher forced) to get the
+LSTM state after every prefix, then advances all rollouts together: at position j the rows of
+prefixes 1..j are active, ordered by prefix length, so a block of M rows joins per step and no
+row is wasted. About T sequential steps instead of the N x (T-1) full passes of the reference
+implementations. A plain sequential implementation of the same algorithm is kept here as the
+correctness reference for tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seqgan_music.models import Discriminator, Generator, lstm_step, sample_from_logits
+
+
+@torch.no_grad()
+def batched_completions(
+    samples: torch.Tensor, policy: Generator, num: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Complete every proper prefix of (B, T) ``samples`` ``num`` times -> (T-1, num, B, T) ids.
+
+    Entry [p-1, n, b] is samples[b, :p] followed by tokens drawn from ``policy``.
+    """
+    B, T = samples.shape
+    M = num * B
+    table, w_hh = policy.step_tables()
+    hs, cs = policy.prefix_states(samples[:, :-1])  # (T, B, H): index p = after samples[:, :p]
+    rows = (T - 1) * M
+    h_buf = hs.new_empty(rows, hs.shape[-1])
+    c_buf = torch.empty_like(h_buf)
+    out = samples.repeat(num, 1).repeat(T - 1, 1)  # (rows, T), prefixes already in place
+    for j in range(1, T):
+        block = slice((j - 1) * M, j * M)  # rollouts of prefix length j join now
+        h_buf[block] = hs[j].repeat(num, 1)
+        c_buf[block] = cs[j].repeat(num, 1)
+        active = slice(0, j * M)
+        tok = sample_from_logits(policy.out(h_buf[active]), generator=generator)
+        out[active, j] = tok
+        if j + 1 < T:
+            h_buf[active], c_buf[active] = lstm_step(table[tok], h_buf[active], c_buf[active], w_hh)
+    return out.view(T - 1, num, B, T)
+
+
+@torch.no_grad()
+def sequential_completions(
+    samples: torch.Tensor, policy: Generator, num: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Reference sampler, as the public implementations do it: for each rollout and prefix, a
+    full teacher-forced pass over the prefix, then token-by-token multinomial sampling.
+    -> (T-1, num, B, T), same meaning as :func:`batched_completions`."""
+    B, T = samples.shape
+    out = samples.new_empty(T - 1, num, B, T)
+    for n in range(num):
+        for p in range(1, T):
+            logits, state = policy(policy.shifted_inputs(samples[:, :p]))
+            seq = samples.clone()
+            inputs = samples[:, p - 1 : p]
+            logits, state = policy(inputs, state)
+            for t in range(p, T):
+                probs = torch.softmax(logits[:, -1], dim=-1)
+                seq[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                if t + 1 < T:
+                    logits, state = policy(seq[:, t : t + 1], state)
+            out[p - 1, n] = seq
+    return out
+
+
+@torch.no_grad()
+def score(disc: Discriminator, sequences: torch.Tensor, batch_rows: int = 8192) -> torch.Tensor:
+    """D's probability of real for (..., T) sequences, in eval mode (no dropout). -> (...)."""
+    was_training = disc.training
+    disc.eval()
+    flat = sequences.reshape(-1, sequences.shape[-1])
+    probs = torch.cat([disc.prob_real(flat[i : i + batch_rows]) for i in range(0, len(flat), batch_rows)])
+    disc.train(was_training)
+    return probs.view(sequences.shape[:-1])
+
+
+def rollouts_per_chunk(batch: int, seq_len: int, vocab: int, hidden: int, memory_mb: int) -> int:
+    """How many rollouts one chunk may hold so its largest tensors stay under ``memory_mb``."""
+    bytes_per_rollout = (seq_len - 1) * batch * (3 * vocab * 4 + 4 * hidden * 4 + seq_len * 8)
+    return max(1, int(memory_mb * 2**20 // bytes_per_rollout))
+
+
+@torch.no_grad()
+def rollout_rewards(
+    samples: torch.Tensor, policy: Generator, disc: Discriminator, num: int, memory_mb: int = 512,
+    generator: torch.Generator | None = None, sequential: bool = False,
+) -> torch.Tensor:
+    """(B, T) samples -> (B, T) rewards in [0, 1]; rollouts chunked under ``memory_mb``."""
+    B, T = samples.shape
+    complete = sequential_completions if sequential else batched_completions
+    per_chunk = rollouts_per_chunk(B, T, policy.cfg.vocab_size, policy.cfg.hidden_dim, memory_mb)
+    total = torch.zeros(T - 1, B, device=samples.device)
+    done = 0
+    while done < num:
+        n = min(per_chunk, num - done)
+        total += score(disc, complete(samples, policy, n, generator)).sum(dim=1)
+        done += n
+    rewards = torch.empty(B, T, device=samples.device)
+    rewards[:, :-1] = (total / num).t()
+    rewards[:, -1] = score(disc, samples)
+    return rewards
+
+
+@torch.no_grad()
+def update_rollout_policy(policy: Generator, generator: Generator, rate: float) -> None:
+    """beta <- rate * beta + (1 - rate) * theta for every parameter (rate 0 copies G)."""
+    for beta, theta in zip(policy.parameters(), generator.parameters()):
+        beta.mul_(rate).add_(theta.detach(), alpha=1.0 - rate)

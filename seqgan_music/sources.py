@@ -1,0 +1,307 @@
+"""Reading pieces from MIDI files, folders, zip archives and music21's built-in folk collections.
+
+A source expands to :class:`Item` s (one file's bytes each); :func:`parse_item` turns an item into
+:class:`PieceResult` s: token ids of one melody, or the reason it was skipped. Parsing is bounded
+by :class:`Limits` so hostile files end in a skip reason, never a crash or a hang.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import mido
+import numpy as np
+
+from seqgan_music.config import TokenizerConfig
+from seqgan_music.errors import UserError
+from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody, melody_from_quarters
+
+MIDI_SUFFIXES = (".mid", ".midi")
+
+# name -> (music21 corpus folder, description)
+BUILTIN = {
+    "essen": ("essenFolksong", "Essen folk songs, mostly German and Chinese (about 8,500 tunes)"),
+    "oneills": ("oneills1850", "O'Neill's Music of Ireland, 1850 (about 1,850 tunes)"),
+    "ryans": ("ryansMammoth", "Ryan's Mammoth Collection of fiddle tunes (about 1,050 tunes)"),
+    "airds": ("airdsAirs", "Aird's Airs, Scottish airs and dances (about 1,100 tunes)"),
+}
+
+
+@dataclass
+class Limits:
+    """Bounds on untrusted input; exceeding one skips the file (or the source) with a reason."""
+
+    max_file_bytes: int = 20_000_000  # one MIDI file
+    max_files: int = 100_000  # files in one prepare call
+    max_notes: int = 200_000  # note events in one file
+    max_seconds: float = 3600.0  # duration of one piece
+    max_zip_members: int = 10_000  # entries in one zip archive
+    max_zip_bytes: int = 500_000_000  # total uncompressed MIDI bytes read from one archive
+
+
+@dataclass
+class Item:
+    """One input file: ``label`` names it for reports, ``kind`` is 'midi' or 'abc'."""
+
+    label: str
+    kind: str
+    data: bytes
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sha256 = hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class PieceResult:
+    """One piece: ``tokens`` (L,) int16 ids and note count, or ``reason`` when skipped."""
+
+    label: str
+    notes: int = 0
+    tokens: np.ndarray | None = None
+    reason: str | None = None
+
+
+# ---------------------------------------------------------------- expanding sources
+
+
+def list_builtin() -> list[tuple[str, str]]:
+    return [(f"builtin:{name}", desc) for name, (_, desc) in BUILTIN.items()]
+
+
+def expand_sources(sources: list[str], limits: Limits) -> tuple[list[Item], list[PieceResult]]:
+    """Read every source into items; unreadable files become skipped results, not errors.
+
+    Raises UserError for a source that does not exist or a limit on the whole call.
+    """
+    items: list[Item] = []
+    skipped: list[PieceResult] = []
+    for src in sources:
+        if src.startswith("builtin:"):
+            items.extend(_builtin_items(src))
+        elif os.path.isdir(src):
+            for root, dirs, files in os.walk(src):
+                dirs.sort()
+                for name in sorted(files):
+                    path = os.path.join(root, name)
+                    if name.lower().endswith(MIDI_SUFFIXES):
+                        _add_file(path, items, skipped, limits)
+                    elif name.lower().endswith(".zip"):
+                        _add_zip(path, items, skipped, limits)
+        elif os.path.isfile(src):
+            if src.lower().endswith(".zip"):
+                _add_zip(src, items, skipped, limits)
+            else:
+                _add_file(src, items, skipped, limits)
+        else:
+            raise UserError(f"{src}: no such file or folder")
+        if len(items) > limits.max_files:
+            raise UserError(f"{src}: more than {limits.max_files} files; raise the limit or split the collection")
+    return items, skipped
+
+
+def _add_file(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
+    size = os.path.getsize(path)
+    if size > limits.max_file_bytes:
+        skipped.append(PieceResult(path, reason=f"file too large ({size} bytes > {limits.max_file_bytes})"))
+        return
+    with open(path, "rb") as fh:
+        items.append(Item(path, "midi", fh.read()))
+
+
+def _add_zip(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    items.extend(read_zip(path, data, skipped, limits))
+
+
+def read_zip(label: str, data: bytes, skipped: list[PieceResult], limits: Limits) -> list[Item]:
+    """MIDI members of a zip archive held in memory. Member names are labels only, never paths.
+
+    Caps the number of members and the total uncompressed bytes actually read (zip bombs).
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        skipped.append(PieceResult(label, reason=f"not a readable zip archive ({exc})"))
+        return []
+    if len(members) > limits.max_zip_members:
+        skipped.append(PieceResult(label, reason=f"zip has {len(members)} members (limit {limits.max_zip_members})"))
+        return []
+    out: list[Item] = []
+    budget = limits.max_zip_bytes
+    for member in members:
+        name = f"{label}/{member.filename}"
+        if not member.filename.lower().endswith(MIDI_SUFFIXES):
+            continue
+        cap = min(limits.max_file_bytes, budget)
+        try:
+            with archive.open(member) as fh:
+                content = fh.read(cap + 1)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+            skipped.append(PieceResult(name, reason=f"cannot read zip member ({exc})"))
+            continue
+        if len(content) > cap:
+            why = "file too large" if cap == limits.max_file_bytes else "zip expands past its size limit"
+            skipped.append(PieceResult(name, reason=f"{why} (> {cap} bytes)"))
+            if cap < limits.max_file_bytes:
+                break
+            continue
+        budget -= len(content)
+        out.append(Item(name, "midi", content))
+    return out
+
+
+def _builtin_items(src: str) -> list[Item]:
+    name = src.split(":", 1)[1]
+    if name not in BUILTIN:
+        raise UserError(f"{src}: unknown collection; choose one of {', '.join('builtin:' + n for n in BUILTIN)}")
+    from music21 import corpus
+
+    folder = os.path.join(os.path.dirname(corpus.__file__), BUILTIN[name][0])
+    if not os.path.isdir(folder):
+        raise UserError(f"{src}: music21's corpus folder {folder} is missing")
+    items = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for fname in sorted(files):
+            if fname.endswith(".abc"):
+                with open(os.path.join(root, fname), "rb") as fh:
+                    rel = os.path.relpath(os.path.join(root, fname), folder)
+                    items.append(Item(f"{src}/{rel}", "abc", fh.read()))
+    return items
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_item(item: Item, tok_cfg: TokenizerConfig, limits: Limits) -> list[PieceResult]:
+    """Parse one item into piece results; every failure becomes a skip reason."""
+    tokenizer = Tokenizer(tok_cfg)
+    if item.kind == "abc":
+        return _parse_abc(item, tokenizer, limits)
+    try:
+        pm = read_midi(item.data, limits)
+        melody = extract_melody(pm, tok_cfg)
+        return [_tokenize(item.label, melody, tokenizer, limits)]
+    except SkipPiece as exc:
+        return [PieceResult(item.label, reason=str(exc))]
+
+
+def read_midi(data: bytes, limits: Limits):
+    """Bytes -> PrettyMIDI, with bounds checked before pretty_midi allocates per-tick tables."""
+    import pretty_midi
+
+    if not data:
+        raise SkipPiece("empty file")
+    try:
+        mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except Exception as exc:  # mido raises many types on corrupt bytes; all mean "unreadable"
+        raise SkipPiece(f"not a readable MIDI file ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if mf.type == 2:
+        raise SkipPiece("MIDI type 2 (independent patterns) is not supported")
+    if not mf.ticks_per_beat or mf.ticks_per_beat <= 0:
+        raise SkipPiece("MIDI header has no usable time division")
+    notes = 0
+    max_tick = 0
+    for track in mf.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            notes += msg.type == "note_on"
+        max_tick = max(max_tick, tick)
+    if notes > limits.max_notes:
+        raise SkipPiece(f"too many notes ({notes} > {limits.max_notes})")
+    # at the fastest sane tempo (1000 qpm) this many ticks already exceeds the duration limit
+    if max_tick > mf.ticks_per_beat * limits.max_seconds * 1000 / 60 or max_tick > 50_000_000:
+        raise SkipPiece(f"absurdly long (last event at tick {max_tick})")
+    try:
+        return pretty_midi.PrettyMIDI(mido_object=mf)
+    except Exception as exc:  # pretty_midi validates structure with generic exceptions
+        raise SkipPiece(f"not a usable MIDI file ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+def _tokenize(label: str, melody, tokenizer: Tokenizer, limits: Limits) -> PieceResult:
+    if len(melody) == 0:
+        return PieceResult(label, reason="no notes")
+    if float(melody.end_s.max()) > limits.max_seconds:
+        return PieceResult(label, notes=len(melody), reason=f"longer than {limits.max_seconds:.0f} s")
+    tokens = tokenizer.encode(melody)
+    return PieceResult(label, notes=len(melody), tokens=tokens.astype(np.int16))
+
+
+@functools.lru_cache(maxsize=512)
+def _midi_number(pitch_name: str) -> int:
+    from music21 import pitch
+
+    return int(pitch.Pitch(pitch_name).midi)
+
+
+def _parse_abc(item: Item, tokenizer: Tokenizer, limits: Limits) -> list[PieceResult]:
+    """An ABC file (many tunes) via music21's ABC tokenizer, without building full streams.
+
+    Notes, rests, chords (highest note), ties and tuplets are read; repeats are not expanded and
+    grace notes are dropped. The tempo is the tune's Q: field, else 120 qpm.
+    """
+    from music21 import abcFormat
+
+    try:
+        handler = abcFormat.ABCHandler()
+        handler.process(item.data.decode("latin-1"))
+        tunes = handler.splitByReferenceNumber()
+    except Exception as exc:  # music21's ABC parser raises assorted errors on bad input
+        return [PieceResult(item.label, reason=f"ABC parse error ({type(exc).__name__}: {str(exc)[:80]})")]
+    results = []
+    for number, tune in tunes.items():
+        label = f"{item.label}#{number}"
+        try:
+            pitch, start, end, qpm = _abc_notes(tune)
+            if not pitch:
+                results.append(PieceResult(label, reason="no notes"))
+                continue
+            results.append(_tokenize(label, melody_from_quarters(pitch, start, end, qpm), tokenizer, limits))
+        except SkipPiece as exc:
+            results.append(PieceResult(label, reason=str(exc)))
+        except Exception as exc:  # a tune music21 cannot interpret is skipped, the rest go on
+            results.append(PieceResult(label, reason=f"ABC tune not understood ({type(exc).__name__}: {str(exc)[:80]})"))
+    return results
+
+
+def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float]:
+    from music21 import abcFormat
+
+    pitch: list[int] = []
+    start: list[float] = []
+    end: list[float] = []
+    qpm = 120.0
+    now = 0.0
+    for tok in tune.tokens:
+        if isinstance(tok, abcFormat.ABCMetadata) and tok.isTempo():
+            mark = tok.getMetronomeMarkObject()
+            if mark is not None and mark.number:
+                qpm = float(mark.getQuarterBPM() or mark.number)
+            continue
+        if not isinstance(tok, abcFormat.ABCNote) or getattr(tok, "inGraceNote", False):
+            continue
+        length = float(tok.quarterLength or 0.0)
+        if isinstance(tok, abcFormat.ABCChord):
+            names = [n.pitchName for n in tok.subTokens if isinstance(n, abcFormat.ABCNote) and n.pitchName]
+            midi = max((_midi_number(n) for n in names), default=None)
+        else:
+            midi = None if tok.isRest or not tok.pitchName else _midi_number(tok.pitchName)
+        if midi is not None:
+            tied = tok.tie in ("stop", "continue") and pitch and pitch[-1] == midi and abs(end[-1] - now) < 1e-6
+            if tied:
+                end[-1] = now + length
+            else:
+                pitch.append(midi)
+                start.append(now)
+                end.append(now + length)
+        now += length
+    return pitch, start, end, qpm

@@ -1,0 +1,309 @@
+"""The SeqGAN schedule: MLE pre-training of G, pre-training of D, then the adversarial loop.
+
+Training is a list of *units* (one MLE epoch, one D pre-training round, one adversarial round).
+After each unit the trainer writes ``last.pt`` atomically (all weights, optimizers and RNG states)
+and appends one line to ``metrics.jsonl``, so ``resume`` continues exactly where the last unit
+ended. It never prints: it emits events (dicts) to callbacks, which the CLI turns into progress
+bars and the app into live charts.
+
+Events: ``{"event": "progress", "phase", "done", "total"}`` within a unit;
+``{"event": "metrics", "phase", "unit", "units", ...numbers}`` after each unit;
+``{"event": "sample", "phase", "unit", "tokens", "rewards"}`` with a fresh generated sequence.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from seqgan_music.checkpoint import LAST, MLE, run_state, save_checkpoint
+from seqgan_music.config import RunConfig
+from seqgan_music.errors import UserError
+from seqgan_music.fileio import atomic_write_text
+from seqgan_music.models import Discriminator, Generator
+from seqgan_music.rollout import rollout_rewards, update_rollout_policy
+from seqgan_music.tokenizer import Tokenizer
+
+Callback = Callable[[dict[str, Any]], None]
+PHASES = ("mle", "d_pretrain", "adversarial")
+
+
+class TrainingStopped(Exception):
+    """Raised inside the trainer when a stop was requested; the last checkpoint stays valid."""
+
+
+class NonFiniteLoss(UserError):
+    """Too many non-finite losses in a row."""
+
+
+class TrainControl:
+    """Thread-safe pause/stop switches, checked between batches."""
+
+    def __init__(self) -> None:
+        self.stop_requested = threading.Event()
+        self.running = threading.Event()
+        self.running.set()
+
+    def pause(self) -> None:
+        self.running.clear()
+
+    def resume(self) -> None:
+        self.running.set()
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        self.running.set()
+
+    def checkpoint(self) -> None:
+        """Block while paused; raise TrainingStopped once a stop was requested."""
+        while not self.running.wait(0.1):
+            pass
+        if self.stop_requested.is_set():
+            raise TrainingStopped()
+
+
+class Trainer:
+    """Runs the schedule of ``cfg.train`` on ``train`` (N, T) windows; ``valid`` (M, T) may be empty.
+
+    ``evaluators`` map a metric name to ``fn(generator) -> float``, logged after MLE epochs and
+    adversarial rounds (the oracle experiment's NLL-oracle is one).
+    """
+
+    def __init__(
+        self, cfg: RunConfig, train: torch.Tensor, valid: torch.Tensor, run_dir: str, device: torch.device,
+        tokenizer: Tokenizer | None = None, callbacks: list[Callback] | None = None,
+        evaluators: dict[str, Callable[[Generator], float]] | None = None, control: TrainControl | None = None,
+    ):
+        self.cfg, self.run_dir, self.device, self.tokenizer = cfg, run_dir, device, tokenizer
+        self.train_data = train.to(device)
+        self.valid_data = valid.to(device)
+        self.callbacks = list(callbacks or [])
+        self.evaluators = dict(evaluators or {})
+        self.control = control or TrainControl()
+        tc = cfg.train
+        torch.manual_seed(tc.seed)
+        self.rng = torch.Generator(device=device)
+        self.rng.manual_seed(tc.seed)
+        self.G = Generator(cfg.generator).to(device)
+        self.D = Discriminator(cfg.discriminator).to(device)
+        self.rollout = copy.deepcopy(self.G)
+        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=tc.g_lr)
+        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=tc.d_lr)
+        self.units = [("mle", i) for i in range(tc.mle_epochs)] + [("d_pretrain", i) for i in range(tc.d_pretrain_rounds)] \
+            + [("adversarial", i) for i in range(tc.adv_rounds)]
+        self.progress = 0
+        self.nonfinite = 0
+        self.skipped_steps = 0
+        os.makedirs(run_dir, exist_ok=True)
+
+    # ------------------------------------------------------------ persistence
+    @property
+    def last_path(self) -> str:
+        return os.path.join(self.run_dir, LAST)
+
+    def state(self) -> dict[str, Any]:
+        return run_state(
+            self.cfg, self.tokenizer, progress=self.progress, units=len(self.units),
+            generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
+            g_opt=self.g_opt.state_dict(), d_opt=self.d_opt.state_dict(), nonfinite=self.nonfinite,
+            rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
+        )
+
+    def load_state(self, path: str) -> None:
+        """Restore everything from a checkpoint of this run (same configs required)."""
+        from seqgan_music.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(path, self.device)
+        st = loaded.state
+        if loaded.config != self.cfg:
+            raise UserError(f"{path}: checkpoint was trained with another configuration; drop --set/--preset changes or use a new --out")
+        self.G.load_state_dict(loaded.generator.state_dict())
+        self.D.load_state_dict(loaded.discriminator.state_dict())
+        try:
+            self.rollout.load_state_dict(st["rollout"])
+            self.g_opt.load_state_dict(st["g_opt"])
+            self.d_opt.load_state_dict(st["d_opt"])
+            torch.set_rng_state(st["rng"]["torch"])
+            self.rng.set_state(st["rng"]["trainer"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise UserError(f"{path}: incomplete checkpoint ({exc})") from None
+        self.progress = int(st["progress"])
+        self.nonfinite = int(st.get("nonfinite", 0))
+        self._truncate_metrics()
+
+    def _truncate_metrics(self) -> None:
+        """Keep the metrics lines of completed units only (a kill can leave one unit ahead)."""
+        path = os.path.join(self.run_dir, "metrics.jsonl")
+        if not os.path.exists(path):
+            return
+        kept = []
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a torn last line from a hard kill
+                if rec.get("unit_index", -1) < self.progress:
+                    kept.append(json.dumps(rec))
+        atomic_write_text(path, "".join(k + "\n" for k in kept))
+
+    # ------------------------------------------------------------ events
+    def emit(self, event: dict[str, Any]) -> None:
+        for cb in self.callbacks:
+            cb(event)
+
+    def _log_metrics(self, phase: str, unit: int, metrics: dict[str, Any]) -> None:
+        rec = {"event": "metrics", "phase": phase, "unit": unit, "unit_index": self.progress, "units": len(self.units),
+               "time": time.time(), **metrics}
+        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        self.emit(rec)
+
+    # ------------------------------------------------------------ main loop
+    def run(self, resume: bool = False) -> str:
+        """Train to the end of the schedule. Returns 'done' or 'stopped' (checkpoint kept)."""
+        if resume and os.path.exists(self.last_path):
+            self.load_state(self.last_path)
+        try:
+            while self.progress < len(self.units):
+                phase, index = self.units[self.progress]
+                metrics = getattr(self, f"_{phase}_unit")(index)
+                self._log_metrics(phase, index, metrics)
+                self.progress += 1
+                save_checkpoint(self.last_path, self.state())
+                if phase == "mle" and index == self.cfg.train.mle_epochs - 1:
+                    save_checkpoint(os.path.join(self.run_dir, MLE), self.state())
+        except TrainingStopped:
+            return "stopped"
+        if self.cfg.train.mle_epochs == 0 and not os.path.exists(os.path.join(self.run_dir, MLE)):
+            save_checkpoint(os.path.join(self.run_dir, MLE), self.state())
+        return "done"
+
+    def _batches(self, data: torch.Tensor, batch_size: int):
+        perm = torch.randperm(len(data), generator=self.rng, device=self.device)
+        for i in range(0, len(data), batch_size):
+            yield data[perm[i : i + batch_size]]
+
+    def _optimizer_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None) -> bool:
+        """Backward and step; a non-finite loss skips the step. Returns whether it stepped."""
+        if not torch.isfinite(loss):
+            self.nonfinite += 1
+            self.skipped_steps += 1
+            if self.nonfinite >= self.cfg.train.max_nonfinite:
+                raise NonFiniteLoss(f"training stopped: {self.nonfinite} non-finite losses in a row "
+                                    f"(try a lower learning rate); the last checkpoint is {self.last_path}")
+            return False
+        self.nonfinite = 0
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        return True
+
+    def _progress(self, phase: str, done: int, total: int) -> None:
+        self.control.checkpoint()
+        self.emit({"event": "progress", "phase": phase, "done": done, "total": total})
+
+    # ------------------------------------------------------------ units
+    def _mle_unit(self, epoch: int) -> dict[str, Any]:
+        tc = self.cfg.train
+        self.G.train()
+        total, count = 0.0, 0
+        n_batches = -(-len(self.train_data) // tc.batch_size)
+        for i, batch in enumerate(self._batches(self.train_data, tc.batch_size)):
+            self._progress("mle", i, n_batches)
+            loss = self.G.nll(batch)
+            if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
+                total, count = total + loss.item() * len(batch), count + len(batch)
+        metrics = {"mle_loss": total / max(count, 1), **self._evaluate()}
+        if epoch == tc.mle_epochs - 1:
+            self.rollout.load_state_dict(self.G.state_dict())
+        self._emit_sample("mle", epoch, None)
+        return metrics
+
+    @torch.no_grad()
+    def _evaluate(self) -> dict[str, float]:
+        out = {}
+        self.G.eval()
+        if len(self.valid_data):
+            nll = [float(self.G.nll(b)) * len(b) for b in self.valid_data.split(512)]
+            out["valid_nll"] = sum(nll) / len(self.valid_data)
+        for name, fn in self.evaluators.items():
+            out[name] = float(fn(self.G))
+        self.G.train()
+        return out
+
+    def _generate(self, num: int) -> torch.Tensor:
+        T = self.cfg.discriminator.seq_len
+        return torch.cat([self.G.sample(min(1024, num - i), T, generator=self.rng) for i in range(0, num, 1024)])
+
+    def _d_round(self, phase: str) -> dict[str, float]:
+        """One round: fresh negatives and as many real windows, k epochs of D."""
+        tc = self.cfg.train
+        fake = self._generate(tc.d_samples)
+        idx = torch.randint(len(self.train_data), (tc.d_samples,), generator=self.rng, device=self.device)
+        real = self.train_data[idx]
+        data = torch.cat([real, fake])
+        labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).long().to(self.device)
+        self.D.train()
+        stats = torch.zeros(4, device=self.device)  # loss sum, real correct, fake correct, rows
+        n_batches = tc.d_epochs * -(-len(data) // tc.batch_size)
+        step = 0
+        for epoch in range(tc.d_epochs):
+            perm = torch.randperm(len(data), generator=self.rng, device=self.device)
+            for i in range(0, len(data), tc.batch_size):
+                self._progress(phase, step, n_batches)
+                step += 1
+                b = perm[i : i + tc.batch_size]
+                logits = self.D(data[b])
+                loss = F.cross_entropy(logits, labels[b]) + self.D.l2_penalty()
+                if self._optimizer_step(loss, self.d_opt, self.D.parameters(), None) and epoch == tc.d_epochs - 1:
+                    pred = logits.argmax(1)
+                    y = labels[b]
+                    stats += torch.stack([loss.detach() * len(b), ((pred == y) & (y == 1)).sum(),
+                                          ((pred == y) & (y == 0)).sum(), torch.tensor(len(b), device=self.device)])
+        loss_sum, real_ok, fake_ok, rows = stats.tolist()
+        return {"d_loss": loss_sum / max(rows, 1), "d_acc_real": real_ok / max(rows / 2, 1), "d_acc_fake": fake_ok / max(rows / 2, 1)}
+
+    def _d_pretrain_unit(self, index: int) -> dict[str, Any]:
+        return self._d_round("d_pretrain")
+
+    def _adversarial_unit(self, index: int) -> dict[str, Any]:
+        tc = self.cfg.train
+        T = self.cfg.discriminator.seq_len
+        metrics: dict[str, Any] = {}
+        rewards = None
+        for g in range(tc.g_steps):
+            self._progress("adversarial", g, tc.g_steps + tc.d_steps)
+            samples = self.G.sample(tc.batch_size, T, generator=self.rng)
+            rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
+            self.G.train()
+            loss = -(self.G.log_probs(samples) * rewards).sum(dim=1).mean()
+            self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip)
+            update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
+            metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()),
+                           reward_per_step=rewards.mean(0).tolist())
+        for d in range(tc.d_steps):
+            self._progress("adversarial", tc.g_steps + d, tc.g_steps + tc.d_steps)
+            metrics.update(self._d_round("adversarial"))
+        metrics.update(self._evaluate())
+        if index % max(tc.sample_every, 1) == 0 or index == tc.adv_rounds - 1:
+            self._emit_sample("adversarial", index, None if rewards is None else rewards[:16].tolist())
+        return metrics
+
+    def _emit_sample(self, phase: str, unit: int, rewards: list | None) -> None:
+        if not self.callbacks:
+            return
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(unit)  # a side stream, so publishing samples never changes training
+        tokens = self.G.sample(1, self.cfg.discriminator.seq_len, generator=gen)[0].tolist()
+        self.emit({"event": "sample", "phase": phase, "unit": unit, "tokens": tokens, "rewards": rewards})

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+warnings.filterwarnings("ignore", module="pretty_midi")
+
+from midi_factory import random_melody_pm, song_pm, write  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets a parse cache of its own under pytest's tmp folder."""
+    monkeypatch.setenv("SEQGAN_MUSIC_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def midi_folder(tmp_path_factory):
+    """A folder of 12 small generated MIDI files (melodies and multi-track songs)."""
+    folder = tmp_path_factory.mktemp("midi")
+    for i in range(8):
+        write(random_melody_pm(i), folder / f"melody_{i}.mid")
+    for i in range(4):
+        write(song_pm(i), folder / f"song_{i}.mid")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(midi_folder, tmp_path_factory):
+    """A prepared dataset folder (melody encoding, T = 16) from ``midi_folder``."""
+    from seqgan_music.config import TokenizerConfig
+    from seqgan_music.dataset import prepare
+
+    out = tmp_path_factory.mktemp("data") / "ds"
+    prepare([str(midi_folder)], str(out), TokenizerConfig(seq_len=16, hop=8), cache_dir=None, workers=1)
+    return str(out)

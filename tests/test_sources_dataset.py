@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+from midi_factory import random_melody_pm, song_pm, to_bytes, write
+
+from seqgan_music.config import TokenizerConfig
+from seqgan_music.dataset import load_dataset, prepare, split_pieces, windows_of
+from seqgan_music.errors import UserError
+from seqgan_music.sources import Limits, expand_sources, parse_item, read_zip
+
+CFG = TokenizerConfig(seq_len=16, hop=8)
+
+
+def giant_delta_midi() -> bytes:
+    mf = mido.MidiFile(ticks_per_beat=96)
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
+                            mido.Message("note_off", note=60, velocity=0, time=2**27)])
+    mf.tracks.append(track)
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def drums_only() -> bytes:
+    pm = pretty_midi.PrettyMIDI()
+    d = pretty_midi.Instrument(0, is_drum=True)
+    d.notes.extend(pretty_midi.Note(100, 36, i * 0.5, i * 0.5 + 0.1) for i in range(16))
+    pm.instruments.append(d)
+    return to_bytes(pm)
+
+
+BAD = {
+    "empty.mid": (b"", "empty file"),
+    "corrupt.mid": (b"MThd\x00\x00\x00\x06garbage-bytes" * 3, "not a readable MIDI"),
+    "drums.mid": (drums_only(), "drums only"),
+    "silent.mid": (to_bytes(pretty_midi.PrettyMIDI()), "no notes"),
+    "endless.mid": (giant_delta_midi(), "absurdly long"),
+}
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    for name, (data, _) in BAD.items():
+        (tmp_path / name).write_bytes(data)
+    for i in range(3):
+        write(random_melody_pm(i), tmp_path / f"good_{i}.mid")
+    (tmp_path / "sub").mkdir()
+    write(song_pm(0), tmp_path / "sub" / "song.mid")
+    return tmp_path
+
+
+def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(mixed_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("o") / "ds"
+    report = prepare([str(mixed_folder)], str(out), CFG, workers=1)
+    reasons = {os.path.basename(s["source"]): s["reason"] for s in report.skipped}
+    for name, (_, why) in BAD.items():
+        assert why in reasons[name], (name, reasons.get(name))
+    assert report.pieces == 4  # three melodies and the song in the subfolder
+    manifest = json.load(open(out / "manifest.json"))
+    assert {os.path.basename(e["source"]) for e in manifest["entries"]} >= set(BAD) | {"song.mid"}
+
+
+def test_nothing_usable_is_one_clear_error(tmp_path):
+    (tmp_path / "empty.mid").write_bytes(b"")
+    with pytest.raises(UserError, match="no usable melodies"):
+        prepare([str(tmp_path)], str(tmp_path / "out"), CFG, workers=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_source_and_unknown_builtin(tmp_path):
+    with pytest.raises(UserError, match="no such file or folder"):
+        prepare([str(tmp_path / "nope")], str(tmp_path / "out"), CFG)
+    with pytest.raises(UserError, match="unknown collection"):
+        prepare(["builtin:bach"], str(tmp_path / "out"), CFG)
+
+
+def test_zip_in_memory_with_bad_member_slip_name_and_bomb(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("tunes/a.mid", to_bytes(random_melody_pm(1)))
+        zf.writestr("../../evil.mid", to_bytes(random_melody_pm(2)))
+        zf.writestr("notes.txt", b"not midi")
+        zf.writestr("broken.mid", b"garbage")
+        zf.writestr("bomb.mid", b"\0" * 5_000_000)
+    skipped = []
+    items = read_zip("upload.zip", buf.getvalue(), skipped, Limits(max_file_bytes=1_000_000))
+    assert [it.label for it in items] == ["upload.zip/tunes/a.mid", "upload.zip/../../evil.mid", "upload.zip/broken.mid"]
+    assert any("too large" in s.reason for s in skipped)
+    assert not (tmp_path.parent.parent / "evil.mid").exists()
+    results = [parse_item(it, CFG, Limits())[0] for it in items]
+    assert [r.reason is None for r in results] == [True, True, False]
+
+
+def test_zip_total_size_cap(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(5):
+            zf.writestr(f"{i}.mid", b"\0" * 400_000)
+    skipped = []
+    items = read_zip("z.zip", buf.getvalue(), skipped, Limits(max_zip_bytes=1_000_000))
+    assert len(items) == 2 and "size limit" in skipped[-1].reason
+    not_zip = []
+    assert read_zip("fake.zip", b"PK nonsense", not_zip, Limits()) == [] and "zip" in not_zip[0].reason
+
+
+def test_file_count_limit(midi_folder):
+    with pytest.raises(UserError, match="more than 3 files"):
+        expand_sources([str(midi_folder)], Limits(max_files=3))
+
+
+def test_cache_reuse_gives_identical_dataset(midi_folder, tmp_path):
+    cache = str(tmp_path / "cache")
+    a = prepare([str(midi_folder)], str(tmp_path / "a"), CFG, cache_dir=cache, workers=2)
+    b = prepare([str(midi_folder)], str(tmp_path / "b"), CFG, cache_dir=cache, workers=2)
+    assert a.parsed_files == 12 and a.cached_files == 0
+    assert b.parsed_files == 0 and b.cached_files == 12
+    da, db = load_dataset(str(tmp_path / "a")), load_dataset(str(tmp_path / "b"))
+    assert np.array_equal(da.train, db.train) and np.array_equal(da.valid, db.valid)
+
+
+def test_split_is_by_piece_and_seeded(tiny_dataset):
+    ds = load_dataset(tiny_dataset)
+    manifest = json.load(open(os.path.join(tiny_dataset, "manifest.json")))
+    used = [e for e in manifest["entries"] if "split" in e]
+    assert sum(e["windows"] for e in used if e["split"] == "valid") == len(ds.valid)
+    assert sum(e["windows"] for e in used if e["split"] == "train") == len(ds.train)
+    train_rows = {tuple(r) for r in ds.train.tolist()}
+    valid_pieces = [p for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
+    for piece in valid_pieces:  # no window of a validation tune is in training
+        for w in windows_of(piece, 16, 8):
+            assert tuple(w.tolist()) not in train_rows
+    assert np.array_equal(split_pieces(20, 0.2, 3), split_pieces(20, 0.2, 3))
+    assert split_pieces(20, 0.2, 3).sum() == 4 and not np.array_equal(split_pieces(20, 0.2, 3), split_pieces(20, 0.2, 4))
+
+
+def test_windows_and_short_pieces():
+    assert windows_of(np.arange(40), 16, 8).shape == (4, 16)
+    assert windows_of(np.arange(10), 16, 8).shape == (0, 16)
+
+
+def test_transposition_augments_train_only(midi_folder, tmp_path):
+    plain = prepare([str(midi_folder)], str(tmp_path / "p"), CFG, workers=1)
+    aug = prepare([str(midi_folder)], str(tmp_path / "t"), TokenizerConfig(seq_len=16, hop=8, transpose=2), workers=1)
+    assert aug.train_windows > 3 * plain.train_windows and aug.valid_windows == plain.valid_windows
+
+
+def test_out_dir_that_is_not_a_dataset_is_refused(midi_folder, tmp_path):
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a dataset folder"):
+        prepare([str(midi_folder)], str(tmp_path / "precious"), CFG)
+    assert (tmp_path / "precious" / "thesis.txt").read_text() == "keep me"
+
+
+def test_builtin_collection_from_music21(tmp_path):
+    report = prepare(["builtin:airds"], str(tmp_path / "airds"), TokenizerConfig(), workers=2)
+    assert report.pieces > 1000 and report.train_windows > 5000
+    ds = load_dataset(str(tmp_path / "airds"))
+    assert ds.train.max() < ds.tokenizer.vocab_size
