@@ -13,6 +13,7 @@ Pieces shorter than T tokens give no window and are listed as skipped with that 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -97,10 +98,8 @@ def _cache_store(path: str, item: Item, results: list[PieceResult]) -> None:
     tokens = np.concatenate([r.tokens for r in results if r.tokens is not None] or [np.zeros(0, np.int16)])
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     meta_bytes = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    try:
+    with contextlib.suppress(OSError):  # a read-only or full cache folder only costs speed
         atomic_save_npz(path, tokens=tokens.astype(np.int16), offsets=offsets, meta=meta_bytes)
-    except OSError:
-        pass  # a read-only or full cache folder only costs speed
 
 
 def _parse_job(args: tuple[Item, TokenizerConfig, Limits]) -> list[PieceResult]:

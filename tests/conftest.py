@@ -38,3 +38,19 @@ def tiny_dataset(midi_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "ds"
     prepare([str(midi_folder)], str(out), TokenizerConfig(seq_len=16, hop=8), cache_dir=None, workers=1)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tiny_dataset, tmp_path_factory):
+    """A run folder trained with the tiny preset on ``tiny_dataset``."""
+    import torch
+
+    from seqgan_music.config import make_run_config
+    from seqgan_music.dataset import load_dataset
+    from seqgan_music.trainer import Trainer
+
+    ds = load_dataset(tiny_dataset)
+    run = tmp_path_factory.mktemp("run")
+    cfg = make_run_config("tiny", ds.tokenizer.vocab_size, ds.seq_len)
+    Trainer(cfg, ds.train, ds.valid, str(run), torch.device("cpu"), ds.tokenizer).run()
+    return str(run)

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -64,7 +65,7 @@ def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(mixed_folder, tmp
     for name, (_, why) in BAD.items():
         assert why in reasons[name], (name, reasons.get(name))
     assert report.pieces == 4  # three melodies and the song in the subfolder
-    manifest = json.load(open(out / "manifest.json"))
+    manifest = json.loads((out / "manifest.json").read_text())
     assert {os.path.basename(e["source"]) for e in manifest["entries"]} >= set(BAD) | {"song.mid"}
 
 
@@ -128,7 +129,7 @@ def test_cache_reuse_gives_identical_dataset(midi_folder, tmp_path):
 
 def test_split_is_by_piece_and_seeded(tiny_dataset):
     ds = load_dataset(tiny_dataset)
-    manifest = json.load(open(os.path.join(tiny_dataset, "manifest.json")))
+    manifest = json.loads(Path(tiny_dataset, "manifest.json").read_text())
     used = [e for e in manifest["entries"] if "split" in e]
     assert sum(e["windows"] for e in used if e["split"] == "valid") == len(ds.valid)
     assert sum(e["windows"] for e in used if e["split"] == "train") == len(ds.train)

@@ -31,7 +31,7 @@ melodies = st.lists(
 def test_melody_round_trip_on_grid(notes, qpm):
     """decode(encode(m)) gives back the same notes for monophonic grid melodies in range."""
     tok = Tokenizer(TokenizerConfig())
-    pitches, durations, t, first = [], [], 0, True
+    t, first = 0, True
     pm = pretty_midi.PrettyMIDI(initial_tempo=qpm)
     inst = pretty_midi.Instrument(0)
     step = 60.0 / qpm / 4

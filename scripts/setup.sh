@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install everything seqgan-music needs on a Debian-like machine with Python 3.11.
+#   bash scripts/setup.sh         the app and the CLI
+#   bash scripts/setup.sh --dev   also the test tools (pytest, hypothesis, playwright, ruff)
+# System packages: libfluidsynth3 (real instrument audio) and, with --dev, chromium (browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+apt_pkgs=()
+ldconfig -p 2>/dev/null | grep -q libfluidsynth.so.3 || apt_pkgs+=(libfluidsynth3)
+[ $dev = 1 ] && ! command -v chromium >/dev/null && apt_pkgs+=(chromium)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: apt-get install ${apt_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+  else
+    echo "setup: please install ${apt_pkgs[*]} with your package manager (audio falls back to a plain synthesizer)" >&2
+  fi
+fi
+
+req=requirements.txt
+[ $dev = 1 ] && req=requirements-dev.txt
+python3 -m pip install -q --disable-pip-version-check -r "$req"
+python3 -m pip install -q --disable-pip-version-check --no-deps -e .
+echo "setup: done"

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pretty_midi
+import pytest
+from midi_factory import random_melody_pm, write
+
+from seqgan_music.cli import main
+
+
+def test_prepare_train_generate_end_to_end(midi_folder, tmp_path, capsys):
+    data, run, out = tmp_path / "data", tmp_path / "run", tmp_path / "midi"
+    assert main(["prepare", str(midi_folder), "--out", str(data), "--seq-len", "16", "--report", str(tmp_path / "r.json")]) == 0
+    assert "pieces" in capsys.readouterr().out and (tmp_path / "r.json").exists()
+    assert main(["train", str(data), "--out", str(run), "--preset", "tiny", "--device", "cpu"]) == 0
+    assert "training done" in capsys.readouterr().out
+    primer = write(random_melody_pm(9, notes=6), tmp_path / "primer.mid")
+    assert main(["generate", str(run), "--num", "3", "--out", str(out), "--steps", "32", "--temperature", "0.9",
+                 "--top-k", "10", "--seed", "1", "--primer", primer, "--qpm", "100", "--program", "40"]) == 0
+    files = sorted(out.glob("*.mid"))
+    assert len(files) == 3
+    pm = pretty_midi.PrettyMIDI(str(files[0]))
+    assert pm.instruments[0].program == 40 and len(pm.instruments[0].notes) > 0
+    assert abs(pm.get_tempo_changes()[1][0] - 100) < 1e-6
+
+
+def test_generate_is_reproducible_by_seed(tiny_run_dir, tmp_path):
+    for name in ("a", "b"):
+        assert main(["generate", tiny_run_dir, "--num", "2", "--out", str(tmp_path / name), "--seed", "7"]) == 0
+    assert (tmp_path / "a" / "melody_000.mid").read_bytes() == (tmp_path / "b" / "melody_000.mid").read_bytes()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["prepare", "/nonexistent/folder", "--out", "x"], "no such file or folder"),
+    (["prepare", "builtin:nope", "--out", "x"], "unknown collection"),
+    (["train", "/nonexistent/data", "--out", "x"], "no such dataset folder"),
+    (["generate", "/nonexistent/run", "--out", "x"], "no checkpoint found"),
+    (["train", "{data}", "--out", "{run}", "--set", "mle_epoch=3"], "unknown setting"),
+    (["train", "{data}", "--out", "{run}", "--set", "g_lr=fast"], "expected a number"),
+    (["train", "{data}", "--out", "{run}", "--device", "cuda:7"], "CUDA is not available"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_dataset, tmp_path, capsys):
+    argv = [a.format(data=tiny_dataset, run=tmp_path / "run") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_train_refuses_to_overwrite_a_run(tiny_run_dir, tiny_dataset, capsys):
+    assert main(["train", tiny_dataset, "--out", tiny_run_dir, "--preset", "tiny"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_prepare_list(capsys):
+    assert main(["prepare", "--list"]) == 0
+    assert "builtin:essen" in capsys.readouterr().out

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
+from seqgan_music.models import Discriminator, Generator, sample_from_logits
+from seqgan_music.rollout import (
+    batched_completions,
+    rollout_rewards,
+    score,
+    sequential_completions,
+    update_rollout_policy,
+)
+
+
+def tiny_gen(vocab=3, seed=0, hidden=8):
+    torch.manual_seed(seed)
+    g = Generator(GeneratorConfig(vocab_size=vocab, embed_dim=4, hidden_dim=hidden))
+    with torch.no_grad():  # sharpen so that distributions are far from uniform and prefix-dependent
+        g.embedding.weight.mul_(3)
+        g.lstm.weight_ih_l0.mul_(3)
+        g.out.weight.mul_(4)
+    return g
+
+
+class PositionD(nn.Module):
+    """A stand-in discriminator whose score is a known function of one position's token."""
+
+    def __init__(self, position: int, vocab: int):
+        super().__init__()
+        self.position, self.vocab = position, vocab
+
+    def prob_real(self, tokens):
+        return (tokens[:, self.position].float() + 1) / (self.vocab + 1)
+
+
+def test_shapes_on_random_input():
+    cfg = make_run_config("tiny", vocab_size=39, seq_len=16)
+    g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
+    x = torch.randint(0, 39, (5, 16))
+    logits, _ = g(x)
+    assert logits.shape == (5, 16, 39)
+    assert g.log_probs(x).shape == (5, 16) and g.nll(x).ndim == 0
+    assert d(x).shape == (5, 2) and d.prob_real(x).shape == (5,)
+    assert g.sample(3, 7).shape == (3, 7)
+    assert g.sample(2, 5, primer=torch.tensor([3, 4, 5])).shape == (2, 5)
+
+
+def test_paper_filter_table_and_d_size():
+    widths, nums = paper_filter_table(20)
+    assert widths == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20] and sum(nums) == 1720
+    assert paper_filter_table(12)[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    d = Discriminator(DiscriminatorConfig(vocab_size=5000, seq_len=20, filter_widths=widths, num_filters=nums))
+    assert d.convs[-1].weight.shape == (160, 64, 20)
+
+
+def test_sample_from_logits_matches_softmax_and_top_k():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1.0]]).repeat(40000, 1)
+    draws = sample_from_logits(logits, generator=gen)
+    freq = torch.bincount(draws, minlength=4).float() / len(draws)
+    assert torch.allclose(freq, torch.softmax(logits[0], 0), atol=0.01)
+    top2 = sample_from_logits(logits, top_k=2, generator=gen)
+    assert set(top2.tolist()) == {1, 2}
+    cold = sample_from_logits(logits, temperature=0.05, generator=gen)
+    assert (cold == 2).float().mean() > 0.99
+
+
+def exact_completion_probs(g: Generator, prefix: torch.Tensor, T: int, vocab: int) -> dict:
+    """P(completion | prefix) for every completion, by enumeration under G."""
+    tails = list(itertools.product(range(vocab), repeat=T - len(prefix)))
+    seqs = torch.tensor([list(prefix.tolist()) + list(t) for t in tails])
+    with torch.no_grad():
+        lp = g.log_probs(seqs)[:, len(prefix):].sum(1)
+    return {t: float(p) for t, p in zip(tails, lp.exp())}
+
+
+def empirical(comps: torch.Tensor, p: int) -> dict:
+    counts: dict = {}
+    for row in comps[:, p:].tolist():
+        counts[tuple(row)] = counts.get(tuple(row), 0) + 1
+    return {k: v / len(comps) for k, v in counts.items()}
+
+
+def tv(a: dict, b: dict) -> float:
+    return 0.5 * sum(abs(a.get(k, 0) - b.get(k, 0)) for k in set(a) | set(b))
+
+
+def test_batched_completions_match_exact_and_sequential_reference():
+    """Fixed-seed statistical test on a tiny vocabulary: both samplers draw from G's distribution."""
+    V, T, N, NS = 3, 3, 20000, 600
+    g = tiny_gen(V)
+    samples = torch.tensor([[0, 2, 1], [2, 2, 0]])
+    batched = batched_completions(samples, g, N, torch.Generator().manual_seed(1))
+    seq = sequential_completions(samples, g, NS, torch.Generator().manual_seed(2))
+    assert batched.shape == (T - 1, N, 2, T) and seq.shape == (T - 1, NS, 2, T)
+    exacts = []
+    for p in range(1, T):
+        for b in range(2):
+            exact = exact_completion_probs(g, samples[b, :p], T, V)
+            exacts.append(exact)
+            assert torch.equal(batched[p - 1, :, b, :p], samples[b, :p].expand(N, p))  # prefix kept
+            # sampling noise of TV here is about 0.01 (batched) and 0.05 (sequential)
+            assert tv(empirical(batched[p - 1, :, b], p), exact) < 0.03
+            assert tv(empirical(seq[p - 1, :, b], p), exact) < 0.12
+            assert tv(empirical(batched[p - 1, :, b], p), empirical(seq[p - 1, :, b], p)) < 0.12
+    assert tv(exacts[0], exacts[1]) > 0.1  # the two samples' prefixes lead to different distributions
+
+
+def test_rewards_belong_to_their_own_sample_and_step():
+    """A D that reads position 2 only: every reward from t = 2 on must be that sample's value."""
+    V, T, B = 5, 6, 7
+    g = tiny_gen(V)
+    samples = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(3))
+    rewards = rollout_rewards(samples, g, PositionD(2, V), num=4)
+    expected = (samples[:, 2].float() + 1) / (V + 1)
+    assert rewards.shape == (B, T)
+    assert torch.allclose(rewards[:, 2:], expected[:, None].expand(B, T - 2))
+    assert torch.allclose(rewards[:, -1], PositionD(2, V).prob_real(samples))
+
+
+def test_rewards_in_unit_interval_and_last_step_is_d_of_sample():
+    cfg = make_run_config("tiny", vocab_size=11, seq_len=10)
+    g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
+    d.train()
+    samples = g.sample(8, 10)
+    rewards = rollout_rewards(samples, g, d, num=3)
+    assert rewards.min() >= 0 and rewards.max() <= 1
+    d.eval()
+    assert torch.allclose(rewards[:, -1], d.prob_real(samples))
+
+
+def test_scoring_uses_eval_mode_and_restores_training():
+    cfg = make_run_config("tiny", vocab_size=11, seq_len=10)
+    d = Discriminator(cfg.discriminator)
+    d.train()
+    x = torch.randint(0, 11, (64, 10))
+    a, b = score(d, x), score(d, x)
+    assert torch.equal(a, b) and d.training
+
+
+def test_chunked_rewards_equal_unchunked_for_prefix_determined_d():
+    V, T = 7, 8
+    g = tiny_gen(V, hidden=16)
+    samples = torch.randint(0, V, (4, T), generator=torch.Generator().manual_seed(0))
+    d = PositionD(0, V)
+    whole = rollout_rewards(samples, g, d, num=6, memory_mb=512)
+    chunked = rollout_rewards(samples, g, d, num=6, memory_mb=0)  # one rollout per chunk
+    assert torch.equal(whole, chunked)
+
+
+def test_sequential_rewards_agree_with_batched_in_expectation():
+    V, T = 4, 5
+    g = tiny_gen(V)
+    cfg = make_run_config("tiny", vocab_size=V, seq_len=T)
+    torch.manual_seed(0)
+    d = Discriminator(cfg.discriminator)
+    samples = g.sample(3, T, generator=torch.Generator().manual_seed(5))
+    fast = rollout_rewards(samples, g, d, num=600, generator=torch.Generator().manual_seed(1))
+    slow = rollout_rewards(samples, g, d, num=150, generator=torch.Generator().manual_seed(2), sequential=True)
+    assert torch.allclose(fast, slow, atol=0.02)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.8])
+def test_rollout_policy_update(rate):
+    a, b = tiny_gen(seed=1), tiny_gen(seed=2)
+    before = [p.clone() for p in a.parameters()]
+    update_rollout_policy(a, b, rate)
+    for old, new, theta in zip(before, a.parameters(), b.parameters()):
+        assert torch.allclose(new, rate * old + (1 - rate) * theta)

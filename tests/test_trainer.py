@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint, save_checkpoint
+from seqgan_music.config import apply_overrides, make_run_config
+from seqgan_music.dataset import load_dataset
+from seqgan_music.errors import UserError
+from seqgan_music.models import Generator
+from seqgan_music.trainer import NonFiniteLoss, Trainer
+
+
+def make_trainer(dataset_dir, run_dir, callbacks=None, overrides=()):
+    ds = load_dataset(dataset_dir)
+    cfg = apply_overrides(make_run_config("tiny", ds.tokenizer.vocab_size, ds.seq_len), list(overrides))
+    return Trainer(cfg, ds.train, ds.valid, str(run_dir), torch.device("cpu"), ds.tokenizer, callbacks=callbacks)
+
+
+def read_metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_tiny_training_runs_all_phases_with_finite_losses(tiny_dataset, tmp_path):
+    events = []
+    trainer = make_trainer(tiny_dataset, tmp_path, [events.append], ["adv_rounds=3"])
+    assert trainer.run() == "done"
+    metrics = read_metrics(tmp_path)
+    assert [m["phase"] for m in metrics] == ["mle"] * 2 + ["d_pretrain"] + ["adversarial"] * 3
+    for m in metrics:
+        for key, value in m.items():
+            if isinstance(value, float):
+                assert math.isfinite(value), key
+    adv = [m for m in metrics if m["phase"] == "adversarial"]
+    assert all(len(m["reward_per_step"]) == 16 and 0 <= m["mean_reward"] <= 1 for m in adv)
+    assert all(0 <= m["d_acc_real"] <= 1 and 0 <= m["d_acc_fake"] <= 1 for m in adv)
+    samples = [e for e in events if e["event"] == "sample"]
+    assert samples and len(samples[-1]["tokens"]) == 16 and len(samples[-1]["rewards"][0]) == 16
+    assert {e["phase"] for e in events if e["event"] == "progress"} == {"mle", "d_pretrain", "adversarial"}
+    assert os.path.exists(tmp_path / LAST) and os.path.exists(tmp_path / MLE)
+    assert read_checkpoint(str(tmp_path / MLE))["progress"] == 2
+
+
+def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path):
+    straight = make_trainer(tiny_dataset, tmp_path / "a", overrides=["adv_rounds=3"])
+    straight.run()
+
+    def stop_after_d_pretrain(event):
+        if event["event"] == "metrics" and event["phase"] == "d_pretrain":
+            interrupted.control.stop()
+
+    interrupted = make_trainer(tiny_dataset, tmp_path / "b", [stop_after_d_pretrain], ["adv_rounds=3"])
+    assert interrupted.run() == "stopped" and interrupted.progress == 3
+    resumed = make_trainer(tiny_dataset, tmp_path / "b", overrides=["adv_rounds=3"])
+    assert resumed.run(resume=True) == "done"
+    for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(straight.D.state_dict().values(), resumed.D.state_dict().values()):
+        assert torch.equal(a, b)
+    ma, mb = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert [m["unit_index"] for m in mb] == list(range(6))
+    assert [m.get("mean_reward") for m in ma] == [m.get("mean_reward") for m in mb]
+
+
+def test_resume_with_other_config_is_refused(tiny_dataset, tmp_path):
+    make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=1"]).run()
+    with pytest.raises(UserError, match="another configuration"):
+        make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=1", "g_lr=0.5"]).run(resume=True)
+
+
+def test_non_finite_losses_skip_steps_then_stop_with_clear_error(tiny_dataset, tmp_path, monkeypatch):
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3"])
+    calls = {"n": 0}
+    real_nll = Generator.nll
+    first_epoch = math.ceil(len(trainer.train_data) / trainer.cfg.train.batch_size)
+
+    def flaky_nll(self, targets):
+        calls["n"] += 1
+        loss = real_nll(self, targets)
+        return loss * float("nan") if calls["n"] > first_epoch else loss  # the first epoch is fine
+
+    monkeypatch.setattr(Generator, "nll", flaky_nll)
+    with pytest.raises(NonFiniteLoss, match="5 non-finite losses in a row"):
+        trainer.run()
+    assert trainer.skipped_steps == 5
+    ckpt = load_checkpoint(str(tmp_path / LAST))  # the last good checkpoint is intact
+    assert ckpt.state["progress"] == 1
+    assert all(torch.isfinite(p).all() for p in ckpt.generator.parameters())
+
+
+def test_crafted_pickle_checkpoint_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "seqgan-music", "version": 1, "payload": Evil()}, str(path))
+    with pytest.raises(UserError, match="not a loadable"):
+        load_checkpoint(str(path))
+    assert not marker.exists()
+
+
+def test_checkpoint_validation(tiny_dataset, tmp_path):
+    make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=0", "d_pretrain_rounds=0"]).run()
+    state = read_checkpoint(str(tmp_path / LAST))
+    state["generator"]["out.weight"] = torch.zeros(3, 3)
+    save_checkpoint(str(tmp_path / "bad_shape.pt"), state)
+    with pytest.raises(UserError, match="wrong shape"):
+        load_checkpoint(str(tmp_path / "bad_shape.pt"))
+    state = read_checkpoint(str(tmp_path / LAST))
+    state["run_config"]["generator"]["colour"] = "red"
+    save_checkpoint(str(tmp_path / "bad_cfg.pt"), state)
+    with pytest.raises(UserError, match="unknown key"):
+        load_checkpoint(str(tmp_path / "bad_cfg.pt"))
+    (tmp_path / "torn.pt").write_bytes((tmp_path / LAST).read_bytes()[:1000])
+    with pytest.raises(UserError, match="not a loadable"):
+        load_checkpoint(str(tmp_path / "torn.pt"))
+
+
+def test_hard_kill_mid_training_then_resume(tiny_dataset, tmp_path):
+    """SIGKILL a training process mid-run; the checkpoint stays loadable and resume completes."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "seqgan_music", "train", tiny_dataset, "--out", str(run), "--preset", "tiny",
+           "--set", "mle_epochs=400", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if (run / "metrics.jsonl").exists() and len((run / "metrics.jsonl").read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done_before = read_checkpoint(str(run / LAST))["progress"]
+    assert 3 <= done_before < 400
+    resume = subprocess.run(cmd[:-4] + ["--set", "mle_epochs=400", "--resume", "--device", "cpu"],
+                            capture_output=True, text=True, timeout=300)
+    assert resume.returncode == 0, resume.stderr
+    metrics = read_metrics(run)
+    assert [m["unit_index"] for m in metrics] == list(range(403))
