@@ -132,6 +132,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from seqgan_music.bench import format_result, run_bench
+    from seqgan_music.device import resolve_device
+
+    result = run_bench(args.config, resolve_device(args.device), reps=args.reps, sequential=not args.no_sequential)
+    print(json.dumps(result, indent=1) if args.json else format_result(result))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -180,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--program", type=int, default=0, help="General MIDI program (0 = piano)")
     gp.add_argument("--device", default="auto")
     gp.set_defaults(func=cmd_generate)
+
+    bp = sub.add_parser("bench", help="benchmarks that print figures and ratios")
+    bsub = bp.add_subparsers(dest="bench", required=True)
+    br = bsub.add_parser("rollout", help="batched vs sequential Monte Carlo reward computation")
+    br.add_argument("--config", choices=["oracle", "music"], default="oracle")
+    br.add_argument("--json", action="store_true")
+    br.add_argument("--reps", type=int, default=3, help="timed repetitions of the batched path (median)")
+    br.add_argument("--no-sequential", action="store_true", help="skip the slow sequential reference")
+    br.add_argument("--device", default="auto")
+    br.set_defaults(func=cmd_bench)
     return p
 
 

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import torch
 
-from seqgan_music.models import Discriminator, Generator, lstm_step, sample_from_logits
+from seqgan_music.models import Discriminator, Generator, inverse_cdf_sample_, lstm_step_
+
+
+def chunk_rows(device: torch.device, vocab: int, hidden: int) -> int:
+    """Rows processed together in one step: all of them on a GPU; on a CPU as many as keep the
+    logits and gates of a chunk near 2 MB, so they stay in cache."""
+    if device.type != "cpu":
+        return 1 << 30
+    return int(min(4096, max(64, 2**19 // max(vocab, 4 * hidden))))
 
 
 @torch.no_grad()
@@ -29,20 +37,29 @@ def batched_completions(
     B, T = samples.shape
     M = num * B
     table, w_hh = policy.step_tables()
+    w_out, b_out = policy.out.weight.t(), policy.out.bias
     hs, cs = policy.prefix_states(samples[:, :-1])  # (T, B, H): index p = after samples[:, :p]
     rows = (T - 1) * M
     h_buf = hs.new_empty(rows, hs.shape[-1])
     c_buf = torch.empty_like(h_buf)
     out = samples.repeat(num, 1).repeat(T - 1, 1)  # (rows, T), prefixes already in place
+    step = min(rows, chunk_rows(samples.device, table.shape[0], hs.shape[-1]))
+    logits = h_buf.new_empty(step, table.shape[0])
+    gates = h_buf.new_empty(step, table.shape[1])
+    u = h_buf.new_empty(step, 1)
     for j in range(1, T):
         block = slice((j - 1) * M, j * M)  # rollouts of prefix length j join now
         h_buf[block] = hs[j].repeat(num, 1)
         c_buf[block] = cs[j].repeat(num, 1)
-        active = slice(0, j * M)
-        tok = sample_from_logits(policy.out(h_buf[active]), generator=generator)
-        out[active, j] = tok
-        if j + 1 < T:
-            h_buf[active], c_buf[active] = lstm_step(table[tok], h_buf[active], c_buf[active], w_hh)
+        for start in range(0, j * M, step):  # rows of prefixes 1..j are active
+            n = min(step, j * M - start)
+            h, c = h_buf[start : start + n], c_buf[start : start + n]
+            torch.addmm(b_out, h, w_out, out=logits[:n])
+            tok = inverse_cdf_sample_(logits[:n], u[:n], generator)
+            out[start : start + n, j] = tok
+            if j + 1 < T:
+                torch.index_select(table, 0, tok, out=gates[:n])
+                lstm_step_(gates[:n], h, c, w_hh)
     return out.view(T - 1, num, B, T)
 
 
@@ -71,7 +88,7 @@ def sequential_completions(
 
 
 @torch.no_grad()
-def score(disc: Discriminator, sequences: torch.Tensor, batch_rows: int = 8192) -> torch.Tensor:
+def score(disc: Discriminator, sequences: torch.Tensor, batch_rows: int = 1024) -> torch.Tensor:
     """D's probability of real for (..., T) sequences, in eval mode (no dropout). -> (...)."""
     was_training = disc.training
     disc.eval()

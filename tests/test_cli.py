@@ -53,3 +53,15 @@ def test_train_refuses_to_overwrite_a_run(tiny_run_dir, tiny_dataset, capsys):
 def test_prepare_list(capsys):
     assert main(["prepare", "--list"]) == 0
     assert "builtin:essen" in capsys.readouterr().out
+
+
+def test_bench_rollout_prints_figures(capsys, monkeypatch):
+    import json
+
+    from seqgan_music import bench
+
+    monkeypatch.setitem(bench.CONFIGS, "music", dict(bench.CONFIGS["music"], batch=4, rollouts=2, seq_len=8))
+    assert main(["bench", "rollout", "--config", "music", "--json", "--reps", "1", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["batched_s"] > 0 and result["sequential_s"] > 0 and result["speedup"] > 0
+    assert 0 < result["d_fraction_of_peak"] and result["matmul_peak_gflops"] > 0

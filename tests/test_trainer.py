@@ -144,7 +144,7 @@ def test_hard_kill_mid_training_then_resume(tiny_dataset, tmp_path):
     finally:
         proc.wait()
     done_before = read_checkpoint(str(run / LAST))["progress"]
-    assert 3 <= done_before < 400
+    assert 2 <= done_before < 400  # metrics.jsonl may be one unit ahead of the checkpoint
     resume = subprocess.run(cmd[:-4] + ["--set", "mle_epochs=400", "--resume", "--device", "cpu"],
                             capture_output=True, text=True, timeout=300)
     assert resume.returncode == 0, resume.stderr

@@ -1,0 +1,126 @@
+"""``seqgan-music bench rollout``: the batched reward computation against the sequential reference.
+
+Both run the same algorithm on the same models in one process: seconds per reward computation,
+their ratio, and the FLOP/s that generator rollout and discriminator scoring reach against a
+float32 matmul peak measured in the same run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
+from seqgan_music.models import Discriminator, Generator
+from seqgan_music.rollout import batched_completions, rollout_rewards, score
+
+CONFIGS = {
+    # the paper's synthetic experiment: B 64, T 20, V 5000, E = H = 32, N 16, the full D filter table
+    "oracle": dict(batch=64, seq_len=20, vocab=5000, embed=32, hidden=32, rollouts=16, d_embed=64, table="paper"),
+    # a melody model as the cpu preset trains it: V 39 (C3..C6 + REST/HOLD), T 32
+    "music": dict(batch=64, seq_len=32, vocab=39, embed=32, hidden=64, rollouts=16, d_embed=32, table="cpu"),
+}
+
+
+def build_models(spec: dict, device: torch.device) -> tuple[Generator, Discriminator]:
+    torch.manual_seed(0)
+    gen = Generator(GeneratorConfig(vocab_size=spec["vocab"], embed_dim=spec["embed"], hidden_dim=spec["hidden"]))
+    if spec["table"] == "paper":
+        widths, nums = paper_filter_table(spec["seq_len"])
+        dcfg = DiscriminatorConfig(vocab_size=spec["vocab"], seq_len=spec["seq_len"], embed_dim=spec["d_embed"],
+                                   filter_widths=widths, num_filters=nums)
+    else:
+        dcfg = make_run_config("cpu", spec["vocab"], spec["seq_len"]).discriminator
+    return gen.to(device).eval(), Discriminator(dcfg).to(device)
+
+
+def rollout_flops(spec: dict) -> float:
+    """Generator FLOPs of one batched reward computation: output layer and recurrence per row-step."""
+    B, T, N, V, H = spec["batch"], spec["seq_len"], spec["rollouts"], spec["vocab"], spec["hidden"]
+    row_steps = N * B * T * (T - 1) / 2
+    return row_steps * (2 * H * V + 2 * H * 4 * H)
+
+
+def disc_flops_per_sequence(disc: Discriminator) -> float:
+    cfg = disc.cfg
+    conv = sum(2 * cfg.embed_dim * w * n * (cfg.seq_len - w + 1) for w, n in zip(cfg.filter_widths, cfg.num_filters))
+    feats = sum(cfg.num_filters)
+    return conv + 2 * 2 * feats * feats + 2 * feats * 2
+
+
+def matmul_peak(device: torch.device, n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn, reps: int, device: torch.device) -> float:
+    """Median seconds of ``reps`` calls after one warm-up."""
+    fn()
+    times = []
+    for _ in range(reps):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def run_bench(config: str, device: torch.device, reps: int = 3, sequential: bool = True) -> dict:
+    """Measure one configuration; returns a dict of figures (seconds, ratios, GFLOP/s)."""
+    spec = CONFIGS[config]
+    gen, disc = build_models(spec, device)
+    rng = torch.Generator(device=device).manual_seed(0)
+    samples = gen.sample(spec["batch"], spec["seq_len"], generator=rng)
+    N = spec["rollouts"]
+    peak = matmul_peak(device)
+    batched_s = _timed(lambda: rollout_rewards(samples, gen, disc, N, generator=rng), reps, device)
+    complete_s = _timed(lambda: batched_completions(samples, gen, N, rng), reps, device)
+    comps = batched_completions(samples, gen, N, rng)
+    score_s = _timed(lambda: score(disc, comps), reps, device)
+    n_scored = comps.shape[0] * comps.shape[1] * comps.shape[2]
+    result = {
+        "config": config, "device": str(device), **spec,
+        "batched_s": batched_s, "rollout_sampling_s": complete_s, "d_scoring_s": score_s,
+        "matmul_peak_gflops": peak / 1e9,
+        "rollout_gflops": rollout_flops(spec) / complete_s / 1e9,
+        "d_gflops": disc_flops_per_sequence(disc) * n_scored / score_s / 1e9,
+        "d_mflop_per_sequence": disc_flops_per_sequence(disc) / 1e6,
+    }
+    result["rollout_fraction_of_peak"] = result["rollout_gflops"] / result["matmul_peak_gflops"]
+    result["d_fraction_of_peak"] = result["d_gflops"] / result["matmul_peak_gflops"]
+    if sequential:
+        seq_s = _timed(lambda: rollout_rewards(samples, gen, disc, N, generator=rng, sequential=True), 1, device)
+        result["sequential_s"] = seq_s
+        result["speedup"] = seq_s / batched_s
+    return result
+
+
+def format_result(r: dict) -> str:
+    lines = [
+        f"bench rollout --config {r['config']} on {r['device']}: B={r['batch']} T={r['seq_len']} V={r['vocab']} "
+        f"E={r['embed']} H={r['hidden']} N={r['rollouts']}, D {r['d_mflop_per_sequence']:.2f} MFLOP/sequence",
+        f"  batched reward computation   {r['batched_s']:.3f} s",
+    ]
+    if "sequential_s" in r:
+        lines.append(f"  sequential reference         {r['sequential_s']:.3f} s   speedup {r['speedup']:.1f}x")
+    lines += [
+        f"  matmul peak (fp32)           {r['matmul_peak_gflops']:.1f} GFLOP/s",
+        f"  G rollout sampling           {r['rollout_sampling_s']:.3f} s  {r['rollout_gflops']:.1f} GFLOP/s "
+        f"({100 * r['rollout_fraction_of_peak']:.0f}% of peak)",
+        f"  D scoring of completions     {r['d_scoring_s']:.3f} s  {r['d_gflops']:.1f} GFLOP/s "
+        f"({100 * r['d_fraction_of_peak']:.0f}% of peak)",
+    ]
+    return "\n".join(lines)
