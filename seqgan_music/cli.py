@@ -132,6 +132,46 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- oracle
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from seqgan_music.checkpoint import LAST
+    from seqgan_music.config import apply_overrides
+    from seqgan_music.device import resolve_device
+    from seqgan_music.oracle import nll_oracle, oracle_generator, oracle_run_config, read_oracle_params, sample_many
+    from seqgan_music.trainer import Trainer
+
+    if os.path.exists(os.path.join(args.out, LAST)) and not args.resume:
+        raise UserError(f"{args.out}: already holds a run; pass --resume to continue it or choose another --out")
+    device = resolve_device(args.device)
+    oracle = oracle_generator(read_oracle_params(args.params) if args.params else None, args.seed).to(device)
+    train = sample_many(oracle, args.num_train, seed=args.seed)
+    cfg = apply_overrides(oracle_run_config(args.preset), args.set)
+    eval_samples = args.eval_samples
+
+    def nll(gen):
+        gen.eval()
+        return nll_oracle(oracle, sample_many(gen, eval_samples, seed=12345))
+
+    bars: dict = {}
+    trainer = Trainer(cfg, train, train[:0], args.out, device, None, callbacks=[_tqdm_callback(bars)],
+                      evaluators={"nll_oracle": nll})
+    start = time.perf_counter()
+    status = trainer.run(resume=args.resume)
+    if bars.get("bar") is not None:
+        bars["bar"].close()
+    final = nll(trainer.G)
+    print(f"{args.out}: oracle experiment {status} after {trainer.progress}/{len(trainer.units)} units in "
+          f"{time.perf_counter() - start:.0f} s; NLL-oracle of G {final:.3f} "
+          f"(oracle's own samples {nll_oracle(oracle, train):.3f})")
+    if args.samples_out:
+        np.save(args.samples_out, sample_many(trainer.G, 10000, seed=args.seed + 1).cpu().numpy().astype(np.int32))
+    return 0
+
+
 # ---------------------------------------------------------------- bench
 
 
@@ -172,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp = sub.add_parser("train", help="train SeqGAN on a prepared dataset")
     tp.add_argument("data_dir")
     tp.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
-    tp.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="cpu")
+    tp.add_argument("--preset", choices=["tiny", "demo", "cpu", "paper"], default="cpu")
     tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting, e.g. --set mle_epochs=5 --set generator.hidden_dim=64")
     tp.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -192,6 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--program", type=int, default=0, help="General MIDI program (0 = piano)")
     gp.add_argument("--device", default="auto")
     gp.set_defaults(func=cmd_generate)
+
+    op = sub.add_parser("oracle", help="the paper's synthetic experiment (Table 1): NLL-oracle of MLE and SeqGAN")
+    op.add_argument("--params", help="oracle parameters (.npz, or the original .pkl read numpy-only); default N(0,1)")
+    op.add_argument("--out", required=True, help="run folder")
+    op.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="cpu")
+    op.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    op.add_argument("--samples-out", help="write 10,000 final generator samples (10000 x 20 int32) to this .npy")
+    op.add_argument("--num-train", type=int, default=10000, help="oracle sequences to train on")
+    op.add_argument("--eval-samples", type=int, default=2000, help="G samples per NLL-oracle estimate")
+    op.add_argument("--seed", type=int, default=0)
+    op.add_argument("--resume", action="store_true")
+    op.add_argument("--device", default="auto")
+    op.set_defaults(func=cmd_oracle)
 
     bp = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bsub = bp.add_subparsers(dest="bench", required=True)

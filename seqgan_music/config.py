@@ -112,7 +112,7 @@ def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
     return widths, [scale] * len(widths)
 
 
-PRESETS = ("tiny", "cpu", "paper")
+PRESETS = ("tiny", "demo", "cpu", "paper")
 
 
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0) -> RunConfig:
@@ -124,6 +124,14 @@ def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int
     train = TrainConfig()
     if preset == "paper":
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)
+    elif preset == "demo":  # the app's fast demo: a first melody within seconds on a 2-core CPU
+        gen.embed_dim, gen.hidden_dim = 32, 64
+        disc.embed_dim = 16
+        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, 16)
+        train = TrainConfig(
+            mle_epochs=8, d_pretrain_rounds=2, d_epochs=1, adv_rounds=20, d_steps=1, d_samples=256,
+            rollout_num=8, batch_size=32,
+        )
     elif preset == "cpu":
         gen.embed_dim, gen.hidden_dim = 32, 64
         disc.embed_dim = 32

@@ -29,7 +29,7 @@ import torch
 from seqgan_music.config import TokenizerConfig, to_dict
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_save_npz, atomic_write_text
-from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, parse_item
+from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, items_from_uploads, parse_item
 from seqgan_music.tokenizer import Tokenizer
 
 CACHE_VERSION = 1
@@ -171,9 +171,10 @@ def split_pieces(n: int, valid_fraction: float, seed: int) -> np.ndarray:
 def prepare(
     sources: list[str], out_dir: str, tok_cfg: TokenizerConfig | None = None, *, valid_fraction: float = 0.1,
     seed: int = 0, limits: Limits | None = None, cache_dir: str | None = "default", workers: int | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, uploads: list[tuple[str, bytes]] | None = None,
 ) -> PrepareReport:
-    """Prepare a dataset folder from sources (files, folders, .zip, ``builtin:NAME``).
+    """Prepare a dataset folder from sources (files, folders, .zip, ``builtin:NAME``) and/or
+    ``uploads``, (name, bytes) pairs of .mid/.midi/.zip files held in memory.
 
     Raises UserError when the sources are unusable or nothing usable remains; the old contents of
     ``out_dir`` are replaced only when the new dataset is complete.
@@ -182,11 +183,14 @@ def prepare(
     tok_cfg = tok_cfg or TokenizerConfig()
     tokenizer = Tokenizer(tok_cfg)
     limits = limits or Limits()
-    if not sources:
+    if not sources and not uploads:
         raise UserError("no sources given")
     _check_out_dir(out_dir)
     report = PrepareReport()
     items, skipped = expand_sources(sources, limits)
+    if uploads:
+        more_items, more_skipped = items_from_uploads(uploads, limits)
+        items, skipped = items + more_items, skipped + more_skipped
     cache_dir = default_cache_dir() if cache_dir == "default" else cache_dir
     per_item = parse_all(items, tok_cfg, limits, cache_dir, workers or os.cpu_count() or 1, progress, report)
     return _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction, seed, report, start)

@@ -10,6 +10,7 @@ import torch
 
 from seqgan_music.checkpoint import LAST, LoadedRun, load_checkpoint
 from seqgan_music.errors import UserError
+from seqgan_music.rollout import rollout_rewards
 from seqgan_music.sources import Limits, read_midi
 from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody
 
@@ -61,6 +62,29 @@ def generate_tokens(
     if primer is None or not len(primer):
         return sampled
     return torch.cat([primer.view(1, -1).expand(num, -1).cpu(), sampled], dim=1)
+
+
+def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, seed: int = 0) -> np.ndarray:
+    """D's per-token reward Q for a (L,) melody, window by window of the model's T -> (L,) in [0, 1].
+
+    Windows after the first are rolled out as if they started the melody (G's start state), an
+    approximation that keeps the cost at one reward computation per T tokens. The tail window is
+    the last T tokens; a melody shorter than T is padded with rests that are not reported.
+    """
+    T = run.config.discriminator.seq_len
+    tokens = tokens.to(run.generator.out.weight.device).long()
+    L = len(tokens)
+    padded = torch.cat([tokens, tokens.new_zeros(max(0, T - L))])
+    starts = list(range(0, max(len(padded) - T, 0) + 1, T))
+    if starts[-1] + T < len(padded):
+        starts.append(len(padded) - T)
+    windows = torch.stack([padded[s : s + T] for s in starts])
+    gen = torch.Generator(device=tokens.device).manual_seed(seed)
+    rewards = rollout_rewards(windows, run.generator, run.discriminator, num_rollouts, generator=gen).cpu().numpy()
+    out = np.zeros(len(padded), dtype=np.float32)
+    for s, r in zip(starts, rewards):
+        out[s : s + T] = r
+    return out[:L]
 
 
 def to_midi(tokens, tokenizer: Tokenizer, qpm: float = 120.0, program: int = 0) -> pretty_midi.PrettyMIDI:

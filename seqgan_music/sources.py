@@ -105,6 +105,22 @@ def expand_sources(sources: list[str], limits: Limits) -> tuple[list[Item], list
     return items, skipped
 
 
+def items_from_uploads(uploads: list[tuple[str, bytes]], limits: Limits) -> tuple[list[Item], list[PieceResult]]:
+    """Uploaded (name, bytes) pairs -> items; zips are read in memory, names are labels only."""
+    items: list[Item] = []
+    skipped: list[PieceResult] = []
+    if len(uploads) > limits.max_files:
+        raise UserError(f"{len(uploads)} files uploaded; the limit is {limits.max_files}")
+    for name, data in uploads:
+        if name.lower().endswith(".zip"):
+            items.extend(read_zip(name, data, skipped, limits))
+        elif len(data) > limits.max_file_bytes:
+            skipped.append(PieceResult(name, reason=f"file too large ({len(data)} bytes > {limits.max_file_bytes})"))
+        else:
+            items.append(Item(name, "midi", data))
+    return items, skipped
+
+
 def _add_file(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
     size = os.path.getsize(path)
     if size > limits.max_file_bytes:

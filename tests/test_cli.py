@@ -64,4 +64,18 @@ def test_bench_rollout_prints_figures(capsys, monkeypatch):
     assert main(["bench", "rollout", "--config", "music", "--json", "--reps", "1", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["batched_s"] > 0 and result["sequential_s"] > 0 and result["speedup"] > 0
-    assert 0 < result["d_fraction_of_peak"] and result["matmul_peak_gflops"] > 0
+    assert result["d_fraction_of_peak"] > 0 and result["matmul_peak_gflops"] > 0
+
+
+def test_oracle_experiment_tiny(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "oracle"
+    argv = ["oracle", "--out", str(out), "--preset", "tiny", "--num-train", "256", "--eval-samples", "64",
+            "--set", "adv_rounds=1", "--device", "cpu", "--samples-out", str(tmp_path / "s.npy")]
+    assert main(argv) == 0
+    assert "NLL-oracle of G" in capsys.readouterr().out
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (10000, 20) and samples.max() < 5000
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert all("nll_oracle" in line for line in lines if '"mle"' in line or '"adversarial"' in line)

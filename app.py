@@ -1,0 +1,341 @@
+"""seqgan-music in the browser: bring songs, train a SeqGAN, listen to new melodies, export MIDI.
+
+Run with ``streamlit run app.py``. The page holds no model logic: it calls the seqgan_music
+package. Each browser session works in its own folder (``runs/app/<workspace id>``, the id kept in
+the page address so a reload finds its runs again); training runs in a background thread that
+never calls Streamlit, and the page polls it once a second.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+import uuid
+import zipfile
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from seqgan_music.checkpoint import LAST, load_checkpoint
+from seqgan_music.config import apply_overrides, make_run_config
+from seqgan_music.dataset import load_dataset, prepare
+from seqgan_music.device import describe_device, resolve_device
+from seqgan_music.errors import UserError
+from seqgan_music.generate import generate_tokens, load_run, primer_tokens, to_midi, token_rewards
+from seqgan_music.jobs import TrainingJob
+from seqgan_music.sources import BUILTIN
+from seqgan_music.synth import fluidsynth_available, heatmap, midi_to_wav, piano_roll
+from seqgan_music.tokenizer import TokenizerConfig
+
+APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
+PRESETS = {"Fast demo": "demo", "Tiny (tests)": "tiny", "CPU": "cpu", "Paper (GPU)": "paper"}
+INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
+               "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
+KNOBS = [  # (label, train config key, minimum, help)
+    ("MLE epochs", "mle_epochs", 0, "maximum-likelihood pre-training passes over the data"),
+    ("D pre-training rounds", "d_pretrain_rounds", 0, "rounds of fresh generated negatives before the GAN phase"),
+    ("Adversarial rounds", "adv_rounds", 0, "rounds of policy gradient (G) and discriminator (D) updates"),
+    ("Rollouts per prefix (N)", "rollout_num", 1, "Monte Carlo completions that estimate each token's reward"),
+    ("Batch size", "batch_size", 1, "sequences per step"),
+    ("Seed", "seed", 0, "makes the run reproducible"),
+]
+
+
+@st.cache_resource
+def device() -> torch.device:
+    return resolve_device("auto")
+
+
+def workspace() -> str:
+    """This session's folder; its id lives in the page address (?ws=...)."""
+    if "ws" not in st.session_state:
+        ws = st.query_params.get("ws", "")
+        st.session_state.ws = ws if re.fullmatch(r"[0-9a-f]{32}", ws or "") else uuid.uuid4().hex
+    st.query_params["ws"] = st.session_state.ws
+    path = os.path.join(APP_ROOT, st.session_state.ws)
+    os.makedirs(os.path.join(path, "runs"), exist_ok=True)
+    return path
+
+
+def melody_view(tokenizer, tokens, rewards=None, qpm=120.0, program=0):
+    """Piano roll (coloured by reward when given) and an audio player for one token sequence."""
+    tokens = np.asarray(tokens)
+    st.image(piano_roll(tokenizer.decode_notes(tokens), len(tokens), rewards), clamp=True)
+    st.audio(midi_to_wav(to_midi(tokens, tokenizer, qpm, program)), format="audio/wav")
+
+
+# ---------------------------------------------------------------- 1. songs
+
+
+def songs_tab(ws: str) -> None:
+    st.subheader("Bring songs")
+    kind = st.radio("Songs", ["Upload MIDI files", "Built-in collection"], horizontal=True, key="source_kind")
+    uploads, source = [], []
+    if kind == "Upload MIDI files":
+        files = st.file_uploader("MIDI files (.mid, .midi) or .zip archives of them", type=["mid", "midi", "zip"],
+                                 accept_multiple_files=True, key="uploads")
+        uploads = [(f.name, f.getvalue()) for f in files or []]
+    else:
+        name = st.selectbox("Collection", list(BUILTIN), format_func=lambda n: f"{n}: {BUILTIN[n][1]}", key="builtin")
+        source = [f"builtin:{name}"]
+    with st.expander("Tokenizer options"):
+        spq = st.number_input("Steps per quarter note", 1, 12, 4, key="spq", help="grid resolution: 4 = sixteenth notes")
+        seq_len = st.selectbox("Sequence length (tokens the model sees at once)", [16, 32, 48, 64], index=1, key="seq_len")
+        transpose = st.slider("Transposition augmentation (+- semitones)", 0, 6, 0, key="transpose")
+    if st.button("Prepare dataset", key="prepare", type="primary"):
+        if not uploads and not source:
+            st.error("Upload at least one MIDI or .zip file first.")
+            return
+        cfg = TokenizerConfig(steps_per_quarter=int(spq), seq_len=int(seq_len), hop=int(seq_len) // 2,
+                              transpose=int(transpose))
+        out = os.path.join(ws, "dataset")
+        bar = st.progress(0.0, text="Reading songs")
+        try:
+            report = prepare(source, out, cfg, uploads=uploads,
+                             progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Reading songs {d}/{t}"))
+        except UserError as exc:
+            st.error(str(exc))
+            return
+        st.session_state.dataset_dir, st.session_state.report = out, report
+    if "report" in st.session_state:
+        show_dataset(st.session_state.dataset_dir, st.session_state.report)
+
+
+def show_dataset(path: str, report) -> None:
+    ds = load_dataset(path)
+    notes = sum(int(e.get("notes", 0)) for e in _manifest_entries(path) if "split" in e)
+    cols = st.columns(4)
+    cols[0].metric("Pieces", report.pieces)
+    cols[1].metric("Notes", notes)
+    cols[2].metric("Training windows", report.train_windows)
+    cols[3].metric("Skipped", len(report.skipped))
+    if report.skipped:
+        st.warning(f"{len(report.skipped)} file(s) or tune(s) skipped; the others are kept.")
+        st.dataframe(pd.DataFrame(report.skipped), hide_index=True, width="stretch")
+    st.markdown("**What the model will learn** (the extracted melodies of a few songs):")
+    for piece in ds.pieces[:3]:
+        melody_view(ds.tokenizer, piece[: 4 * ds.seq_len])
+
+
+def _manifest_entries(path: str) -> list[dict]:
+    import json
+
+    with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
+        return json.load(fh)["entries"]
+
+
+# ---------------------------------------------------------------- 2. train
+
+
+def train_tab(ws: str) -> None:
+    st.subheader("Train")
+    if "dataset_dir" not in st.session_state:
+        st.info("Prepare a dataset in the Songs tab first.")
+        return
+    ds = load_dataset(st.session_state.dataset_dir)
+    label = st.selectbox("Preset", list(PRESETS), key="preset")
+    base = make_run_config(PRESETS[label], ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token)
+    overrides = []
+    with st.expander("Training settings"):
+        for text, field, low, help_text in KNOBS:
+            value = st.number_input(text, low, 100000, getattr(base.train, field), key=f"{field}_{PRESETS[label]}",
+                                    help=help_text)
+            overrides.append(f"{field}={int(value)}")
+        lr = st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
+                             key=f"g_lr_{PRESETS[label]}")
+        overrides.append(f"g_lr={lr}")
+    job: TrainingJob | None = st.session_state.get("job")
+    state = job.snapshot() if job else None
+    running = state is not None and state.status in ("starting", "running", "paused", "stopping")
+    cols = st.columns(4)
+    if cols[0].button("Start training", key="start", disabled=running, type="primary"):
+        run_dir = os.path.join(ws, "runs", time.strftime("%Y%m%d-%H%M%S"))
+        _start_job(TrainingJob(st.session_state.dataset_dir, run_dir, apply_overrides(base, overrides), device()))
+    if cols[1].button("Pause", key="pause", disabled=not running or state.status == "paused"):
+        job.pause()
+    if cols[2].button("Resume", key="resume", disabled=job is None or (running and state.status != "paused")):
+        if running:
+            job.resume()
+        else:  # continue a stopped run from its last checkpoint
+            _start_job(TrainingJob(job.data_dir, job.run_dir, job.cfg, job.device, resume=True))
+    if cols[3].button("Stop", key="stop", disabled=not running):
+        job.stop()
+    if st.session_state.get("job") is not None:
+        live = st.session_state.job.snapshot().status in ("starting", "running", "paused", "stopping")
+        st.fragment(run_every=1.0 if live else None)(live_view)(ds.tokenizer)
+
+
+def _start_job(job: TrainingJob) -> None:
+    try:
+        job.start()
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    st.session_state.job = job
+    st.session_state.run_dir = job.run_dir
+
+
+def live_view(tokenizer) -> None:
+    """Polled once a second while training runs: progress, losses, rewards, the newest sample."""
+    state = st.session_state.job.snapshot()
+    eta = state.eta_seconds()
+    st.markdown(f"**Status:** {state.status} · **phase:** {state.phase or '-'} · unit {state.unit}/{state.units}"
+                + (f" · about {eta:.0f} s left" if eta is not None and state.status == "running" else ""))
+    if state.error:
+        st.error(state.error)
+    st.progress(state.unit / max(state.units, 1), text="Overall")
+    st.progress(min(state.phase_done / max(state.phase_total, 1), 1.0), text=f"Current {state.phase or 'unit'}")
+    if state.first_sample_at is not None:
+        st.caption(f"First generated melody after {state.first_sample_at:.1f} s")
+    metrics = pd.DataFrame(state.metrics)
+    cols = st.columns(3)
+    for col, title, keys in ((cols[0], "Generator MLE loss (nats/token)", ["mle_loss", "valid_nll"]),
+                             (cols[1], "D accuracy on real and generated", ["d_acc_real", "d_acc_fake"]),
+                             (cols[2], "Mean adversarial reward", ["mean_reward"])):
+        col.markdown(f"**{title}**")
+        present = [k for k in keys if k in metrics]
+        if present:
+            col.line_chart(metrics[present].dropna(how="all").reset_index(drop=True), height=180)
+        else:
+            col.caption("not yet")
+    sample = state.sample
+    if sample and sample.get("rewards"):
+        st.markdown("**Per-timestep rewards of the latest batch** (rows: sequences, columns: steps; red = D unconvinced)")
+        st.image(heatmap(np.array(sample["rewards"])), clamp=True)
+    if sample:
+        st.markdown(f"**Newest sample** ({sample['phase']}, unit {sample['unit']})")
+        melody_view(tokenizer, sample["tokens"])
+
+
+# ---------------------------------------------------------------- 3. generate
+
+
+def list_runs(ws: str) -> list[str]:
+    root = os.path.join(ws, "runs")
+    return sorted((d for d in os.listdir(root) if os.path.exists(os.path.join(root, d, LAST))), reverse=True)
+
+
+def generate_tab(ws: str) -> None:
+    st.subheader("Generate")
+    runs = list_runs(ws)
+    if not runs:
+        st.info("Train a model (or upload a checkpoint in the Models tab) first.")
+        return
+    current = os.path.basename(st.session_state.get("run_dir", ""))
+    name = st.selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run")
+    cols = st.columns(4)
+    num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
+    bars = cols[1].number_input("Length in bars (4/4)", 1, 32, 4, key="gen_bars")
+    temperature = cols[2].slider("Temperature", 0.5, 1.5, 1.0, 0.05, key="gen_temp", help="lower = safer, higher = wilder")
+    top_k = cols[3].number_input("Top-k (0 = off)", 0, 100, 0, key="gen_topk")
+    cols = st.columns(4)
+    seed = cols[0].number_input("Seed", 0, 10**6, 0, key="gen_seed")
+    qpm = cols[1].number_input("Tempo (quarter notes per minute)", 30, 300, 120, key="gen_qpm")
+    instrument = cols[2].selectbox("Instrument", list(INSTRUMENTS), key="gen_instrument")
+    colour = cols[3].checkbox("Colour notes by D's reward", True, key="gen_colour")
+    primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
+    if st.button("Generate", key="generate", type="primary"):
+        try:
+            st.session_state.generated = _generate(os.path.join(ws, "runs", name), ws, int(num), int(bars),
+                                                   float(temperature), int(top_k), int(seed), float(qpm),
+                                                   INSTRUMENTS[instrument], primer_file, colour)
+        except UserError as exc:
+            st.error(str(exc))
+    if st.session_state.get("generated"):
+        show_generated(st.session_state.generated)
+
+
+def _generate(run_dir, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour) -> dict:
+    run = load_run(run_dir, device())
+    tok = run.tokenizer
+    steps = bars * 4 * tok.config.steps_per_quarter if tok.config.encoding == "melody" else \
+        max(1, round(bars * 4 * 60.0 / qpm / tok.config.sample_seconds))
+    primer = None
+    if primer_file is not None:
+        path = os.path.join(ws, "primer.mid")
+        with open(path, "wb") as fh:
+            fh.write(primer_file.getvalue())
+        primer = primer_tokens(path, tok)
+    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer)
+    melodies = []
+    for i, row in enumerate(tokens):
+        pm = to_midi(row.numpy(), tok, qpm, program)
+        buf = io.BytesIO()
+        pm.write(buf)
+        rewards = token_rewards(run, row, seed=seed + i) if colour else None
+        melodies.append({"tokens": row.numpy(), "midi": buf.getvalue(), "wav": midi_to_wav(pm), "rewards": rewards})
+    return {"tokenizer": tok, "melodies": melodies}
+
+
+def show_generated(gen: dict) -> None:
+    tok = gen["tokenizer"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i, m in enumerate(gen["melodies"]):
+            zf.writestr(f"melody_{i + 1:02d}.mid", m["midi"])
+    st.download_button("Download all as .zip", archive.getvalue(), "melodies.zip", "application/zip", key="dl_zip")
+    for i, m in enumerate(gen["melodies"]):
+        st.markdown(f"**Melody {i + 1}**" + (" · mean reward %.2f" % m["rewards"].mean() if m["rewards"] is not None else ""))
+        st.image(piano_roll(tok.decode_notes(m["tokens"]), len(m["tokens"]), m["rewards"]), clamp=True)
+        st.audio(m["wav"], format="audio/wav")
+        st.download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}")
+
+
+# ---------------------------------------------------------------- models
+
+
+def models_tab(ws: str) -> None:
+    st.subheader("Models")
+    runs = list_runs(ws)
+    if runs:
+        rows = []
+        for name in runs:
+            state = load_checkpoint(os.path.join(ws, "runs", name, LAST)).state
+            rows.append({"run": name, "units done": f"{state['progress']}/{state['units']}"})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        name = st.selectbox("Checkpoint to download", runs, key="dl_run")
+        with open(os.path.join(ws, "runs", name, LAST), "rb") as fh:
+            st.download_button("Download checkpoint", fh.read(), f"{name}.pt", "application/octet-stream", key="dl_ckpt")
+    else:
+        st.caption("No models in this session yet.")
+    upload = st.file_uploader("Upload a checkpoint (.pt; loaded safely, weights only)", type=["pt"], key="ckpt_upload")
+    if upload is not None and st.button("Add uploaded checkpoint", key="add_ckpt"):
+        run_dir = os.path.join(ws, "runs", "uploaded-" + time.strftime("%Y%m%d-%H%M%S"))
+        os.makedirs(run_dir)
+        path = os.path.join(run_dir, LAST)
+        with open(path, "wb") as fh:
+            fh.write(upload.getvalue())
+        try:
+            load_run(path)
+            st.success(f"Added {os.path.basename(run_dir)}")
+        except UserError as exc:
+            os.remove(path)
+            os.rmdir(run_dir)
+            st.error(f"{upload.name}: {exc}".replace(path + ": ", ""))
+
+
+# ---------------------------------------------------------------- page
+
+
+def main() -> None:
+    st.set_page_config(page_title="seqgan-music", page_icon="🎵", layout="wide")
+    st.title("seqgan-music")
+    st.caption(f"Train a SeqGAN on melodies, listen to what it writes. Device: {describe_device(device())} · audio: "
+               + ("FluidSynth, General MIDI SoundFont" if fluidsynth_available() else "built-in synthesizer"))
+    ws = workspace()
+    tabs = st.tabs(["1 · Songs", "2 · Train", "3 · Generate", "Models"])
+    with tabs[0]:
+        songs_tab(ws)
+    with tabs[1]:
+        train_tab(ws)
+    with tabs[2]:
+        generate_tab(ws)
+    with tabs[3]:
+        models_tab(ws)
+
+
+main()

@@ -1,0 +1,141 @@
+"""Background training jobs for the app: one worker thread per job, never touching Streamlit.
+
+The page polls :meth:`TrainingJob.snapshot` for live figures. A server-wide cap limits how many
+trainings run at once (``SEQGAN_MUSIC_MAX_TRAININGS``, default 2).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from seqgan_music.config import RunConfig
+from seqgan_music.dataset import load_dataset
+from seqgan_music.errors import UserError
+from seqgan_music.trainer import TrainControl, Trainer
+
+_running: set[TrainingJob] = set()
+_running_lock = threading.Lock()
+
+
+def max_trainings() -> int:
+    return max(1, int(os.environ.get("SEQGAN_MUSIC_MAX_TRAININGS", "2")))
+
+
+@dataclass
+class JobState:
+    """What the page shows; copied out under the job's lock."""
+
+    status: str = "starting"  # starting, running, paused, stopping, stopped, done, error
+    error: str | None = None
+    phase: str = ""
+    phase_done: int = 0
+    phase_total: int = 0
+    unit: int = 0  # completed units
+    units: int = 0
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    sample: dict[str, Any] | None = None  # newest generated sample event
+    started: float = 0.0
+    first_sample_at: float | None = None  # seconds after start when the first sample arrived
+    resumed_from: int = 0  # units already done when this job started
+
+    def eta_seconds(self) -> float | None:
+        """Remaining seconds, from the mean time per completed unit (None before the first)."""
+        if self.unit <= self.resumed_from or self.units == 0:
+            return None
+        per_unit = (time.time() - self.started) / (self.unit - self.resumed_from)
+        return per_unit * (self.units - self.unit)
+
+
+class TrainingJob:
+    """Train ``cfg`` on a dataset folder into ``run_dir`` in a daemon thread."""
+
+    def __init__(self, data_dir: str, run_dir: str, cfg: RunConfig, device: torch.device, resume: bool = False):
+        self.data_dir, self.run_dir, self.cfg, self.device, self.resume_run = data_dir, run_dir, cfg, device, resume
+        self.control = TrainControl()
+        self._lock = threading.Lock()
+        self._state = JobState()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ control (page thread)
+    def start(self) -> None:
+        """Start the worker; raises UserError when the server already runs its cap of trainings."""
+        with _running_lock:
+            active = [j for j in _running if j.alive()]
+            _running.intersection_update(active)
+            if len(active) >= max_trainings():
+                raise UserError(f"the server is busy: {len(active)} trainings are running (limit {max_trainings()}); "
+                                "try again when one finishes")
+            _running.add(self)
+        self._state.started = time.time()
+        self._thread = threading.Thread(target=self._work, name=f"train:{self.run_dir}", daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        self.control.pause()
+        self._set(status="paused")
+
+    def resume(self) -> None:
+        self.control.resume()
+        self._set(status="running")
+
+    def stop(self) -> None:
+        self.control.stop()
+        self._set(status="stopping")
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def snapshot(self) -> JobState:
+        with self._lock:
+            return copy.deepcopy(self._state)
+
+    # ------------------------------------------------------------ worker thread
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self._state, key, value)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            st = self._state
+            if event["event"] == "progress":
+                st.phase, st.phase_done, st.phase_total = event["phase"], event["done"], event["total"]
+            elif event["event"] == "metrics":
+                st.metrics.append(event)
+                st.unit = event["unit_index"] + 1
+            elif event["event"] == "sample":
+                st.sample = event
+                if st.first_sample_at is None:
+                    st.first_sample_at = time.time() - st.started
+
+    def _work(self) -> None:
+        try:
+            ds = load_dataset(self.data_dir)
+            trainer = Trainer(self.cfg, ds.train, ds.valid, self.run_dir, self.device, ds.tokenizer,
+                              callbacks=[self._on_event], control=self.control)
+            self._set(status="running", units=len(trainer.units))
+            if self.resume_run and os.path.exists(trainer.last_path):
+                trainer.load_state(trainer.last_path)
+                self._set(unit=trainer.progress, resumed_from=trainer.progress, started=time.time())
+            result = trainer.run()
+            self._set(status=result, unit=trainer.progress)
+        except UserError as exc:
+            self._set(status="error", error=str(exc))
+        except Exception as exc:  # the page must show a failure, never a dead thread
+            self._set(status="error", error=f"internal error: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+        finally:
+            with _running_lock:
+                _running.discard(self)
