@@ -152,31 +152,41 @@ def train_tab(ws: str) -> None:
     state = job.snapshot() if job else None
     running = state is not None and state.status in ("starting", "running", "paused", "stopping")
     cols = st.columns(4)
-    if cols[0].button("Start training", key="start", disabled=running, type="primary"):
+    start = cols[0].button("Start training", key="start", disabled=running, type="primary")
+    pause = cols[1].button("Pause", key="pause", disabled=not running or state.status == "paused")
+    resume = cols[2].button("Resume", key="resume", disabled=job is None or (running and state.status != "paused"))
+    stop = cols[3].button("Stop", key="stop", disabled=not running)
+    clicked = True
+    if start:
         run_dir = os.path.join(ws, "runs", time.strftime("%Y%m%d-%H%M%S"))
-        _start_job(TrainingJob(st.session_state.dataset_dir, run_dir, apply_overrides(base, overrides), device()))
-    if cols[1].button("Pause", key="pause", disabled=not running or state.status == "paused"):
+        clicked = _start_job(TrainingJob(st.session_state.dataset_dir, run_dir, apply_overrides(base, overrides), device()))
+    elif pause:
         job.pause()
-    if cols[2].button("Resume", key="resume", disabled=job is None or (running and state.status != "paused")):
-        if running:
-            job.resume()
-        else:  # continue a stopped run from its last checkpoint
-            _start_job(TrainingJob(job.data_dir, job.run_dir, job.cfg, job.device, resume=True))
-    if cols[3].button("Stop", key="stop", disabled=not running):
+    elif resume and running:
+        job.resume()
+    elif resume:  # continue a stopped run from its last checkpoint
+        clicked = _start_job(TrainingJob(job.data_dir, job.run_dir, job.cfg, job.device, resume=True))
+    elif stop:
         job.stop()
+    else:
+        clicked = False
+    if clicked:
+        st.rerun()  # redraw the buttons for the new state
     if st.session_state.get("job") is not None:
         live = st.session_state.job.snapshot().status in ("starting", "running", "paused", "stopping")
         st.fragment(run_every=1.0 if live else None)(live_view)(ds.tokenizer)
 
 
-def _start_job(job: TrainingJob) -> None:
+def _start_job(job: TrainingJob) -> bool:
+    """Start ``job``; on refusal show why and return False."""
     try:
         job.start()
     except UserError as exc:
         st.error(str(exc))
-        return
+        return False
     st.session_state.job = job
     st.session_state.run_dir = job.run_dir
+    return True
 
 
 def live_view(tokenizer) -> None:
@@ -279,7 +289,8 @@ def show_generated(gen: dict) -> None:
             zf.writestr(f"melody_{i + 1:02d}.mid", m["midi"])
     st.download_button("Download all as .zip", archive.getvalue(), "melodies.zip", "application/zip", key="dl_zip")
     for i, m in enumerate(gen["melodies"]):
-        st.markdown(f"**Melody {i + 1}**" + (" · mean reward %.2f" % m["rewards"].mean() if m["rewards"] is not None else ""))
+        reward = f" · mean reward {m['rewards'].mean():.2f}" if m["rewards"] is not None else ""
+        st.markdown(f"**Melody {i + 1}**{reward}")
         st.image(piano_roll(tok.decode_notes(m["tokens"]), len(m["tokens"]), m["rewards"]), clamp=True)
         st.audio(m["wav"], format="audio/wav")
         st.download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}")

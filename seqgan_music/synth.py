@@ -36,7 +36,7 @@ def render_audio(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE) -> 
     """PrettyMIDI -> (samples float32 in [-1, 1], backend name 'fluidsynth' or 'sine')."""
     if fluidsynth_available():
         try:
-            audio, backend = pm.fluidsynth(fs=sample_rate, sf2_path=soundfont()), "fluidsynth"
+            audio, backend = pm.fluidsynth(fs=sample_rate, synthesizer=soundfont()), "fluidsynth"
         except Exception:  # a broken FluidSynth install must not cost the user their audio
             audio, backend = pm.synthesize(fs=sample_rate), "sine"
     else:

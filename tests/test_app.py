@@ -1,0 +1,167 @@
+"""AppTest (streamlit.testing) flows of app.py: no browser, the real script and package."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from midi_factory import random_melody_pm, song_pm, to_bytes
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def _app_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQGAN_MUSIC_APP_DIR", str(tmp_path / "app"))
+
+
+def new_session() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, files) -> AppTest:
+    at.file_uploader(key="uploads").set_value([(name, data, "audio/midi") for name, data in files])
+    at.run()
+    at.button(key="prepare").click().run()
+    assert not at.exception
+    return at
+
+
+SONGS = [(f"tune_{i}.mid", to_bytes(random_melody_pm(i))) for i in range(5)] + [("band.mid", to_bytes(song_pm(3)))]
+
+
+def wait_for_job(at: AppTest, timeout: float = 120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = at.session_state["job"].snapshot()
+        if state.status not in ("starting", "running", "stopping"):
+            return state
+        time.sleep(0.2)
+    raise AssertionError("training did not finish")
+
+
+def train_tiny(at: AppTest) -> None:
+    at.selectbox(key="preset").set_value("Tiny (tests)").run()
+    at.button(key="start").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert wait_for_job(at).status == "done"
+    at.run()
+
+
+def test_upload_shows_pieces_skips_and_training_melodies():
+    at = upload(new_session(), SONGS + [("broken.mid", b"not midi at all"), ("empty.mid", b"")])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Pieces"] == "6" and metrics["Skipped"] == "2"
+    skipped = at.dataframe[0].value
+    assert set(skipped["source"]) == {"broken.mid", "empty.mid"}
+    assert any("not a readable MIDI" in r for r in skipped["reason"]) and any("empty" in r for r in skipped["reason"])
+    assert len(at.get("audio")) >= 3 and len(at.get("image")) >= 3
+
+
+def test_zip_upload_and_all_bad_upload_errors():
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in SONGS[:3]:
+            zf.writestr(f"folder/{name}", data)
+    at = upload(new_session(), [("songs.zip", buf.getvalue())])
+    assert {m.label: m.value for m in at.metric}["Pieces"] == "3"
+    bad = upload(new_session(), [("junk.mid", b"\x00\x01garbage")])
+    assert any("no usable melodies" in e.value for e in bad.error)
+
+
+def test_builtin_collection():
+    at = new_session()
+    at.radio(key="source_kind").set_value("Built-in collection").run()
+    at.selectbox(key="builtin").set_value("airds").run()
+    at.button(key="prepare").click().run()
+    assert not at.exception
+    assert int({m.label: m.value for m in at.metric}["Pieces"]) > 1000
+
+
+def test_train_tiny_then_generate_with_downloads():
+    at = upload(new_session(), SONGS)
+    train_tiny(at)
+    assert "done" in at.markdown[-1].value or any("done" in m.value for m in at.markdown)
+    at.number_input(key="gen_num").set_value(2)
+    at.number_input(key="gen_bars").set_value(2)
+    at.button(key="generate").click().run()
+    assert not at.exception and not at.error
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("Download MIDI") == 2 and "Download all as .zip" in labels and "Download checkpoint" in labels
+    melodies = at.session_state["generated"]["melodies"]
+    assert all(m["midi"].startswith(b"MThd") and m["wav"].startswith(b"RIFF") for m in melodies)
+    assert all(0 <= m["rewards"].min() and m["rewards"].max() <= 1 for m in melodies)
+    assert len(melodies[0]["tokens"]) == 2 * 4 * 4  # 2 bars of 4/4 at 4 steps per quarter
+
+
+def test_pause_stop_and_resume_a_run():
+    at = upload(new_session(), SONGS)
+    at.selectbox(key="preset").set_value("Tiny (tests)").run()
+    at.number_input(key="mle_epochs_tiny").set_value(300).run()
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    while job.snapshot().unit < 2:
+        time.sleep(0.05)
+    at.button(key="pause").click().run()
+    paused_at = job.snapshot().unit
+    time.sleep(1.0)
+    assert job.snapshot().status == "paused" and job.snapshot().unit <= paused_at + 1
+    at.button(key="stop").click().run()
+    assert wait_for_job(at).status == "stopped"
+    at.button(key="resume").click().run()  # continues the stopped run from its checkpoint
+    resumed = at.session_state["job"]
+    assert resumed is not job and resumed.run_dir == job.run_dir
+    time.sleep(0.5)
+    assert resumed.snapshot().resumed_from >= paused_at
+    resumed.stop()
+    resumed.join(30)
+
+
+def test_sessions_are_isolated():
+    a = upload(new_session(), SONGS)
+    train_tiny(a)
+    b = new_session()
+    assert a.session_state["ws"] != b.session_state["ws"]
+    assert "dataset_dir" not in b.session_state
+    assert any("Train a model" in i.value for i in b.info)  # b sees no runs of a
+
+
+def test_training_cap_per_server(monkeypatch):
+    monkeypatch.setenv("SEQGAN_MUSIC_MAX_TRAININGS", "1")
+    a = upload(new_session(), SONGS)
+    a.selectbox(key="preset").set_value("Tiny (tests)").run()
+    a.number_input(key="mle_epochs_tiny").set_value(500).run()
+    a.button(key="start").click().run()
+    b = upload(new_session(), SONGS)
+    b.selectbox(key="preset").set_value("Tiny (tests)").run()
+    b.button(key="start").click().run()
+    assert any("server is busy" in e.value for e in b.error)
+    a.session_state["job"].stop()
+    a.session_state["job"].join(30)
+
+
+def test_checkpoint_upload_is_validated(tmp_path):
+    at = new_session()
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "seqgan-music", "version": 1, "x": Evil()}, str(path))
+    at.file_uploader(key="ckpt_upload").set_value(("evil.pt", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="add_ckpt").click().run()
+    assert any("not a loadable" in e.value for e in at.error) and not marker.exists()
+    assert any("No models" in c.value for c in at.caption)
