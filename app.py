@@ -173,7 +173,9 @@ def train_tab(ws: str) -> None:
     if clicked:
         st.rerun()  # redraw the buttons for the new state
     if st.session_state.get("job") is not None:
-        live = st.session_state.job.snapshot().status in ("starting", "running", "paused", "stopping")
+        state = st.session_state.job.snapshot()
+        st.session_state.milestone = _milestone(st.session_state.job, state)
+        live = state.status in ("starting", "running", "paused", "stopping")
         st.fragment(run_every=1.0 if live else None)(live_view)(ds.tokenizer)
 
 
@@ -189,9 +191,16 @@ def _start_job(job: TrainingJob) -> bool:
     return True
 
 
+def _milestone(job: TrainingJob, state) -> tuple:
+    """What, when it changes, needs a whole-page rerun: another job, a first checkpoint, a status."""
+    return id(job), state.unit > 0, state.status
+
+
 def live_view(tokenizer) -> None:
     """Polled once a second while training runs: progress, losses, rewards, the newest sample."""
     state = st.session_state.job.snapshot()
+    if _milestone(st.session_state.job, state) != st.session_state.get("milestone"):
+        st.rerun(scope="app")  # first checkpoint or a new status: redraw the buttons and the other tabs
     eta = state.eta_seconds()
     st.markdown(f"**Status:** {state.status} · **phase:** {state.phase or '-'} · unit {state.unit}/{state.units}"
                 + (f" · about {eta:.0f} s left" if eta is not None and state.status == "running" else ""))

@@ -72,7 +72,7 @@ def reward_colours(values: np.ndarray) -> np.ndarray:
 
 
 def piano_roll(notes: list[tuple[int, int, int]], steps: int, rewards: np.ndarray | None = None,
-               cell: int = 6, row: int = 5) -> np.ndarray:
+               cell: int = 8, row: int = 6) -> np.ndarray:
     """Notes (pitch, on step, off step) -> an RGB image (rows = pitches, high at the top).
 
     ``rewards`` (steps,) in [0, 1] colours each note by the reward at its onset; else blue.
