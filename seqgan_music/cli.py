@@ -132,6 +132,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- evaluate
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from seqgan_music.device import resolve_device
+    from seqgan_music.evaluate import evaluate_run, format_report
+
+    result = evaluate_run(args.run_dir, args.data, num=args.num, temperatures=args.temperature or [0.8, 0.9, 1.0, 1.1],
+                          max_refs=args.max_refs, seed=args.seed, device=resolve_device(args.device))
+    print(json.dumps(result, indent=1) if args.json else format_report(result))
+    return 0
+
+
 # ---------------------------------------------------------------- oracle
 
 
@@ -232,6 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--program", type=int, default=0, help="General MIDI program (0 = piano)")
     gp.add_argument("--device", default="auto")
     gp.set_defaults(func=cmd_generate)
+
+    ep = sub.add_parser("evaluate", help="MLE vs SeqGAN: BLEU-4, MSE, self-BLEU, NLL, music statistics")
+    ep.add_argument("run_dir")
+    ep.add_argument("--data", required=True, help="the dataset folder the run was trained on")
+    ep.add_argument("--num", type=int, default=1000, help="generated windows per model and temperature")
+    ep.add_argument("--temperature", type=float, action="append", help="repeatable; default 0.8 0.9 1.0 1.1")
+    ep.add_argument("--max-refs", type=int, default=10000, help="training windows used as BLEU/MSE references")
+    ep.add_argument("--seed", type=int, default=0)
+    ep.add_argument("--json", action="store_true")
+    ep.add_argument("--device", default="auto")
+    ep.set_defaults(func=cmd_evaluate)
 
     op = sub.add_parser("oracle", help="the paper's synthetic experiment (Table 1): NLL-oracle of MLE and SeqGAN")
     op.add_argument("--params", help="oracle parameters (.npz, or the original .pkl read numpy-only); default N(0,1)")

@@ -79,3 +79,17 @@ def test_oracle_experiment_tiny(tmp_path, capsys):
     assert samples.shape == (10000, 20) and samples.max() < 5000
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert all("nll_oracle" in line for line in lines if '"mle"' in line or '"adversarial"' in line)
+
+
+def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
+    import json
+
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "40", "--temperature", "1.0",
+                 "--temperature", "0.8", "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(r["model"], r["temperature"]) for r in result["rows"]] == [("MLE", 1.0), ("MLE", 0.8), ("SeqGAN", 1.0), ("SeqGAN", 0.8)]
+    for r in result["rows"]:
+        assert 0 <= r["bleu4"] <= 1 and r["mse"] >= 0 and 0 <= r["overlap"] <= 1
+    assert "nearest training window" in result["definitions"]["mse"]
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "20", "--temperature", "1.0"]) == 0
+    assert "BLEU-4" in capsys.readouterr().out

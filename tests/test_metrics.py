@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from seqgan_music.metrics import (
+    bleu,
+    histogram_overlap,
+    longest_repeat,
+    music_stats,
+    pitch_class_entropy,
+    pitch_mse,
+    scale_consistency,
+    self_bleu,
+)
+
+
+def test_bleu_identical_is_one_and_disjoint_is_zero():
+    refs = np.array([[1, 2, 3, 4, 5, 6]])
+    assert bleu(refs, refs)[0] == pytest.approx(1.0)
+    assert bleu(np.array([[7, 8, 9, 7, 8, 9]]), refs)[0] == 0.0
+
+
+def test_bleu_hand_computed():
+    # hyp 1 2 3 4 1 2 against refs [1 2 3 4 9 9] and [9 1 2 9 9 9]:
+    # unigrams: 1:2 (max ref count 1), 2:2 (1), 3:1, 4:1 -> clipped 4/6
+    # bigrams: 12 x2 (max 1 per ref), 23, 34, 41 (0) -> 3/5
+    # trigrams: 123, 234, 341 (0), 412 (0) -> 2/4 ; 4-grams: 1234, 2341, 3412 -> 1/3
+    hyp = np.array([[1, 2, 3, 4, 1, 2]])
+    refs = np.array([[1, 2, 3, 4, 9, 9], [9, 1, 2, 9, 9, 9]])
+    expected = math.exp((math.log(4 / 6) + math.log(3 / 5) + math.log(2 / 4) + math.log(1 / 3)) / 4)
+    assert bleu(hyp, refs)[0] == pytest.approx(expected)
+
+
+def test_bleu_is_fast_on_thousands_of_references():
+    import time
+
+    rng = np.random.default_rng(0)
+    refs = rng.integers(0, 40, size=(10000, 32))
+    hyps = rng.integers(0, 40, size=(1000, 32))
+    start = time.perf_counter()
+    scores = bleu(hyps, refs)
+    assert scores.shape == (1000,) and time.perf_counter() - start < 30  # seconds, not minutes
+
+
+def test_self_bleu_of_copies_is_one():
+    x = np.tile(np.arange(10), (20, 1))
+    assert self_bleu(x, num=5) == pytest.approx(1.0)
+
+
+def test_entropy_of_known_distributions():
+    assert pitch_class_entropy(np.array([60, 72, 84])) == 0.0
+    assert pitch_class_entropy(np.arange(60, 72)) == pytest.approx(math.log2(12))
+    assert pitch_class_entropy(np.array([60, 62])) == pytest.approx(1.0)
+
+
+def test_scale_consistency_and_repeats():
+    assert scale_consistency(np.array([60, 62, 64, 65, 67, 69, 71])) == 1.0
+    assert scale_consistency(np.arange(60, 72)) == pytest.approx(7 / 12)
+    assert longest_repeat(np.array([1, 2, 3, 9, 1, 2, 3, 8])) == 3
+    assert longest_repeat(np.array([1, 2, 3])) == 0
+
+
+def test_overlap_of_identical_distributions_is_one():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=1000)
+    assert histogram_overlap(a, a) == pytest.approx(1.0)
+    assert histogram_overlap(a, a + 100) == pytest.approx(0.0)
+
+
+def test_pitch_mse_nearest_reference():
+    refs = np.array([[60, 60, 62, 62], [70, 70, 70, 70]])
+    assert pitch_mse(np.array([[60, -1, 62, -1]]), refs) == 0.0  # silence carries the previous pitch
+    assert pitch_mse(np.array([[61, 61, 63, 63]]), refs) == pytest.approx(1.0)
+
+
+def test_music_stats():
+    stats = music_stats([(60, 0, 2), (64, 2, 3), (67, 4, 8)], np.array([14, 1, 18, 0, 21, 1, 1, 1]), 8)
+    assert stats["pitch_range"] == 7 and stats["pitches_used"] == 3
+    assert stats["mean_abs_interval"] == pytest.approx(3.5) and stats["rest_ratio"] == pytest.approx(1 / 8)
+    assert stats["note_density"] == pytest.approx(3 / 8)
