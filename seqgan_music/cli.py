@@ -185,6 +185,20 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- fuzz
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from seqgan_music.fuzz import run_fuzz
+
+    result = run_fuzz(args.cases, args.seed)
+    print(f"fuzz: {result['cases']} cases (seed {result['seed']}): {result['outcomes']}; "
+          f"{len(result['findings'])} findings")
+    for finding in result["findings"]:
+        print(f"  {finding}")
+    return 1 if result["findings"] else 0
+
+
 # ---------------------------------------------------------------- bench
 
 
@@ -269,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--resume", action="store_true")
     op.add_argument("--device", default="auto")
     op.set_defaults(func=cmd_oracle)
+
+    fp = sub.add_parser("fuzz", help="fuzz the MIDI reader and tokenizer with mutated MIDI and random bytes")
+    fp.add_argument("--cases", type=int, default=10000)
+    fp.add_argument("--seed", type=int, default=0)
+    fp.set_defaults(func=cmd_fuzz)
 
     bp = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bsub = bp.add_subparsers(dest="bench", required=True)

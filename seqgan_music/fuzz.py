@@ -1,0 +1,138 @@
+"""Fuzzing of the MIDI reader and tokenizer with mutated real MIDI and random bytes.
+
+Every case must end in a parsed melody or a skip reason (the project's own error); any other
+exception, a case slower than ``max_seconds``, or a case that allocates more than ``max_mb``
+(traced by tracemalloc) is a finding. ``seqgan-music fuzz`` runs it; the test suite runs a
+fixed-seed few hundred cases.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable
+
+import mido
+import numpy as np
+import pretty_midi
+
+from seqgan_music.config import TokenizerConfig
+from seqgan_music.sources import Item, Limits, parse_item
+
+
+def seed_midis(rng: np.random.Generator, count: int = 6) -> list[bytes]:
+    """Small valid multi-track MIDI files to mutate (made here, in memory)."""
+    out = []
+    for _ in range(count):
+        pm = pretty_midi.PrettyMIDI(initial_tempo=float(rng.integers(60, 180)))
+        for track in range(int(rng.integers(1, 4))):
+            inst = pretty_midi.Instrument(program=int(rng.integers(0, 128)), is_drum=track == 2)
+            t = 0.0
+            for _ in range(int(rng.integers(5, 40))):
+                d = float(rng.choice([0.0, 0.1, 0.25, 0.5]))
+                inst.notes.append(pretty_midi.Note(int(rng.integers(1, 128)), int(rng.integers(0, 128)), t, t + d))
+                t += float(rng.choice([0.0, 0.125, 0.25]))
+            pm.instruments.append(inst)
+        buf = io.BytesIO()
+        pm.write(buf)
+        out.append(buf.getvalue())
+    return out
+
+
+def _flip(rng, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(int(rng.integers(1, 12))):
+        b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+    return bytes(b)
+
+
+def _truncate(rng, data: bytes) -> bytes:
+    return data[: int(rng.integers(0, len(data)))]
+
+
+def _header(rng, data: bytes) -> bytes:
+    """Absurd header values: format, track count, time division."""
+    b = bytearray(data)
+    field = int(rng.integers(0, 3))
+    value = rng.choice([0, 1, 2, 3, 0x7FFF, 0x8000, 0xFFFF, int(rng.integers(0, 65536))])
+    b[8 + 2 * field : 10 + 2 * field] = int(value).to_bytes(2, "big")
+    return bytes(b)
+
+
+def _giant_delta(rng, data: bytes) -> bytes:
+    """A maximal variable-length delta time spliced in after a track header."""
+    pos = data.find(b"MTrk", 14)
+    if pos < 0:
+        return data
+    b = bytearray(data)
+    b[pos + 8 : pos + 8] = b"\x8f\xff\xff\x7f\x90\x3c\x40"
+    length = int.from_bytes(b[pos + 4 : pos + 8], "big") + 7
+    b[pos + 4 : pos + 8] = length.to_bytes(4, "big")
+    return bytes(b)
+
+
+def _running_status(rng, data: bytes) -> bytes:
+    """Drop status bytes so data bytes run on under a stale (or no) running status."""
+    b = bytearray(data)
+    idx = [i for i in range(14, len(b)) if 0x80 <= b[i] <= 0xEF]
+    for i in sorted(rng.choice(idx, size=min(len(idx), int(rng.integers(1, 6))), replace=False), reverse=True):
+        del b[i]
+    return bytes(b)
+
+
+def _notes_edge(rng, data: bytes) -> bytes:
+    """Zero-length, overlapping, unterminated and orphan-off notes built with mido."""
+    mf = mido.MidiFile(ticks_per_beat=int(rng.choice([1, 96, 480, 32767])))
+    track = mido.MidiTrack()
+    for _ in range(int(rng.integers(1, 60))):
+        kind = rng.choice(["note_on", "note_off"])
+        track.append(mido.Message(str(kind), note=int(rng.integers(0, 128)), velocity=int(rng.integers(0, 128)),
+                                  time=int(rng.choice([0, 0, 1, 10, 100000]))))
+    mf.tracks.append(track)
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+def _random_bytes(rng, data: bytes) -> bytes:
+    raw = rng.integers(0, 256, size=int(rng.integers(0, 400)), dtype=np.uint8).tobytes()
+    return (b"MThd" + raw) if rng.random() < 0.5 else raw
+
+
+MUTATIONS: dict[str, Callable] = {
+    "byte_flip": _flip, "truncate": _truncate, "header": _header, "giant_delta": _giant_delta,
+    "running_status": _running_status, "note_edges": _notes_edge, "random_bytes": _random_bytes,
+}
+
+
+def run_fuzz(cases: int = 300, seed: int = 0, max_seconds: float = 5.0, max_mb: float = 200.0,
+             encodings=("melody", "paper")) -> dict:
+    """Run ``cases`` mutated inputs through parse_item. Returns counts and a list of findings."""
+    rng = np.random.default_rng(seed)
+    seeds = seed_midis(rng)
+    limits = Limits()
+    outcomes: Counter = Counter()
+    findings: list[str] = []
+    for case in range(cases):
+        name = list(MUTATIONS)[case % len(MUTATIONS)]
+        data = MUTATIONS[name](rng, seeds[int(rng.integers(0, len(seeds)))])
+        cfg = TokenizerConfig(encoding=encodings[case % len(encodings)])
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            results = parse_item(Item(f"case{case}-{name}.mid", "midi", data), cfg, limits)
+            outcome = "melody" if results[0].tokens is not None else "skipped"
+            outcomes[outcome] += 1
+        except Exception as exc:  # a finding: anything but a melody or a skip reason
+            findings.append(f"case {case} ({name}): {type(exc).__name__}: {exc}")
+        finally:
+            peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+        took = time.perf_counter() - start
+        if took > max_seconds:
+            findings.append(f"case {case} ({name}): took {took:.1f} s")
+        if peak_mb > max_mb:
+            findings.append(f"case {case} ({name}): allocated {peak_mb:.0f} MB")
+    return {"cases": cases, "seed": seed, "outcomes": dict(outcomes), "findings": findings}
