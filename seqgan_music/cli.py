@@ -89,29 +89,39 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Single process, or one rank of ``torchrun --nproc_per_node=K -m seqgan_music train``."""
     from seqgan_music.checkpoint import LAST, read_checkpoint
     from seqgan_music.config import RunConfig, apply_overrides, from_dict, make_run_config
     from seqgan_music.dataset import load_dataset
-    from seqgan_music.device import resolve_device
+    from seqgan_music.distributed import barrier, init_from_env
     from seqgan_music.trainer import Trainer
 
+    info = init_from_env(args.device)
     ds = load_dataset(args.data_dir)
     last = os.path.join(args.out, LAST)
     if os.path.exists(last) and not args.resume:
         raise UserError(f"{args.out}: already holds a run; pass --resume to continue it or choose another --out")
+    barrier(info)  # no rank may see rank 0's first checkpoint in the check above
     if args.resume and os.path.exists(last):
         cfg = from_dict(RunConfig, read_checkpoint(last)["run_config"], f"{last}: run_config")
     else:
-        cfg = apply_overrides(make_run_config(args.preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token), args.set)
-    device = resolve_device(args.device)
+        cfg = make_run_config(args.preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token)
+    cfg = apply_overrides(cfg, args.set)
     bars: dict = {}
-    trainer = Trainer(cfg, ds.train, ds.valid, args.out, device, ds.tokenizer, callbacks=[_tqdm_callback(bars)])
+    trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer,
+                      callbacks=[_tqdm_callback(bars)] if info.is_main else [], dist_info=info)
     start = time.perf_counter()
     status = trainer.run(resume=args.resume)
     if bars.get("bar") is not None:
         bars["bar"].close()
-    print(f"{args.out}: training {status} after {trainer.progress}/{len(trainer.units)} units "
-          f"in {time.perf_counter() - start:.1f} s on {device}; checkpoint {last}")
+    if info.is_main:
+        ranks = f" x {info.world} processes" if info.enabled else ""
+        print(f"{args.out}: training {status} after {trainer.progress}/{len(trainer.units)} units "
+              f"in {time.perf_counter() - start:.1f} s on {info.device}{ranks}; checkpoint {last}")
+    if info.enabled:
+        import torch.distributed
+
+        torch.distributed.destroy_process_group()
     return 0
 
 

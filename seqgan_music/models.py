@@ -35,6 +35,16 @@ def inverse_cdf_sample_(logits: torch.Tensor, u: torch.Tensor, generator: torch.
     return torch.searchsorted(logits, u).squeeze(1).clamp_(max=logits.shape[1] - 1)
 
 
+def token_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, T, V) logits and (B, T) targets -> (B, T) log-probabilities of the targets."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(2, targets.unsqueeze(2)).squeeze(2)
+
+
+def mean_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, T, V) logits and (B, T) targets -> mean per-token NLL in nats (a scalar)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+
+
 class Generator(nn.Module):
     """Embedding -> one-layer LSTM -> linear logits. The policy G_theta(y_t | Y_1:t-1)."""
 
@@ -57,13 +67,11 @@ class Generator(nn.Module):
 
     def log_probs(self, targets: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T) log G(y_t | Y_1:t-1), teacher forced from the start token."""
-        logits, _ = self(self.shifted_inputs(targets))
-        return torch.log_softmax(logits.float(), dim=-1).gather(2, targets.unsqueeze(2)).squeeze(2)
+        return token_log_probs(self(self.shifted_inputs(targets))[0], targets)
 
     def nll(self, targets: torch.Tensor) -> torch.Tensor:
         """Mean per-token negative log-likelihood (nats) of (B, T) targets; a scalar."""
-        logits, _ = self(self.shifted_inputs(targets))
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+        return mean_nll(self(self.shifted_inputs(targets))[0], targets)
 
     # fast stepping: the input projection of every token is one table row
     def step_tables(self) -> tuple[torch.Tensor, torch.Tensor]:

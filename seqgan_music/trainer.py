@@ -23,12 +23,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DistributedSampler
 
 from seqgan_music.checkpoint import LAST, MLE, run_state, save_checkpoint
 from seqgan_music.config import RunConfig
+from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_text
-from seqgan_music.models import Discriminator, Generator
+from seqgan_music.models import Discriminator, Generator, mean_nll, token_log_probs
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
 from seqgan_music.tokenizer import Tokenizer
 
@@ -81,7 +84,10 @@ class Trainer:
         self, cfg: RunConfig, train: torch.Tensor, valid: torch.Tensor, run_dir: str, device: torch.device,
         tokenizer: Tokenizer | None = None, callbacks: list[Callback] | None = None,
         evaluators: dict[str, Callable[[Generator], float]] | None = None, control: TrainControl | None = None,
+        dist_info: DistInfo | None = None,
     ):
+        self.dist = dist_info or DistInfo(device=device)
+        device = self.dist.device
         self.cfg, self.run_dir, self.device, self.tokenizer = cfg, run_dir, device, tokenizer
         self.train_data = train.to(device)
         self.valid_data = valid.to(device)
@@ -89,12 +95,17 @@ class Trainer:
         self.evaluators = dict(evaluators or {})
         self.control = control or TrainControl()
         tc = cfg.train
-        torch.manual_seed(tc.seed)
-        self.rng = torch.Generator(device=device)
-        self.rng.manual_seed(tc.seed)
+        if tc.batch_size % self.dist.world or tc.d_samples % self.dist.world:
+            raise UserError(f"batch_size and d_samples must be multiples of the {self.dist.world} processes")
+        torch.manual_seed(tc.seed)  # identical initial weights on every rank
         self.G = Generator(cfg.generator).to(device)
         self.D = Discriminator(cfg.discriminator).to(device)
         self.rollout = copy.deepcopy(self.G)
+        self.rng = torch.Generator(device=device)
+        self._seed_rank_streams(0)
+        # DDP wrappers average gradients over ranks; single process: the models themselves
+        self.G_train = DDP(self.G) if self.dist.enabled else self.G
+        self.D_train = DDP(self.D) if self.dist.enabled else self.D
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=tc.g_lr)
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=tc.d_lr)
         self.units = [("mle", i) for i in range(tc.mle_epochs)] + [("d_pretrain", i) for i in range(tc.d_pretrain_rounds)] \
@@ -102,7 +113,17 @@ class Trainer:
         self.progress = 0
         self.nonfinite = 0
         self.skipped_steps = 0
-        os.makedirs(run_dir, exist_ok=True)
+        if self.dist.is_main:
+            os.makedirs(run_dir, exist_ok=True)
+        barrier(self.dist)
+
+    def _seed_rank_streams(self, progress: int) -> None:
+        """Rank 0 draws from the run's seed; other ranks from their own streams (fresh samples)."""
+        seed = self.cfg.train.seed
+        if self.dist.rank:
+            seed = seed + 7919 * self.dist.rank + 104729 * progress
+            torch.manual_seed(seed)
+        self.rng.manual_seed(seed)
 
     # ------------------------------------------------------------ persistence
     @property
@@ -137,7 +158,11 @@ class Trainer:
             raise UserError(f"{path}: incomplete checkpoint ({exc})") from None
         self.progress = int(st["progress"])
         self.nonfinite = int(st.get("nonfinite", 0))
-        self._truncate_metrics()
+        if self.dist.rank:
+            self._seed_rank_streams(self.progress)
+        if self.dist.is_main:
+            self._truncate_metrics()
+        barrier(self.dist)
 
     def _truncate_metrics(self) -> None:
         """Keep the metrics lines of completed units only (a kill can leave one unit ahead)."""
@@ -161,6 +186,9 @@ class Trainer:
             cb(event)
 
     def _log_metrics(self, phase: str, unit: int, metrics: dict[str, Any]) -> None:
+        metrics = self._reduce(metrics)
+        if not self.dist.is_main:
+            return
         rec = {"event": "metrics", "phase": phase, "unit": unit, "unit_index": self.progress, "units": len(self.units),
                "time": time.time(), **metrics}
         with open(os.path.join(self.run_dir, "metrics.jsonl"), "a", encoding="utf-8") as fh:
@@ -178,23 +206,45 @@ class Trainer:
                 metrics = getattr(self, f"_{phase}_unit")(index)
                 self._log_metrics(phase, index, metrics)
                 self.progress += 1
-                save_checkpoint(self.last_path, self.state())
-                if phase == "mle" and index == self.cfg.train.mle_epochs - 1:
-                    save_checkpoint(os.path.join(self.run_dir, MLE), self.state())
+                if self.dist.is_main:
+                    save_checkpoint(self.last_path, self.state())
+                    if phase == "mle" and index == self.cfg.train.mle_epochs - 1:
+                        save_checkpoint(os.path.join(self.run_dir, MLE), self.state())
         except TrainingStopped:
             return "stopped"
-        if self.cfg.train.mle_epochs == 0 and not os.path.exists(os.path.join(self.run_dir, MLE)):
+        no_mle = self.cfg.train.mle_epochs == 0 and not os.path.exists(os.path.join(self.run_dir, MLE))
+        if self.dist.is_main and no_mle:
             save_checkpoint(os.path.join(self.run_dir, MLE), self.state())
+        barrier(self.dist)
         return "done"
 
-    def _batches(self, data: torch.Tensor, batch_size: int):
-        perm = torch.randperm(len(data), generator=self.rng, device=self.device)
-        for i in range(0, len(data), batch_size):
-            yield data[perm[i : i + batch_size]]
+    def _reduce(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Average the numeric metrics (and the per-step reward list) over ranks."""
+        keys = [k for k, v in metrics.items() if isinstance(v, float)]
+        values = mean_across_ranks([metrics[k] for k in keys] + list(metrics.get("reward_per_step", [])), self.dist)
+        out = dict(metrics, **dict(zip(keys, values[: len(keys)])))
+        if "reward_per_step" in metrics:
+            out["reward_per_step"] = values[len(keys) :]
+        return out
+
+    def _mle_batches(self, epoch: int):
+        """This rank's share of each global batch: a DistributedSampler (one replica when alone)
+        over a permutation seeded by (seed, epoch), so K ranks together see exactly the global
+        batches a single process sees."""
+        sampler = DistributedSampler(range(len(self.train_data)), num_replicas=self.dist.world, rank=self.dist.rank,
+                                     shuffle=True, seed=self.cfg.train.seed)
+        sampler.set_epoch(epoch)
+        idx = torch.tensor(list(sampler), device=self.device)
+        local = self.cfg.train.batch_size // self.dist.world
+        for i in range(0, len(idx), local):
+            yield self.train_data[idx[i : i + local]]
+
+    def _mle_loss(self, batch: torch.Tensor) -> torch.Tensor:
+        return mean_nll(self.G_train(self.G.shifted_inputs(batch))[0], batch)
 
     def _optimizer_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None) -> bool:
         """Backward and step; a non-finite loss skips the step. Returns whether it stepped."""
-        if not torch.isfinite(loss):
+        if not all_true(bool(torch.isfinite(loss)), self.dist):
             self.nonfinite += 1
             self.skipped_steps += 1
             if self.nonfinite >= self.cfg.train.max_nonfinite:
@@ -219,9 +269,9 @@ class Trainer:
         self.G.train()
         total, count = 0.0, 0
         n_batches = -(-len(self.train_data) // tc.batch_size)
-        for i, batch in enumerate(self._batches(self.train_data, tc.batch_size)):
+        for i, batch in enumerate(self._mle_batches(epoch)):
             self._progress("mle", i, n_batches)
-            loss = self.G.nll(batch)
+            loss = self._mle_loss(batch)
             if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
                 total, count = total + loss.item() * len(batch), count + len(batch)
         metrics = {"mle_loss": total / max(count, 1), **self._evaluate()}
@@ -249,22 +299,24 @@ class Trainer:
     def _d_round(self, phase: str) -> dict[str, float]:
         """One round: fresh negatives and as many real windows, k epochs of D."""
         tc = self.cfg.train
-        fake = self._generate(tc.d_samples)
-        idx = torch.randint(len(self.train_data), (tc.d_samples,), generator=self.rng, device=self.device)
+        per_rank = tc.d_samples // self.dist.world
+        fake = self._generate(per_rank)
+        idx = torch.randint(len(self.train_data), (per_rank,), generator=self.rng, device=self.device)
         real = self.train_data[idx]
         data = torch.cat([real, fake])
         labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).long().to(self.device)
         self.D.train()
         stats = torch.zeros(4, device=self.device)  # loss sum, real correct, fake correct, rows
-        n_batches = tc.d_epochs * -(-len(data) // tc.batch_size)
+        local = tc.batch_size // self.dist.world
+        n_batches = tc.d_epochs * -(-len(data) // local)
         step = 0
         for epoch in range(tc.d_epochs):
             perm = torch.randperm(len(data), generator=self.rng, device=self.device)
-            for i in range(0, len(data), tc.batch_size):
+            for i in range(0, len(data), local):
                 self._progress(phase, step, n_batches)
                 step += 1
-                b = perm[i : i + tc.batch_size]
-                logits = self.D(data[b])
+                b = perm[i : i + local]
+                logits = self.D_train(data[b])
                 loss = F.cross_entropy(logits, labels[b]) + self.D.l2_penalty()
                 if self._optimizer_step(loss, self.d_opt, self.D.parameters(), None) and epoch == tc.d_epochs - 1:
                     pred = logits.argmax(1)
@@ -284,10 +336,11 @@ class Trainer:
         rewards = None
         for g in range(tc.g_steps):
             self._progress("adversarial", g, tc.g_steps + tc.d_steps)
-            samples = self.G.sample(tc.batch_size, T, generator=self.rng)
+            samples = self.G.sample(tc.batch_size // self.dist.world, T, generator=self.rng)
             rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
             self.G.train()
-            loss = -(self.G.log_probs(samples) * rewards).sum(dim=1).mean()
+            log_probs = token_log_probs(self.G_train(self.G.shifted_inputs(samples))[0], samples)
+            loss = -(log_probs * rewards).sum(dim=1).mean()
             self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip)
             update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
             metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()),

@@ -15,7 +15,6 @@ from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint,
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset
 from seqgan_music.errors import UserError
-from seqgan_music.models import Generator
 from seqgan_music.trainer import NonFiniteLoss, Trainer
 
 
@@ -80,15 +79,15 @@ def test_resume_with_other_config_is_refused(tiny_dataset, tmp_path):
 def test_non_finite_losses_skip_steps_then_stop_with_clear_error(tiny_dataset, tmp_path, monkeypatch):
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3"])
     calls = {"n": 0}
-    real_nll = Generator.nll
+    real_loss = Trainer._mle_loss
     first_epoch = math.ceil(len(trainer.train_data) / trainer.cfg.train.batch_size)
 
-    def flaky_nll(self, targets):
+    def flaky_loss(self, batch):
         calls["n"] += 1
-        loss = real_nll(self, targets)
+        loss = real_loss(self, batch)
         return loss * float("nan") if calls["n"] > first_epoch else loss  # the first epoch is fine
 
-    monkeypatch.setattr(Generator, "nll", flaky_nll)
+    monkeypatch.setattr(Trainer, "_mle_loss", flaky_loss)
     with pytest.raises(NonFiniteLoss, match="5 non-finite losses in a row"):
         trainer.run()
     assert trainer.skipped_steps == 5
