@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 src=${1:-../shared/data/nottingham/MIDI/melody}
 data=datasets/prepared/nottingham-paper
 run=runs/nottingham-paper
-schedule=(--set mle_epochs=40 --set d_pretrain_rounds=10 --set d_epochs=2 --set d_samples=2000
-          --set adv_rounds=30 --set d_steps=2)
+schedule=(--set mle_epochs=40 --set d_pretrain_rounds=5 --set d_epochs=2 --set d_samples=1000
+          --set adv_rounds=20 --set d_steps=1)
 [ "${2:-}" = "--full" ] && schedule=()
 start=$(date +%s)
 seqgan-music prepare "$src" --out "$data" --encoding paper --seq-len 32 --hop 16

@@ -127,3 +127,35 @@ def format_result(r: dict) -> str:
         f"({100 * r['d_fraction_of_peak']:.0f}% of peak)",
     ]
     return "\n".join(lines)
+
+
+def first_melody(paths: list[str], work_dir: str, preset: str = "demo", timeout: float = 600.0) -> dict:
+    """The app's path from uploaded files to the first generated melody: prepare the files as
+    uploads, start a background TrainingJob, wait for its first sample. Seconds for each part."""
+    import os
+
+    from seqgan_music.dataset import load_dataset, prepare
+    from seqgan_music.jobs import TrainingJob
+
+    uploads = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            uploads.append((os.path.basename(path), fh.read()))
+    start = time.perf_counter()
+    data_dir = os.path.join(work_dir, "dataset")
+    report = prepare([], data_dir, uploads=uploads, cache_dir=None)
+    prepared = time.perf_counter() - start
+    ds = load_dataset(data_dir)
+    cfg = make_run_config(preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token)
+    job = TrainingJob(data_dir, os.path.join(work_dir, "run"), cfg, torch.device("cpu"))
+    job.start()
+    while job.snapshot().first_sample_at is None and job.alive() and time.perf_counter() - start < timeout:
+        time.sleep(0.05)
+    state = job.snapshot()
+    job.stop()
+    job.join()
+    if state.first_sample_at is None:
+        raise RuntimeError(f"no sample within {timeout} s (status {state.status}: {state.error})")
+    return {"files": len(paths), "pieces": report.pieces, "train_windows": report.train_windows, "preset": preset,
+            "prepare_s": prepared, "first_melody_after_train_s": state.first_sample_at,
+            "first_melody_s": prepared + state.first_sample_at}

@@ -221,6 +221,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_first_melody(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from seqgan_music.bench import first_melody
+
+    with tempfile.TemporaryDirectory() as work:
+        r = first_melody(args.files, work, args.preset)
+    print(f"bench first-melody: {r['files']} files -> {r['pieces']} pieces, {r['train_windows']} windows; "
+          f"prepare {r['prepare_s']:.1f} s, first generated melody {r['first_melody_after_train_s']:.1f} s after "
+          f"Train ({r['preset']} preset); {r['first_melody_s']:.1f} s from upload to first melody")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -308,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--no-sequential", action="store_true", help="skip the slow sequential reference")
     br.add_argument("--device", default="auto")
     br.set_defaults(func=cmd_bench)
+    bf = bsub.add_parser("first-melody", help="upload -> Train -> first generated melody, as the app does it")
+    bf.add_argument("files", nargs="+", help="MIDI files to 'upload'")
+    bf.add_argument("--preset", default="demo")
+    bf.set_defaults(func=cmd_bench_first_melody)
     return p
 
 

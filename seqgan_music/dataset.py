@@ -127,7 +127,7 @@ def parse_all(
     jobs = [(items[i], tok_cfg, limits) for i in todo]
     if workers > 1 and len(todo) > 1:
         # the largest files first, so one big file does not finish last on its own
-        order = sorted(range(len(todo)), key=lambda j: -len(items[todo[j]].data))
+        order = sorted(range(len(todo)), key=lambda j: -items[todo[j]].size)
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(_parse_job, jobs[j]): todo[j] for j in order}
             for fut in as_completed(futures):

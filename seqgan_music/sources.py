@@ -46,15 +46,34 @@ class Limits:
 
 @dataclass
 class Item:
-    """One input file: ``label`` names it for reports, ``kind`` is 'midi' or 'abc'."""
+    """One input file: ``label`` names it for reports, ``kind`` is 'midi' or 'abc'.
+
+    Files on disk are held by ``path`` and read only when needed (hashing, then parsing in a
+    worker), so preparing a large folder never holds all of its bytes; uploads and zip members
+    carry their ``data``.
+    """
 
     label: str
     kind: str
-    data: bytes
-    sha256: str = field(init=False)
+    data: bytes | None = None
+    path: str | None = None
+    size: int = field(init=False)
+    _sha256: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.sha256 = hashlib.sha256(self.data).hexdigest()
+        self.size = len(self.data) if self.data is not None else os.path.getsize(self.path)
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        with open(self.path, "rb") as fh:
+            return fh.read()
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.read()).hexdigest()
+        return self._sha256
 
 
 @dataclass
@@ -126,8 +145,7 @@ def _add_file(path: str, items: list[Item], skipped: list[PieceResult], limits: 
     if size > limits.max_file_bytes:
         skipped.append(PieceResult(path, reason=f"file too large ({size} bytes > {limits.max_file_bytes})"))
         return
-    with open(path, "rb") as fh:
-        items.append(Item(path, "midi", fh.read()))
+    items.append(Item(path, "midi", path=path))
 
 
 def _add_zip(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
@@ -188,9 +206,8 @@ def _builtin_items(src: str) -> list[Item]:
         dirs.sort()
         for fname in sorted(files):
             if fname.endswith(".abc"):
-                with open(os.path.join(root, fname), "rb") as fh:
-                    rel = os.path.relpath(os.path.join(root, fname), folder)
-                    items.append(Item(f"{src}/{rel}", "abc", fh.read()))
+                path = os.path.join(root, fname)
+                items.append(Item(f"{src}/{os.path.relpath(path, folder)}", "abc", path=path))
     return items
 
 
@@ -203,7 +220,7 @@ def parse_item(item: Item, tok_cfg: TokenizerConfig, limits: Limits) -> list[Pie
     if item.kind == "abc":
         return _parse_abc(item, tokenizer, limits)
     try:
-        pm = read_midi(item.data, limits)
+        pm = read_midi(item.read(), limits)
         melody = extract_melody(pm, tok_cfg)
         return [_tokenize(item.label, melody, tokenizer, limits)]
     except SkipPiece as exc:
@@ -269,7 +286,7 @@ def _parse_abc(item: Item, tokenizer: Tokenizer, limits: Limits) -> list[PieceRe
 
     try:
         handler = abcFormat.ABCHandler()
-        handler.process(item.data.decode("latin-1"))
+        handler.process(item.read().decode("latin-1"))
         tunes = handler.splitByReferenceNumber()
     except Exception as exc:  # music21's ABC parser raises assorted errors on bad input
         return [PieceResult(item.label, reason=f"ABC parse error ({type(exc).__name__}: {str(exc)[:80]})")]

@@ -93,3 +93,9 @@ def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
     assert "nearest training window" in result["definitions"]["mse"]
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "20", "--temperature", "1.0"]) == 0
     assert "BLEU-4" in capsys.readouterr().out
+
+
+def test_bench_first_melody(midi_folder, capsys):
+    files = [str(p) for p in sorted(midi_folder.glob("*.mid"))]
+    assert main(["bench", "first-melody", *files, "--preset", "tiny"]) == 0
+    assert "first generated melody" in capsys.readouterr().out
