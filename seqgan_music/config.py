@@ -113,6 +113,18 @@ def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
 
 
 PRESETS = ("tiny", "demo", "cpu", "paper")
+# preset -> (G embedding, G hidden, D embedding, D filters per width, schedule); "paper" is the paper's sizes
+SMALL_PRESETS = {
+    "tiny": (16, 32, 16, 8, dict(  # tests: seconds
+        mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1, d_samples=64, rollout_num=4,
+        batch_size=16)),
+    "demo": (32, 64, 16, 16, dict(  # the app's fast demo: a first melody within seconds on a 2-core CPU
+        mle_epochs=8, d_pretrain_rounds=2, d_epochs=1, adv_rounds=20, d_steps=1, d_samples=256, rollout_num=8,
+        batch_size=32)),
+    "cpu": (32, 64, 32, 32, dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
+        mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8,
+        batch_size=32)),
+}
 
 
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0) -> RunConfig:
@@ -124,30 +136,10 @@ def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int
     train = TrainConfig()
     if preset == "paper":
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)
-    elif preset == "demo":  # the app's fast demo: a first melody within seconds on a 2-core CPU
-        gen.embed_dim, gen.hidden_dim = 32, 64
-        disc.embed_dim = 16
-        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, 16)
-        train = TrainConfig(
-            mle_epochs=8, d_pretrain_rounds=2, d_epochs=1, adv_rounds=20, d_steps=1, d_samples=256,
-            rollout_num=8, batch_size=32,
-        )
-    elif preset == "cpu":
-        gen.embed_dim, gen.hidden_dim = 32, 64
-        disc.embed_dim = 32
-        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, 32)
-        train = TrainConfig(
-            mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000,
-            rollout_num=8, batch_size=32,
-        )
-    else:  # tiny
-        gen.embed_dim, gen.hidden_dim = 16, 32
-        disc.embed_dim = 16
-        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, 8)
-        train = TrainConfig(
-            mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1, d_samples=64,
-            rollout_num=4, batch_size=16,
-        )
+    else:
+        gen.embed_dim, gen.hidden_dim, disc.embed_dim, filters, schedule = SMALL_PRESETS[preset]
+        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, filters)
+        train = TrainConfig(**schedule)
     return RunConfig(gen, disc, train)
 
 
