@@ -15,7 +15,7 @@ from midi_factory import random_melody_pm, song_pm, to_bytes, write
 from seqgan_music.config import TokenizerConfig
 from seqgan_music.dataset import load_dataset, prepare, split_pieces, windows_of
 from seqgan_music.errors import UserError
-from seqgan_music.sources import Limits, expand_sources, parse_item, read_zip
+from seqgan_music.sources import Item, Limits, expand_sources, parse_item, read_zip
 
 CFG = TokenizerConfig(seq_len=16, hop=8)
 
@@ -166,3 +166,29 @@ def test_builtin_collection_from_music21(tmp_path):
     assert report.pieces > 1000 and report.train_windows > 5000
     ds = load_dataset(str(tmp_path / "airds"))
     assert ds.train.max() < ds.tokenizer.vocab_size
+
+
+def test_note_and_duration_limits_skip_with_reasons():
+    many = to_bytes(random_melody_pm(0, notes=300))
+    r = parse_item(Item("many.mid", "midi", many), CFG, Limits(max_notes=100))[0]
+    assert r.tokens is None and "too many notes" in r.reason
+    long = parse_item(Item("long.mid", "midi", many), CFG, Limits(max_seconds=60))[0]  # 90 s at 120 qpm
+    assert long.tokens is None and "longer than 60 s" in long.reason
+
+
+def test_abc_tune_that_fails_is_skipped_and_the_rest_kept():
+    abc = (b"X:1\nT:good\nM:4/4\nL:1/8\nK:C\nCDEF GABc|cBAG FEDC|\n\n"
+           b"X:2\nT:empty\nM:4/4\nL:1/8\nK:C\n\n"
+           b"X:3\nT:second\nM:3/4\nL:1/4\nK:G\nGAB|d2B|c3|\n")
+    results = parse_item(Item("tunes.abc", "abc", abc), TokenizerConfig(seq_len=8), Limits())
+    by_label = {r.label: r for r in results}
+    assert by_label["tunes.abc#1"].tokens is not None and by_label["tunes.abc#3"].tokens is not None
+    assert by_label["tunes.abc#2"].reason == "no notes"
+
+
+def test_streamlit_server_settings():
+    import tomllib
+
+    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["enableXsrfProtection"] is True and cfg["server"]["enableCORS"] is True
+    assert 0 < cfg["server"]["maxUploadSize"] <= 200
