@@ -54,6 +54,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     from seqgan_music.config import TokenizerConfig
     from seqgan_music.dataset import prepare
+    from seqgan_music.sources import Limits
 
     cfg = TokenizerConfig(
         encoding=args.encoding, seq_len=args.seq_len, hop=args.hop or args.seq_len // 2, steps_per_quarter=args.steps_per_quarter, track=args.track,
@@ -66,7 +67,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
-    report = prepare(args.sources, args.out, cfg, valid_fraction=args.valid_fraction, seed=args.seed,
+    limits = Limits(max_file_bytes=int(args.max_file_mb * 1e6), max_files=args.max_files, max_notes=args.max_notes,
+                    max_seconds=args.max_seconds)
+    report = prepare(args.sources, args.out, cfg, valid_fraction=args.valid_fraction, seed=args.seed, limits=limits,
                      workers=args.workers, progress=progress, cache_dir=None if args.no_cache else "default")
     bar.close()
     for skip in report.skipped[:20]:
@@ -257,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--workers", type=int, default=None, help="parsing processes (default: all cores)")
     pp.add_argument("--no-cache", action="store_true", help="ignore and do not fill the parse cache")
     pp.add_argument("--report", help="also write the full report as JSON to this file")
+    pp.add_argument("--max-file-mb", type=float, default=20.0, help="skip MIDI files larger than this")
+    pp.add_argument("--max-files", type=int, default=100_000, help="refuse sources with more files")
+    pp.add_argument("--max-notes", type=int, default=200_000, help="skip files with more note events")
+    pp.add_argument("--max-seconds", type=float, default=3600.0, help="skip pieces longer than this")
     pp.set_defaults(func=cmd_prepare)
 
     tp = sub.add_parser("train", help="train SeqGAN on a prepared dataset")

@@ -32,6 +32,7 @@ def test_generate_is_reproducible_by_seed(tiny_run_dir, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["prepare", "/nonexistent/folder", "--out", "x"], "no such file or folder"),
     (["prepare", "builtin:nope", "--out", "x"], "unknown collection"),
+    (["prepare", "{data}", "--out", "x", "--max-files", "1"], "more than 1 files"),
     (["train", "/nonexistent/data", "--out", "x"], "no such dataset folder"),
     (["generate", "/nonexistent/run", "--out", "x"], "no checkpoint found"),
     (["train", "{data}", "--out", "{run}", "--set", "mle_epoch=3"], "unknown setting"),
