@@ -32,15 +32,15 @@ def test_generate_is_reproducible_by_seed(tiny_run_dir, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["prepare", "/nonexistent/folder", "--out", "x"], "no such file or folder"),
     (["prepare", "builtin:nope", "--out", "x"], "unknown collection"),
-    (["prepare", "{data}", "--out", "x", "--max-files", "1"], "more than 1 files"),
+    (["prepare", "{midi}", "--out", "x", "--max-files", "1"], "more than 1 files"),
     (["train", "/nonexistent/data", "--out", "x"], "no such dataset folder"),
     (["generate", "/nonexistent/run", "--out", "x"], "no checkpoint found"),
     (["train", "{data}", "--out", "{run}", "--set", "mle_epoch=3"], "unknown setting"),
     (["train", "{data}", "--out", "{run}", "--set", "g_lr=fast"], "expected a number"),
     (["train", "{data}", "--out", "{run}", "--device", "cuda:7"], "CUDA is not available"),
 ])
-def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_dataset, tmp_path, capsys):
-    argv = [a.format(data=tiny_dataset, run=tmp_path / "run") for a in argv]
+def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_dataset, midi_folder, tmp_path, capsys):
+    argv = [a.format(data=tiny_dataset, run=tmp_path / "run", midi=midi_folder) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
