@@ -9,6 +9,7 @@ never calls Streamlit, and the page polls it once a second.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import time
@@ -20,16 +21,16 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from seqgan_music.checkpoint import LAST, load_checkpoint
+from seqgan_music.checkpoint import LAST, read_checkpoint
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset, prepare
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
-from seqgan_music.generate import generate_tokens, load_run, primer_tokens, to_midi, token_rewards
+from seqgan_music.generate import generate_tokens, load_run, primer_tokens, token_rewards
 from seqgan_music.jobs import TrainingJob
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, heatmap, midi_to_wav, piano_roll
-from seqgan_music.tokenizer import TokenizerConfig
+from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
 PRESETS = {"Fast demo": "demo", "Tiny (tests)": "tiny", "CPU": "cpu", "Paper (GPU)": "paper"}
@@ -61,11 +62,18 @@ def workspace() -> str:
     return path
 
 
-def melody_view(tokenizer, tokens, rewards=None, qpm=120.0, program=0):
-    """Piano roll (coloured by reward when given) and an audio player for one token sequence."""
-    tokens = np.asarray(tokens)
-    st.image(piano_roll(tokenizer.decode_notes(tokens), len(tokens), rewards), clamp=True)
-    st.audio(midi_to_wav(to_midi(tokens, tokenizer, qpm, program)), format="audio/wav")
+@st.cache_data(max_entries=64, show_spinner=False)
+def _melody_media(tokenizer_json: str, tokens: tuple[int, ...]) -> tuple[np.ndarray, bytes]:
+    """Piano roll image and WAV of a token sequence; cached, so reruns do not synthesize again."""
+    tokenizer = Tokenizer.from_dict(json.loads(tokenizer_json))
+    return piano_roll(tokenizer.decode_notes(tokens), len(tokens)), midi_to_wav(tokenizer.decode(tokens))
+
+
+def melody_view(tokenizer: Tokenizer, tokens) -> None:
+    """Piano roll and an audio player for one token sequence (120 qpm, piano)."""
+    image, wav = _melody_media(json.dumps(tokenizer.to_dict()), tuple(int(t) for t in tokens))
+    st.image(image, clamp=True)
+    st.audio(wav, format="audio/wav")
 
 
 # ---------------------------------------------------------------- 1. songs
@@ -122,8 +130,6 @@ def show_dataset(path: str, report) -> None:
 
 
 def _manifest_entries(path: str) -> list[dict]:
-    import json
-
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
         return json.load(fh)["entries"]
 
@@ -136,9 +142,9 @@ def train_tab(ws: str) -> None:
     if "dataset_dir" not in st.session_state:
         st.info("Prepare a dataset in the Songs tab first.")
         return
-    ds = load_dataset(st.session_state.dataset_dir)
+    tokenizer = Tokenizer.load(os.path.join(st.session_state.dataset_dir, "tokenizer.json"))
     label = st.selectbox("Preset", list(PRESETS), key="preset")
-    base = make_run_config(PRESETS[label], ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token)
+    base = make_run_config(PRESETS[label], tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token)
     overrides = []
     with st.expander("Training settings"):
         for text, field, low, help_text in KNOBS:
@@ -176,7 +182,7 @@ def train_tab(ws: str) -> None:
         state = st.session_state.job.snapshot()
         st.session_state.milestone = _milestone(st.session_state.job, state)
         live = state.status in ("starting", "running", "paused", "stopping")
-        st.fragment(run_every=1.0 if live else None)(live_view)(ds.tokenizer)
+        st.fragment(run_every=1.0 if live else None)(live_view)(tokenizer)
 
 
 def _start_job(job: TrainingJob) -> bool:
@@ -282,7 +288,7 @@ def _generate(run_dir, ws, num, bars, temperature, top_k, seed, qpm, program, pr
     tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer)
     melodies = []
     for i, row in enumerate(tokens):
-        pm = to_midi(row.numpy(), tok, qpm, program)
+        pm = tok.decode(row, qpm=qpm, program=program)
         buf = io.BytesIO()
         pm.write(buf)
         rewards = token_rewards(run, row, seed=seed + i) if colour else None
@@ -314,7 +320,7 @@ def models_tab(ws: str) -> None:
     if runs:
         rows = []
         for name in runs:
-            state = load_checkpoint(os.path.join(ws, "runs", name, LAST)).state
+            state = read_checkpoint(os.path.join(ws, "runs", name, LAST))
             rows.append({"run": name, "units done": f"{state['progress']}/{state['units']}"})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         name = st.selectbox("Checkpoint to download", runs, key="dl_run")

@@ -171,11 +171,6 @@ def _nested_type(cls: type, name: str) -> type | None:
     return nested.get(name) if cls is RunConfig else None
 
 
-def save_json(cfg: Any, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(to_dict(cfg), fh, indent=2)
-
-
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     """Apply ``section.key=value`` (or plain ``key=value`` for train keys) strings to ``cfg``.
 

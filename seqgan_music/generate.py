@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pretty_midi
 import torch
 
 from seqgan_music.checkpoint import LAST, LoadedRun, load_checkpoint
@@ -87,10 +86,6 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     return out[:L]
 
 
-def to_midi(tokens, tokenizer: Tokenizer, qpm: float = 120.0, program: int = 0) -> pretty_midi.PrettyMIDI:
-    return tokenizer.decode(np.asarray(tokens), qpm=qpm, program=program)
-
-
 def write_midis(tokens: torch.Tensor, tokenizer: Tokenizer, out_dir: str, qpm: float = 120.0, program: int = 0,
                 prefix: str = "melody") -> list[str]:
     """Write each row of (num, L) token ids to ``out_dir/prefix_NNN.mid``; returns the paths."""
@@ -98,6 +93,6 @@ def write_midis(tokens: torch.Tensor, tokenizer: Tokenizer, out_dir: str, qpm: f
     paths = []
     for i, row in enumerate(tokens):
         path = os.path.join(out_dir, f"{prefix}_{i:03d}.mid")
-        to_midi(row, tokenizer, qpm, program).write(path)
+        tokenizer.decode(row, qpm=qpm, program=program).write(path)
         paths.append(path)
     return paths

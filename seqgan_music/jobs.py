@@ -125,10 +125,13 @@ class TrainingJob:
             ds = load_dataset(self.data_dir)
             trainer = Trainer(self.cfg, ds.train, ds.valid, self.run_dir, self.device, ds.tokenizer,
                               callbacks=[self._on_event], control=self.control)
-            self._set(status="running", units=len(trainer.units))
             if self.resume_run and os.path.exists(trainer.last_path):
                 trainer.load_state(trainer.last_path)
                 self._set(unit=trainer.progress, resumed_from=trainer.progress, started=time.time())
+            with self._lock:  # a pause or stop pressed while starting keeps its status
+                self._state.units = len(trainer.units)
+                if self._state.status == "starting":
+                    self._state.status = "running"
             result = trainer.run()
             self._set(status=result, unit=trainer.progress)
         except UserError as exc:

@@ -98,9 +98,11 @@ def score(disc: Discriminator, sequences: torch.Tensor, batch_rows: int = 1024) 
     return probs.view(sequences.shape[:-1])
 
 
-def rollouts_per_chunk(batch: int, seq_len: int, vocab: int, hidden: int, memory_mb: int) -> int:
-    """How many rollouts one chunk may hold so its largest tensors stay under ``memory_mb``."""
-    bytes_per_rollout = (seq_len - 1) * batch * (3 * vocab * 4 + 4 * hidden * 4 + seq_len * 8)
+def rollouts_per_chunk(batch: int, seq_len: int, hidden: int, memory_mb: int) -> int:
+    """How many rollouts one chunk may hold so that the tensors growing with it (LSTM states and
+    completions, per row: 2 H floats and T ids) stay under ``memory_mb``. Logits and gates live in
+    fixed-size step buffers (:func:`chunk_rows`) and D scores in fixed batches, so V does not enter."""
+    bytes_per_rollout = (seq_len - 1) * batch * (2 * hidden * 4 + seq_len * 8)
     return max(1, int(memory_mb * 2**20 // bytes_per_rollout))
 
 
@@ -112,7 +114,7 @@ def rollout_rewards(
     """(B, T) samples -> (B, T) rewards in [0, 1]; rollouts chunked under ``memory_mb``."""
     B, T = samples.shape
     complete = sequential_completions if sequential else batched_completions
-    per_chunk = rollouts_per_chunk(B, T, policy.cfg.vocab_size, policy.cfg.hidden_dim, memory_mb)
+    per_chunk = rollouts_per_chunk(B, T, policy.cfg.hidden_dim, memory_mb)
     total = torch.zeros(T - 1, B, device=samples.device)
     done = 0
     while done < num:

@@ -32,20 +32,19 @@ def fluidsynth_available() -> bool:
     return soundfont() is not None
 
 
-def render_audio(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, str]:
-    """PrettyMIDI -> (samples float32 in [-1, 1], backend name 'fluidsynth' or 'sine')."""
+def render_audio(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """PrettyMIDI -> mono float32 samples in [-0.9, 0.9]: FluidSynth when available, else sines."""
+    audio = None
     if fluidsynth_available():
         try:
-            audio, backend = pm.fluidsynth(fs=sample_rate, synthesizer=soundfont()), "fluidsynth"
+            audio = pm.fluidsynth(fs=sample_rate, synthesizer=soundfont())
         except Exception:  # a broken FluidSynth install must not cost the user their audio
-            audio, backend = pm.synthesize(fs=sample_rate), "sine"
-    else:
-        audio, backend = pm.synthesize(fs=sample_rate), "sine"
+            audio = None
+    if audio is None:
+        audio = pm.synthesize(fs=sample_rate)
     audio = np.asarray(audio, dtype=np.float32)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak > 0:
-        audio = 0.9 * audio / peak
-    return audio, backend
+    return 0.9 * audio / peak if peak > 0 else audio
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -61,7 +60,7 @@ def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
 
 
 def midi_to_wav(pm: pretty_midi.PrettyMIDI) -> bytes:
-    return wav_bytes(render_audio(pm)[0])
+    return wav_bytes(render_audio(pm))
 
 
 def reward_colours(values: np.ndarray) -> np.ndarray:

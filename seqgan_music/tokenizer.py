@@ -249,13 +249,13 @@ class Tokenizer:
     # decode ------------------------------------------------------------
     def decode_notes(self, tokens) -> list[tuple[int, int, int]]:
         """Token ids -> notes (pitch, onset step, end step); every id sequence is valid."""
-        tokens = [int(t) for t in tokens]
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        bad = tokens[(tokens < 0) | (tokens >= self.vocab_size)]
+        if len(bad):
+            raise UserError(f"token {bad[0]} is outside the vocabulary of {self.vocab_size}")
         notes: list[list[int]] = []
         current = None
-        for step, tok in enumerate(tokens):
-            if not 0 <= tok < self.vocab_size:
-                raise UserError(f"token {tok} is outside the vocabulary of {self.vocab_size}")
-            pitch = int(self.token_pitch(np.array(tok)))
+        for step, (tok, pitch) in enumerate(zip(tokens.tolist(), self.token_pitch(tokens).tolist())):
             continues = (tok == HOLD) if self.config.encoding == "melody" else (current is not None and pitch == current[0])
             if continues and current is not None:
                 current[2] = step + 1

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import os
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from hostile import CodeRunningPickle
 
 from seqgan_music.errors import UserError
 from seqgan_music.oracle import PARAM_KEYS, nll_oracle, oracle_generator, read_oracle_params
@@ -56,12 +56,9 @@ def test_params_from_npz_and_numpy_only_pickle(tmp_path):
 def test_crafted_oracle_pickle_is_refused(tmp_path):
     marker = tmp_path / "pwned"
 
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
 
     with open(tmp_path / "evil.pkl", "wb") as fh:
-        pickle.dump([Evil()], fh)
+        pickle.dump([CodeRunningPickle(marker)], fh)
     with pytest.raises(UserError, match="not allowed"):
         read_oracle_params(str(tmp_path / "evil.pkl"))
     assert not marker.exists()

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+from hostile import CodeRunningPickle
 
 from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint, save_checkpoint
 from seqgan_music.config import apply_overrides, make_run_config
@@ -99,12 +100,9 @@ def test_non_finite_losses_skip_steps_then_stop_with_clear_error(tiny_dataset, t
 def test_crafted_pickle_checkpoint_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "pwned"
 
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
 
     path = tmp_path / "evil.pt"
-    torch.save({"format": "seqgan-music", "version": 1, "payload": Evil()}, str(path))
+    torch.save({"format": "seqgan-music", "version": 1, "payload": CodeRunningPickle(marker)}, str(path))
     with pytest.raises(UserError, match="not a loadable"):
         load_checkpoint(str(path))
     assert not marker.exists()
