@@ -75,10 +75,15 @@ class Generator(nn.Module):
 
     # fast stepping: the input projection of every token is one table row
     def step_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(V, 4H) input gates per token (biases folded in) and (H, 4H) recurrent weights."""
-        lstm = self.lstm
-        table = self.embedding.weight @ lstm.weight_ih_l0.t() + lstm.bias_ih_l0 + lstm.bias_hh_l0
-        return table, lstm.weight_hh_l0.t().contiguous()
+        """(V, 4H) input gates per token (biases folded in) and (H, 4H) recurrent weights, with the
+        gates reordered to i, f, o, g and the g columns doubled: the layout :func:`lstm_step_` reads."""
+        lstm, H = self.lstm, self.cfg.hidden_dim
+        order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+        scale = torch.ones(4 * H, device=lstm.weight_hh_l0.device)
+        scale[3 * H :] = 2.0
+        w_ih, w_hh = lstm.weight_ih_l0[order] * scale[:, None], lstm.weight_hh_l0[order] * scale[:, None]
+        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0)[order] * scale
+        return self.embedding.weight @ w_ih.t() + bias, w_hh.t().contiguous()
 
     def initial_state(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         dev = self.out.weight.device
@@ -124,16 +129,17 @@ class Generator(nn.Module):
 
 
 def lstm_step_(gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor) -> None:
-    """One LSTM step in place. ``gates`` (R, 4H) holds the input gates and is overwritten; h, c
-    (R, H) become the new state. PyTorch gate order i, f, g, o."""
+    """One LSTM step in place. ``gates`` (R, 4H) holds the input gates in the layout of
+    :meth:`Generator.step_tables` (i, f, o, 2g) and is overwritten; h, c (R, H) become the new state.
+
+    Every nonlinearity is one sigmoid, tanh(x) = 2 sigmoid(2x) - 1: on a CPU tanh costs several
+    times a sigmoid, and the sigmoid over all 4H gates is one contiguous pass.
+    """
     H = h.shape[1]
-    gates.addmm_(h, w_hh_t)
-    gates[:, : 2 * H].sigmoid_()
-    gates[:, 2 * H : 3 * H].tanh_()
-    gates[:, 3 * H :].sigmoid_()
-    c.mul_(gates[:, H : 2 * H]).addcmul_(gates[:, :H], gates[:, 2 * H : 3 * H])
-    torch.tanh(c, out=h)
-    h.mul_(gates[:, 3 * H :])
+    gates.addmm_(h, w_hh_t).sigmoid_()
+    g = gates[:, 3 * H :].mul_(2.0).sub_(1.0)
+    c.mul_(gates[:, H : 2 * H]).addcmul_(gates[:, :H], g)
+    torch.mul(c, 2.0, out=h).sigmoid_().mul_(2.0).sub_(1.0).mul_(gates[:, 2 * H : 3 * H])
 
 
 def lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor):
@@ -177,9 +183,20 @@ class Discriminator(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, 2) logits (fake, real)."""
         x = self.embedding(tokens).transpose(1, 2)  # (B, E, T)
-        # relu commutes with max-over-time, so pool first and rectify the pooled features only
-        pooled = torch.cat([conv(x).amax(dim=2) for conv in self.convs], dim=1).relu()
-        return self.out(self.dropout(self.highway(pooled)))
+        return self.classify(torch.cat([conv(x).amax(dim=2) for conv in self.convs], dim=1))
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(R, F) max-over-time pooled convolution outputs -> (R, 2) logits. relu commutes with
+        the max, so only the pooled features are rectified."""
+        return self.out(self.dropout(self.highway(pooled.relu())))
+
+    def conv_tables(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per filter width w: a (w*V, n) table whose row k*V + v is the filter bank's response to
+        token v at offset k of a window, and the (n,) bias. A window's convolution output is its
+        bias plus the sum of w table rows: with a small vocabulary, gathers instead of matmuls."""
+        emb = self.embedding.weight  # (V, E)
+        return [(torch.einsum("ve,nek->kvn", emb, conv.weight).reshape(-1, conv.out_channels), conv.bias)
+                for conv in self.convs]
 
     def prob_real(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B,) probability that each sequence is real."""

@@ -4,14 +4,13 @@ import itertools
 
 import pytest
 import torch
-from torch import nn
-
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
 from seqgan_music.models import Discriminator, Generator, sample_from_logits
 from seqgan_music.rollout import (
     batched_completions,
     rollout_rewards,
     score,
+    score_completions,
     sequential_completions,
     update_rollout_policy,
 )
@@ -27,15 +26,17 @@ def tiny_gen(vocab=3, seed=0, hidden=8):
     return g
 
 
-class PositionD(nn.Module):
-    """A stand-in discriminator whose score is a known function of one position's token."""
-
-    def __init__(self, position: int, vocab: int):
-        super().__init__()
-        self.position, self.vocab = position, vocab
-
-    def prob_real(self, tokens):
-        return (tokens[:, self.position].float() + 1) / (self.vocab + 1)
+def position_d(position: int, vocab: int, seq_len: int) -> Discriminator:
+    """A real discriminator whose score depends only on the token at ``position``: one filter
+    bank as wide as the sequence, with zero weights at every other offset."""
+    torch.manual_seed(0)
+    d = Discriminator(DiscriminatorConfig(vocab_size=vocab, seq_len=seq_len, embed_dim=4,
+                                          filter_widths=[seq_len], num_filters=[6]))
+    with torch.no_grad():
+        keep = torch.zeros(seq_len)
+        keep[position] = 3.0
+        d.convs[0].weight.mul_(keep)
+    return d.eval()
 
 
 def test_shapes_on_random_input():
@@ -114,13 +115,29 @@ def test_batched_completions_match_exact_and_sequential_reference():
 def test_rewards_belong_to_their_own_sample_and_step():
     """A D that reads position 2 only: every reward from t = 2 on must be that sample's value."""
     V, T, B = 5, 6, 7
-    g = tiny_gen(V)
+    g, d = tiny_gen(V), position_d(2, V, T)
     samples = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(3))
-    rewards = rollout_rewards(samples, g, PositionD(2, V), num=4)
-    expected = (samples[:, 2].float() + 1) / (V + 1)
-    assert rewards.shape == (B, T)
-    assert torch.allclose(rewards[:, 2:], expected[:, None].expand(B, T - 2))
-    assert torch.allclose(rewards[:, -1], PositionD(2, V).prob_real(samples))
+    expected = d.prob_real(samples)
+    assert len(set(expected.tolist())) > 1  # D tells the samples apart
+    for sequential in (False, True):
+        rewards = rollout_rewards(samples, g, d, num=4, sequential=sequential)
+        assert rewards.shape == (B, T)
+        assert torch.allclose(rewards[:, 2:], expected[:, None].expand(B, T - 2), atol=1e-6)
+        assert not torch.allclose(rewards[:, :2], expected[:, None].expand(B, 2), atol=1e-3)
+
+
+@pytest.mark.parametrize("preset, vocab, seq_len", [("tiny", 11, 10), ("cpu", 39, 32), ("paper", 89, 32), ("paper", 30, 7)])
+def test_shared_prefix_scoring_equals_scoring_every_completion(preset, vocab, seq_len):
+    """score_completions skips windows inside the prefix and gathers table rows: same numbers as D."""
+    cfg = make_run_config(preset, vocab, seq_len)
+    torch.manual_seed(1)
+    g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
+    d.train()
+    samples = g.sample(5, seq_len)
+    comps = batched_completions(samples, g, 3)
+    shared = score_completions(d, samples, comps)
+    assert shared.shape == (seq_len - 1, 3, 5) and d.training
+    assert torch.allclose(shared, score(d, comps), atol=1e-5)
 
 
 def test_rewards_in_unit_interval_and_last_step_is_d_of_sample():
@@ -147,7 +164,7 @@ def test_chunked_rewards_equal_unchunked_for_prefix_determined_d():
     V, T = 7, 8
     g = tiny_gen(V, hidden=16)
     samples = torch.randint(0, V, (4, T), generator=torch.Generator().manual_seed(0))
-    d = PositionD(0, V)
+    d = position_d(0, V, T)
     whole = rollout_rewards(samples, g, d, num=6, memory_mb=512)
     chunked = rollout_rewards(samples, g, d, num=6, memory_mb=0)  # one rollout per chunk
     assert torch.equal(whole, chunked)
