@@ -85,6 +85,11 @@ class TrainConfig:
     rollout_memory_mb: int = 512  # memory budget of one rollout chunk
     sample_every: int = 1  # adversarial rounds between published samples
     seed: int = 0  # seeds every random choice of the run
+    amp: str = "off"  # "bf16": bfloat16 autocast for D's training passes (meant for CUDA GPUs)
+
+    def __post_init__(self) -> None:
+        if self.amp not in ("off", "bf16"):
+            raise UserError(f"amp must be 'off' or 'bf16', not {self.amp!r}")
 
 
 @dataclass

@@ -52,8 +52,8 @@ def batched_completions(
     u = h_buf.new_empty(step, 1)
     for j in range(1, T):
         block = slice((j - 1) * M, j * M)  # rollouts of prefix length j join now
-        h_buf[block] = hs[j].repeat(num, 1)
-        c_buf[block] = cs[j].repeat(num, 1)
+        h_buf[block].view(num, B, -1).copy_(hs[j])
+        c_buf[block].view(num, B, -1).copy_(cs[j])
         for start in range(0, j * M, step):  # rows of prefixes 1..j are active
             n = min(step, j * M - start)
             h, c = h_buf[start : start + n], c_buf[start : start + n]

@@ -239,6 +239,11 @@ class Trainer:
         for i in range(0, len(idx), local):
             yield self.train_data[idx[i : i + local]]
 
+    def _d_autocast(self):
+        """bfloat16 autocast for D's training passes when ``amp`` is "bf16" (the loss stays
+        float32). D's convolutions are where the FLOPs are; G's small LSTM stays float32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp == "bf16")
+
     def _mle_loss(self, batch: torch.Tensor) -> torch.Tensor:
         return mean_nll(self.G_train(self.G.shifted_inputs(batch))[0], batch)
 
@@ -316,8 +321,9 @@ class Trainer:
                 self._progress(phase, step, n_batches)
                 step += 1
                 b = perm[i : i + local]
-                logits = self.D_train(data[b])
-                loss = F.cross_entropy(logits, labels[b]) + self.D.l2_penalty()
+                with self._d_autocast():
+                    logits = self.D_train(data[b])
+                loss = F.cross_entropy(logits.float(), labels[b]) + self.D.l2_penalty()
                 if self._optimizer_step(loss, self.d_opt, self.D.parameters(), None) and epoch == tc.d_epochs - 1:
                     pred = logits.argmax(1)
                     y = labels[b]

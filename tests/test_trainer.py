@@ -50,6 +50,19 @@ def test_tiny_training_runs_all_phases_with_finite_losses(tiny_dataset, tmp_path
     assert read_checkpoint(str(tmp_path / MLE))["progress"] == 2
 
 
+def test_bf16_mixed_precision_trains_with_finite_losses(tiny_dataset, tmp_path):
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["amp=bf16", "adv_rounds=2"])
+    x = trainer.train_data[:4]
+    with trainer._d_autocast():
+        assert trainer.D(x).dtype == torch.bfloat16
+    assert trainer.run() == "done"
+    for m in read_metrics(tmp_path):
+        assert all(math.isfinite(v) for v in m.values() if isinstance(v, float)), m
+    assert trainer.D.out.weight.dtype == torch.float32  # master weights stay float32
+    with pytest.raises(UserError, match="amp must be"):
+        make_trainer(tiny_dataset, tmp_path / "x", overrides=["amp=fp8"])
+
+
 def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path):
     straight = make_trainer(tiny_dataset, tmp_path / "a", overrides=["adv_rounds=3"])
     straight.run()
