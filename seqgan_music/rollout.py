@@ -159,19 +159,26 @@ def rollout_rewards(
 ) -> torch.Tensor:
     """(B, T) samples -> (B, T) rewards in [0, 1]; rollouts chunked under ``memory_mb``.
 
+    D scores with shared prefixes when its per-token tables fit in ``memory_mb`` (they grow with
+    V: 250 MB for the oracle's V = 5000 and the paper's D), else every completion densely.
     ``sequential`` runs the reference: :func:`sequential_completions`, and D on each
     (rollout, prefix length) batch of B completions, as the public implementations do.
     """
     B, T = samples.shape
-    per_chunk = rollouts_per_chunk(B, T, policy.cfg.hidden_dim, sum(disc.cfg.num_filters), memory_mb)
+    dcfg = disc.cfg
+    per_chunk = rollouts_per_chunk(B, T, policy.cfg.hidden_dim, sum(dcfg.num_filters), memory_mb)
+    table_bytes = 4 * dcfg.vocab_size * sum(w * n for w, n in zip(dcfg.filter_widths, dcfg.num_filters))
+    shared = table_bytes <= memory_mb * 2**20
     total = torch.zeros(T - 1, B, device=samples.device)
     done = 0
     while done < num:
         n = min(per_chunk, num - done)
         if sequential:
             scores = score(disc, sequential_completions(samples, policy, n, generator), batch_rows=B)
-        else:
+        elif shared:
             scores = score_completions(disc, samples, batched_completions(samples, policy, n, generator))
+        else:
+            scores = score(disc, batched_completions(samples, policy, n, generator))
         total += scores.sum(dim=1)
         done += n
     rewards = torch.empty(B, T, device=samples.device)

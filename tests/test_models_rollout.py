@@ -166,8 +166,25 @@ def test_chunked_rewards_equal_unchunked_for_prefix_determined_d():
     samples = torch.randint(0, V, (4, T), generator=torch.Generator().manual_seed(0))
     d = position_d(0, V, T)
     whole = rollout_rewards(samples, g, d, num=6, memory_mb=512)
-    chunked = rollout_rewards(samples, g, d, num=6, memory_mb=0)  # one rollout per chunk
-    assert torch.equal(whole, chunked)
+    chunked = rollout_rewards(samples, g, d, num=6, memory_mb=0)  # one rollout per chunk, D's tables too big
+    assert torch.allclose(whole, chunked, atol=1e-6)
+
+
+def test_dense_scoring_when_d_tables_exceed_the_memory_budget(monkeypatch):
+    import seqgan_music.rollout as rollout
+
+    cfg = make_run_config("tiny", vocab_size=11, seq_len=10)
+    torch.manual_seed(0)
+    g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
+    samples = g.sample(4, 10)
+    calls = []
+    monkeypatch.setattr(rollout, "rollouts_per_chunk", lambda *a: 3)  # same chunks, same draws
+    monkeypatch.setattr(rollout, "score_completions", lambda *a: calls.append(a) or score_completions(*a))
+    a = rollout_rewards(samples, g, d, num=3, memory_mb=1, generator=torch.Generator().manual_seed(0))
+    assert len(calls) == 1  # tiny tables: shared prefixes
+    b = rollout_rewards(samples, g, d, num=3, memory_mb=0, generator=torch.Generator().manual_seed(0))
+    assert len(calls) == 1  # no room: dense, same rewards
+    assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_sequential_rewards_agree_with_batched_in_expectation():
