@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 import torch
+
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
 from seqgan_music.models import Discriminator, Generator, sample_from_logits
 from seqgan_music.rollout import (
