@@ -149,6 +149,11 @@ def lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: t
     return h, c
 
 
+def real_probability(logits: torch.Tensor) -> torch.Tensor:
+    """(R, 2) discriminator logits -> (R,) probability of the class real (index 1)."""
+    return torch.softmax(logits.float(), dim=1)[:, 1]
+
+
 class Highway(nn.Module):
     """y = t * relu(W x) + (1 - t) * x with transform gate t = sigmoid(W_t x) (paper's D)."""
 
@@ -200,7 +205,7 @@ class Discriminator(nn.Module):
 
     def prob_real(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B,) probability that each sequence is real."""
-        return torch.softmax(self(tokens).float(), dim=1)[:, 1]
+        return real_probability(self(tokens))
 
     def l2_penalty(self) -> torch.Tensor:
         """The paper's L2 term on the output layer: l2_reg * (|W|^2 + |b|^2) / 2."""

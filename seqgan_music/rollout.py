@@ -7,8 +7,9 @@ The batched sampler runs the rollout policy once over the samples (teacher force
 LSTM state after every prefix, then advances all rollouts together: at position j the rows of
 prefixes 1..j are active, ordered by prefix length, so a block of M rows joins per step and no
 row is wasted. About T sequential steps instead of the N x (T-1) full passes of the reference
-implementations. A plain sequential implementation of the same algorithm is kept here as the
-correctness reference for tests and the benchmark.
+implementations. D then scores the completions sharing the work of each prefix among its N
+completions (:func:`score_completions`). A plain sequential implementation of the same
+algorithm is kept here as the correctness reference for tests and the benchmark.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from seqgan_music.models import Discriminator, Generator, inverse_cdf_sample_, lstm_step_
+from seqgan_music.models import Discriminator, Generator, inverse_cdf_sample_, lstm_step_, real_probability
 
 
 def chunk_rows(device: torch.device, vocab: int, hidden: int) -> int:
@@ -140,7 +141,7 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
                     feats = torch.maximum(feats.view(N, B, n), inside[:, :, p - w]).view(N * B, n)
                 pooled[p - 1, :, col : col + n] = feats
             col += n
-        probs = torch.cat([torch.softmax(disc.classify(rows), dim=1)[:, 1] for rows in pooled.view(-1, features).split(4096)])
+        probs = torch.cat([real_probability(disc.classify(rows)) for rows in pooled.view(-1, features).split(4096)])
     return probs.view(P, N, B)
 
 
