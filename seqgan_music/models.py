@@ -23,16 +23,36 @@ def sample_from_logits(
     return inverse_cdf_sample_(logits, logits.new_empty(logits.shape[0], 1), generator)
 
 
-def inverse_cdf_sample_(logits: torch.Tensor, u: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def inverse_cdf_sample_(
+    logits: torch.Tensor, u: torch.Tensor, generator: torch.Generator | None = None, block: int = 64
+) -> torch.Tensor:
     """Sample from softmax of (R, V) ``logits`` by inverse CDF (cumsum + searchsorted) -> (R,).
 
-    Works in place: ``logits`` is overwritten by the unnormalized CDF and ``u`` (R, 1) by the
-    draws, so callers can reuse buffers (no page faults from fresh large tensors on CPU).
-    Several times faster than torch.multinomial on CPU.
+    Works in place: ``logits`` is overwritten (by probabilities or their running sums) and ``u``
+    (R, 1) by the draws, so callers can reuse buffers (no page faults from fresh large tensors on
+    CPU). Several times faster than torch.multinomial on CPU. For V > 4 * ``block`` it searches
+    in two levels, blocks of ``block`` tokens and then inside the drawn block, so that no
+    sequential cumsum runs over all V (a third faster at V = 5000).
     """
-    logits.sub_(logits.amax(dim=1, keepdim=True)).exp_().cumsum_(dim=1)
-    u.uniform_(generator=generator).mul_(logits[:, -1:])
-    return torch.searchsorted(logits, u).squeeze(1).clamp_(max=logits.shape[1] - 1)
+    R, V = logits.shape
+    probs = logits.sub_(logits.amax(dim=1, keepdim=True)).exp_()
+    if V <= 4 * block:
+        cdf = probs.cumsum_(dim=1)
+        u.uniform_(generator=generator).mul_(cdf[:, -1:])
+        return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=V - 1)
+    full, blocks = V // block, -(-V // block)
+    sums = probs.new_empty(R, blocks)
+    torch.sum(probs[:, : full * block].view(R, full, block), dim=2, out=sums[:, :full])
+    if full < blocks:
+        torch.sum(probs[:, full * block :], dim=1, keepdim=True, out=sums[:, full:])
+    cdf = sums.cumsum_(dim=1)
+    u.uniform_(generator=generator).mul_(cdf[:, -1:])
+    chosen = torch.searchsorted(cdf, u).clamp_(max=blocks - 1)  # (R, 1)
+    before = torch.where(chosen > 0, cdf.gather(1, (chosen - 1).clamp_(min=0)), 0.0)
+    cols = chosen * block + torch.arange(block, device=logits.device)  # (R, block) token ids of the block
+    inner = probs.gather(1, cols.clamp(max=V - 1)).masked_fill_(cols >= V, 0.0).cumsum_(dim=1)
+    k = torch.searchsorted(inner, torch.minimum(u - before, inner[:, -1:])).clamp_(max=block - 1)
+    return cols.gather(1, k).squeeze(1)
 
 
 def token_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -72,6 +72,18 @@ def test_sample_from_logits_matches_softmax_and_top_k():
     assert (cold == 2).float().mean() > 0.99
 
 
+def test_two_level_sampling_for_large_vocabularies_matches_softmax():
+    """V = 1000 takes the block-then-token search (with a partial last block)."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 1000, generator=gen) * 3
+    draws = sample_from_logits(logits.repeat(100000, 1), generator=gen)
+    freq = torch.bincount(draws, minlength=1000).float() / len(draws)
+    assert draws.max() < 1000
+    assert 0.5 * (freq - torch.softmax(logits[0], 0)).abs().sum() < 0.03  # sampling noise is about 0.015
+    top = sample_from_logits(logits.repeat(20000, 1), top_k=7, generator=gen)
+    assert set(top.tolist()) == set(torch.topk(logits[0], 7).indices.tolist())
+
+
 def exact_completion_probs(g: Generator, prefix: torch.Tensor, T: int, vocab: int) -> dict:
     """P(completion | prefix) for every completion, by enumeration under G."""
     tails = list(itertools.product(range(vocab), repeat=T - len(prefix)))
