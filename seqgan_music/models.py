@@ -36,7 +36,7 @@ def inverse_cdf_sample_(
     """
     R, V = logits.shape
     probs = logits.sub_(logits.amax(dim=1, keepdim=True)).exp_()
-    if V <= 4 * block:
+    if 4 * block >= V:
         cdf = probs.cumsum_(dim=1)
         u.uniform_(generator=generator).mul_(cdf[:, -1:])
         return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=V - 1)
