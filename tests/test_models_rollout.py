@@ -52,6 +52,17 @@ def test_shapes_on_random_input():
     assert g.sample(2, 5, primer=torch.tensor([3, 4, 5])).shape == (2, 5)
 
 
+def test_fast_lstm_steps_match_nn_lstm():
+    """prefix_states (step tables, sigmoid-only cell) equal nn.LSTM's outputs and final cell state."""
+    cfg = make_run_config("paper", vocab_size=89, seq_len=32)
+    torch.manual_seed(0)
+    g = Generator(cfg.generator)
+    x = torch.randint(0, 89, (16, 31))
+    hs, cs = g.prefix_states(x)
+    out, (h, c) = g.lstm(g.embedding(torch.cat([torch.zeros(16, 1, dtype=torch.long), x], 1)))
+    assert torch.allclose(hs.transpose(0, 1), out, atol=1e-5) and torch.allclose(cs[-1], c[0], atol=1e-5)
+
+
 def test_paper_filter_table_and_d_size():
     widths, nums = paper_filter_table(20)
     assert widths == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20] and sum(nums) == 1720
