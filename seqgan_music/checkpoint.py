@@ -3,7 +3,8 @@
 A checkpoint is a dict of plain values and tensors (no pickled objects)::
 
     format, version, run_config (dict), tokenizer (dict or None), progress (units done), units,
-    generator, discriminator, rollout (state dicts), g_opt, d_opt (optimizer state dicts),
+    generator, discriminator, rollout (state dicts), g_opt (MLE), pg_opt (policy gradient), d_opt
+    (optimizer state dicts),
     rng (torch and trainer generator states), nonfinite (count)
 
 ``load_checkpoint`` uses ``torch.load(weights_only=True)``, so a crafted file cannot run code,

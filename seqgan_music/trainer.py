@@ -107,6 +107,9 @@ class Trainer:
         self.G_train = DDP(self.G) if self.dist.enabled else self.G
         self.D_train = DDP(self.D) if self.dist.enabled else self.D
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=tc.g_lr)
+        # policy gradient has its own Adam, as in the authors' code: the moment estimates of MLE
+        # pre-training must not scale the first policy-gradient steps
+        self.pg_opt = torch.optim.Adam(self.G.parameters(), lr=tc.g_lr)
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=tc.d_lr)
         self.units = [("mle", i) for i in range(tc.mle_epochs)] + [("d_pretrain", i) for i in range(tc.d_pretrain_rounds)] \
             + [("adversarial", i) for i in range(tc.adv_rounds)]
@@ -134,7 +137,8 @@ class Trainer:
         return run_state(
             self.cfg, self.tokenizer, progress=self.progress, units=len(self.units),
             generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
-            g_opt=self.g_opt.state_dict(), d_opt=self.d_opt.state_dict(), nonfinite=self.nonfinite,
+            g_opt=self.g_opt.state_dict(), pg_opt=self.pg_opt.state_dict(), d_opt=self.d_opt.state_dict(),
+            nonfinite=self.nonfinite,
             rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
         )
 
@@ -151,6 +155,8 @@ class Trainer:
         try:
             self.rollout.load_state_dict(st["rollout"])
             self.g_opt.load_state_dict(st["g_opt"])
+            if "pg_opt" in st:  # checkpoints written before it existed start it fresh
+                self.pg_opt.load_state_dict(st["pg_opt"])
             self.d_opt.load_state_dict(st["d_opt"])
             torch.set_rng_state(st["rng"]["torch"])
             self.rng.set_state(st["rng"]["trainer"])
@@ -347,7 +353,7 @@ class Trainer:
             self.G.train()
             log_probs = token_log_probs(self.G_train(self.G.shifted_inputs(samples))[0], samples)
             loss = -(log_probs * rewards).sum(dim=1).mean()
-            self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip)
+            self._optimizer_step(loss, self.pg_opt, self.G.parameters(), tc.grad_clip)
             update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
             metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()),
                            reward_per_step=rewards.mean(0).tolist())
