@@ -79,12 +79,12 @@ def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path):
     straight = make_trainer(tiny_dataset, tmp_path / "a", overrides=["adv_rounds=3"])
     straight.run()
 
-    def stop_after_d_pretrain(event):
-        if event["event"] == "metrics" and event["phase"] == "d_pretrain":
+    def stop_after_first_adversarial_round(event):  # the policy-gradient Adam has state by then
+        if event["event"] == "metrics" and event["phase"] == "adversarial":
             interrupted.control.stop()
 
-    interrupted = make_trainer(tiny_dataset, tmp_path / "b", [stop_after_d_pretrain], ["adv_rounds=3"])
-    assert interrupted.run() == "stopped" and interrupted.progress == 3
+    interrupted = make_trainer(tiny_dataset, tmp_path / "b", [stop_after_first_adversarial_round], ["adv_rounds=3"])
+    assert interrupted.run() == "stopped" and interrupted.progress == 4
     resumed = make_trainer(tiny_dataset, tmp_path / "b", overrides=["adv_rounds=3"])
     assert resumed.run(resume=True) == "done"
     for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
@@ -94,6 +94,21 @@ def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path):
     ma, mb = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
     assert [m["unit_index"] for m in mb] == list(range(6))
     assert [m.get("mean_reward") for m in ma] == [m.get("mean_reward") for m in mb]
+
+
+def test_checkpoint_without_policy_gradient_optimizer_still_resumes(tiny_dataset, tmp_path):
+    """Checkpoints written before pg_opt existed resume with a fresh policy-gradient Adam."""
+    def stop_after_first_adversarial_round(event):
+        if event["event"] == "metrics" and event["phase"] == "adversarial":
+            first.control.stop()
+
+    first = make_trainer(tiny_dataset, tmp_path, [stop_after_first_adversarial_round], ["adv_rounds=3"])
+    assert first.run() == "stopped" and first.progress == 4
+    state = read_checkpoint(str(tmp_path / LAST))
+    del state["pg_opt"]
+    save_checkpoint(str(tmp_path / LAST), {k: v for k, v in state.items() if k not in ("format", "version")})
+    resumed = make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=3"])
+    assert resumed.run(resume=True) == "done" and resumed.progress == 6
 
 
 def test_resume_with_other_config_is_refused(tiny_dataset, tmp_path):
