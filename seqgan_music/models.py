@@ -5,6 +5,8 @@ Shapes: B batch, T sequence length, V vocabulary, E embedding size, H hidden siz
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -97,9 +99,9 @@ class Generator(nn.Module):
     def step_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(V, 4H) input gates per token (biases folded in) and (H, 4H) recurrent weights, with the
         gates reordered to i, f, o, g and the g columns doubled: the layout :func:`lstm_step_` reads."""
-        lstm, H = self.lstm, self.cfg.hidden_dim
-        order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
-        scale = torch.ones(4 * H, device=lstm.weight_hh_l0.device)
+        lstm, H, dev = self.lstm, self.cfg.hidden_dim, self.lstm.weight_hh_l0.device
+        order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)]).to(dev)
+        scale = torch.ones(4 * H, device=dev)
         scale[3 * H :] = 2.0
         w_ih, w_hh = lstm.weight_ih_l0[order] * scale[:, None], lstm.weight_hh_l0[order] * scale[:, None]
         bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0)[order] * scale
@@ -169,6 +171,17 @@ def lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: t
     return h, c
 
 
+@contextmanager
+def eval_mode(module: torch.nn.Module):
+    """Run a block with ``module`` in eval mode (no dropout), then restore its mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 def real_probability(logits: torch.Tensor) -> torch.Tensor:
     """(R, 2) discriminator logits -> (R,) probability of the class real (index 1)."""
     return torch.softmax(logits.float(), dim=1)[:, 1]
@@ -222,6 +235,11 @@ class Discriminator(nn.Module):
         emb = self.embedding.weight  # (V, E)
         return [(torch.einsum("ve,nek->kvn", emb, conv.weight).reshape(-1, conv.out_channels), conv.bias)
                 for conv in self.convs]
+
+    def conv_table_bytes(self) -> int:
+        """Size of :meth:`conv_tables` in bytes (float32): V * sum of w * n over the widths."""
+        cfg = self.cfg
+        return 4 * cfg.vocab_size * sum(w * n for w, n in zip(cfg.filter_widths, cfg.num_filters))
 
     def prob_real(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B,) probability that each sequence is real."""

@@ -14,12 +14,17 @@ algorithm is kept here as the correctness reference for tests and the benchmark.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 import torch.nn.functional as F
 
-from seqgan_music.models import Discriminator, Generator, inverse_cdf_sample_, lstm_step_, real_probability
+from seqgan_music.models import (
+    Discriminator,
+    Generator,
+    eval_mode,
+    inverse_cdf_sample_,
+    lstm_step_,
+    real_probability,
+)
 
 
 def chunk_rows(device: torch.device, vocab: int, hidden: int) -> int:
@@ -91,17 +96,6 @@ def sequential_completions(
     return out
 
 
-@contextmanager
-def eval_mode(module: torch.nn.Module):
-    """Run a block with ``module`` in eval mode (no dropout), then restore its mode."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
-
-
 @torch.no_grad()
 def score(disc: Discriminator, sequences: torch.Tensor, batch_rows: int = 1024) -> torch.Tensor:
     """D's probability of real for (..., T) sequences, in eval mode, ``batch_rows`` at a time. -> (...)."""
@@ -166,10 +160,8 @@ def rollout_rewards(
     (rollout, prefix length) batch of B completions, as the public implementations do.
     """
     B, T = samples.shape
-    dcfg = disc.cfg
-    per_chunk = rollouts_per_chunk(B, T, policy.cfg.hidden_dim, sum(dcfg.num_filters), memory_mb)
-    table_bytes = 4 * dcfg.vocab_size * sum(w * n for w, n in zip(dcfg.filter_widths, dcfg.num_filters))
-    shared = table_bytes <= memory_mb * 2**20
+    per_chunk = rollouts_per_chunk(B, T, policy.cfg.hidden_dim, sum(disc.cfg.num_filters), memory_mb)
+    shared = disc.conv_table_bytes() <= memory_mb * 2**20
     total = torch.zeros(T - 1, B, device=samples.device)
     done = 0
     while done < num:

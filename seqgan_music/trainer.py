@@ -31,7 +31,7 @@ from seqgan_music.config import RunConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_text
-from seqgan_music.models import Discriminator, Generator, mean_nll, token_log_probs
+from seqgan_music.models import Discriminator, Generator, eval_mode, mean_nll, token_log_probs
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
 from seqgan_music.tokenizer import Tokenizer
 
@@ -294,13 +294,12 @@ class Trainer:
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
         out = {}
-        self.G.eval()
-        if len(self.valid_data):
-            nll = [float(self.G.nll(b)) * len(b) for b in self.valid_data.split(512)]
-            out["valid_nll"] = sum(nll) / len(self.valid_data)
-        for name, fn in self.evaluators.items():
-            out[name] = float(fn(self.G))
-        self.G.train()
+        with eval_mode(self.G):
+            if len(self.valid_data):
+                nll = [float(self.G.nll(b)) * len(b) for b in self.valid_data.split(512)]
+                out["valid_nll"] = sum(nll) / len(self.valid_data)
+            for name, fn in self.evaluators.items():
+                out[name] = float(fn(self.G))
         return out
 
     def _generate(self, num: int) -> torch.Tensor:
