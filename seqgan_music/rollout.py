@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from seqgan_music import native
 from seqgan_music.models import (
     Discriminator,
     Generator,
@@ -27,12 +28,53 @@ from seqgan_music.models import (
 )
 
 
-def chunk_rows(device: torch.device, vocab: int, hidden: int) -> int:
-    """Rows processed together in one step: all of them on a GPU; on a CPU as many as keep the
-    logits and gates of a chunk near 8 MB (measured fastest on a 2-core CPU at H = 64)."""
+def chunk_rows(device: torch.device, columns: int) -> int:
+    """Rows advanced together in one step: all of them on a GPU; on a CPU as many as keep a
+    chunk's step buffer (``columns`` floats per row: logits and gates) near 16 MB, 256 to 4,096
+    rows (measured fastest on a 2-core CPU for V = 39, H = 64 and V = 5000, H = 32)."""
     if device.type != "cpu":
         return 1 << 30
-    return int(min(8192, max(64, 2**21 // max(vocab, 4 * hidden))))
+    return int(min(4096, max(256, 2**22 // columns)))
+
+
+def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generator | None):
+    """Rollout step in PyTorch ops (any device): logits matmul, inverse-CDF draw, LSTM step."""
+    table, w_hh = policy.step_tables()
+    w_out, b_out = policy.out.weight.t(), policy.out.bias
+    rows = min(total_rows, chunk_rows(table.device, table.shape[1] + table.shape[0]))
+    logits = table.new_empty(rows, table.shape[0])
+    gates = table.new_empty(rows, table.shape[1])
+    u = table.new_empty(rows, 1)
+
+    def step(h: torch.Tensor, c: torch.Tensor, tokens: torch.Tensor, column: int, advance: bool) -> None:
+        n = len(h)
+        torch.addmm(b_out, h, w_out, out=logits[:n])
+        tok = inverse_cdf_sample_(logits[:n], u[:n], generator)
+        tokens[:, column] = tok
+        if advance:
+            torch.index_select(table, 0, tok, out=gates[:n])
+            lstm_step_(gates[:n], h, c, w_hh)
+
+    return step, rows
+
+
+def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generator | None):
+    """Rollout step with the fused C kernel (CPU): one matmul for logits and recurrent gates,
+    then sampling and the LSTM update in one pass per row (:func:`native.rollout_step`)."""
+    table, w_hh = policy.step_tables()
+    w_cat = torch.cat([policy.out.weight.t(), w_hh], dim=1).contiguous()  # (H, V + 4H)
+    b_cat = torch.cat([policy.out.bias, torch.zeros_like(w_hh[0])])
+    rows = min(total_rows, chunk_rows(table.device, w_cat.shape[1]))
+    hw = table.new_empty(rows, w_cat.shape[1])
+    u = table.new_empty(rows)
+
+    def step(h: torch.Tensor, c: torch.Tensor, tokens: torch.Tensor, column: int, advance: bool) -> None:
+        n = len(h)
+        torch.addmm(b_cat, h, w_cat, out=hw[:n])
+        u[:n].uniform_(generator=generator)
+        native.rollout_step(hw[:n], table, h, c, u[:n], tokens, column, advance)
+
+    return step, rows
 
 
 @torch.no_grad()
@@ -41,34 +83,25 @@ def batched_completions(
 ) -> torch.Tensor:
     """Complete every proper prefix of (B, T) ``samples`` ``num`` times -> (T-1, num, B, T) ids.
 
-    Entry [p-1, n, b] is samples[b, :p] followed by tokens drawn from ``policy``.
+    Entry [p-1, n, b] is samples[b, :p] followed by tokens drawn from ``policy``. On a CPU the
+    steps run in the fused C kernel when it could be built (:mod:`seqgan_music.native`).
     """
     B, T = samples.shape
     M = num * B
-    table, w_hh = policy.step_tables()
-    w_out, b_out = policy.out.weight.t(), policy.out.bias
     hs, cs = policy.prefix_states(samples[:, :-1])  # (T, B, H): index p = after samples[:, :p]
     rows = (T - 1) * M
     h_buf = hs.new_empty(rows, hs.shape[-1])
     c_buf = torch.empty_like(h_buf)
     out = samples.repeat(num, 1).repeat(T - 1, 1)  # (rows, T), prefixes already in place
-    step = min(rows, chunk_rows(samples.device, table.shape[0], hs.shape[-1]))
-    logits = h_buf.new_empty(step, table.shape[0])
-    gates = h_buf.new_empty(step, table.shape[1])
-    u = h_buf.new_empty(step, 1)
+    make_step = _native_stepper if native.available(samples.device) else _torch_stepper
+    step, chunk = make_step(policy, rows, generator)
     for j in range(1, T):
         block = slice((j - 1) * M, j * M)  # rollouts of prefix length j join now
         h_buf[block].view(num, B, -1).copy_(hs[j])
         c_buf[block].view(num, B, -1).copy_(cs[j])
-        for start in range(0, j * M, step):  # rows of prefixes 1..j are active
-            n = min(step, j * M - start)
-            h, c = h_buf[start : start + n], c_buf[start : start + n]
-            torch.addmm(b_out, h, w_out, out=logits[:n])
-            tok = inverse_cdf_sample_(logits[:n], u[:n], generator)
-            out[start : start + n, j] = tok
-            if j + 1 < T:
-                torch.index_select(table, 0, tok, out=gates[:n])
-                lstm_step_(gates[:n], h, c, w_hh)
+        for start in range(0, j * M, chunk):  # rows of prefixes 1..j are active
+            end = min(start + chunk, j * M)
+            step(h_buf[start:end], c_buf[start:end], out[start:end], j, j + 1 < T)
     return out.view(T - 1, num, B, T)
 
 
@@ -113,30 +146,45 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     prefix: for prefix length p, the convolution windows inside the prefix are pooled once per
     sample (a running max over the sample's own convolution outputs); only the windows reaching
     into the completion are computed, each as the sum of w rows of
-    :meth:`Discriminator.conv_tables` (one ``embedding_bag`` per width and prefix length).
+    :meth:`Discriminator.conv_tables` (in the fused C kernel on a CPU, else one ``embedding_bag``
+    per width and prefix length).
     """
     P, N, B, T = completions.shape
-    V, features = disc.cfg.vocab_size, sum(disc.cfg.num_filters)
-    dev = completions.device
-    pooled = torch.empty(P, N * B, features, device=dev)
+    features = sum(disc.cfg.num_filters)
+    pooled = torch.empty(P, N * B, features, device=completions.device)
+    pool_width = _pool_width_native if native.available(completions.device) else _pool_width_torch
     with eval_mode(disc):
         x = disc.embedding(samples).transpose(1, 2)  # (B, E, T)
         tokens = completions.to(torch.int32).view(P, N * B, T)
         col = 0
         for conv, (table, bias) in zip(disc.convs, disc.conv_tables()):
-            w, n = conv.kernel_size[0], conv.out_channels
             inside = conv(x).cummax(dim=2).values  # (B, n, T-w+1): [..., s] = max over windows starting <= s
-            offsets = torch.arange(w, device=dev, dtype=torch.int32) * V  # row k*V + v of the table
-            for p in range(1, T):
-                windows = tokens[p - 1].unfold(1, w, 1)[:, max(0, p - w + 1) :]  # (N*B, L, w): those reaching p
-                ids = torch.add(windows, offsets, out=windows.new_empty(windows.shape)).view(-1, w)
-                feats = F.embedding_bag(ids, table, mode="sum").view(N * B, -1, n).amax(dim=1) + bias
-                if p >= w:  # some windows lie inside the prefix
-                    feats = torch.maximum(feats.view(N, B, n), inside[:, :, p - w]).view(N * B, n)
-                pooled[p - 1, :, col : col + n] = feats
-            col += n
+            pool_width(tokens, table, bias, inside, conv.kernel_size[0], pooled, col)
+            col += conv.out_channels
         probs = torch.cat([real_probability(disc.classify(rows)) for rows in pooled.view(-1, features).split(4096)])
     return probs.view(P, N, B)
+
+
+def _pool_width_torch(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int) -> None:
+    """pooled[:, :, col : col + n] for one filter width with PyTorch ops (any device): per prefix
+    length p, one ``embedding_bag`` sums the w table rows of every window reaching p.
+    tokens (P, R, T) int32, table (w V, n), bias (n,), inside (B, n, T - w + 1), pooled (P, R, F)."""
+    P, R, T = tokens.shape
+    n, B = table.shape[1], inside.shape[0]
+    offsets = torch.arange(w, device=tokens.device, dtype=torch.int32) * (table.shape[0] // w)  # row k*V + v
+    for p in range(1, T):
+        windows = tokens[p - 1].unfold(1, w, 1)[:, max(0, p - w + 1) :]  # (R, L, w): those reaching p
+        ids = torch.add(windows, offsets, out=windows.new_empty(windows.shape)).view(-1, w)
+        feats = F.embedding_bag(ids, table, mode="sum").view(R, -1, n).amax(dim=1) + bias
+        if p >= w:  # some windows lie inside the prefix
+            feats = torch.maximum(feats.view(-1, B, n), inside[:, :, p - w]).view(R, n)
+        pooled[p - 1, :, col : col + n] = feats
+
+
+def _pool_width_native(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int) -> None:
+    """:func:`_pool_width_torch` in one fused C pass (:func:`native.pool_windows`), CPU only."""
+    native.pool_windows(tokens.contiguous(), table.contiguous(), bias.contiguous(),
+                        inside.transpose(1, 2).contiguous(), w, pooled, col)
 
 
 def rollouts_per_chunk(batch: int, seq_len: int, hidden: int, features: int, memory_mb: int) -> int:

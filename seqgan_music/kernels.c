@@ -1,0 +1,149 @@
+/* Fused CPU kernels for the rollout hot loops; built and loaded by seqgan_music/native.py.
+ *
+ * Each function replaces a chain of PyTorch elementwise passes by one pass per row, so a row's
+ * data stays in L1 while it is worked on. Matrix products stay in PyTorch (MKL). Rows are split
+ * over OpenMP threads (at load time this binds to the OpenMP runtime PyTorch already loaded).
+ * All arrays are float32 / int64 / int32, row-major and contiguous unless a stride is given.
+ */
+#include <stdint.h>
+
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
+
+/* exp(x) to about 2 ulp for x in [-87, 88] (clamped outside): Cody-Waite reduction by ln 2 and
+ * a degree-6 polynomial (the Cephes expf coefficients). Written so that loops vectorize. */
+static inline float exp_approx(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } scale = { .i = ((int32_t)n + 127) << 23 };
+    return p * scale.f;
+}
+
+static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+enum { SAMPLE_BLOCK = 64 };
+
+/* Draw one token from softmax(logits[0..V)) by inverse CDF with the uniform draw u in [0, 1):
+ * the first v whose running sum of exp(logit - max) reaches u * total. ``logits`` is overwritten
+ * by the exponentials. Above 4 blocks the search goes block sums first, then inside the block. */
+static int64_t sample_row(float *restrict logits, int64_t V, float u) {
+    float m = logits[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t v = 1; v < V; v++) m = logits[v] > m ? logits[v] : m;
+    int64_t nblocks = (V + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
+    float sums[nblocks];
+    float total = 0.0f;
+    for (int64_t b = 0; b < nblocks; b++) {
+        int64_t end = (b + 1) * SAMPLE_BLOCK < V ? (b + 1) * SAMPLE_BLOCK : V;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t v = b * SAMPLE_BLOCK; v < end; v++) {
+            logits[v] = exp_approx(logits[v] - m);
+            s += logits[v];
+        }
+        sums[b] = s;
+        total += s;
+    }
+    float target = u * total, run = 0.0f;
+    int64_t b = 0;
+    for (; b < nblocks - 1 && run + sums[b] < target; b++) run += sums[b];
+    int64_t end = (b + 1) * SAMPLE_BLOCK < V ? (b + 1) * SAMPLE_BLOCK : V;
+    for (int64_t v = b * SAMPLE_BLOCK; v < end; v++) {
+        run += logits[v];
+        if (run >= target) return v;
+    }
+    return end - 1;
+}
+
+/* One LSTM step of one row: gates (4H, layout i, f, o, 2g of Generator.step_tables) are the
+ * recurrent part plus the token's table row; h and c (H) are updated in place. gates is
+ * overwritten. tanh(x) = 2 sigmoid(2x) - 1. */
+static void lstm_row(float *restrict gates, const float *restrict token_row, float *restrict h, float *restrict c,
+                     int64_t H) {
+    for (int64_t j = 0; j < 4 * H; j++) gates[j] = sigmoid(gates[j] + token_row[j]);
+    for (int64_t j = 0; j < H; j++) {
+        float cell = gates[H + j] * c[j] + gates[j] * (2.0f * gates[3 * H + j] - 1.0f);
+        c[j] = cell;
+        h[j] = gates[2 * H + j] * (2.0f * sigmoid(2.0f * cell) - 1.0f);
+    }
+}
+
+/* One rollout step for R rows. hw (R, ld): columns [0, V) the logits, [V, V + 4H) the recurrent
+ * gates h @ W_hh (both from one matmul; overwritten). u (R) uniform draws. The drawn token of
+ * row r goes to tokens[r * token_stride]; if advance, the row's LSTM state h, c (R, H) moves on
+ * with table (V, 4H) row of that token (input projection and biases). */
+void rollout_step(float *hw, int64_t ld, const float *table, int64_t V, int64_t H, float *h, float *c,
+                  const float *u, int64_t *tokens, int64_t token_stride, int64_t R, int advance) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+        int64_t k = sample_row(hw + r * ld, V, u[r]);
+        tokens[r * token_stride] = k;
+        if (advance) lstm_row(hw + r * ld + V, table + k * 4 * H, h + r * H, c + r * H, H);
+    }
+}
+
+static inline v8 vmax(v8 a, v8 b) {
+    v8i a_wins = a > b;
+    return (v8)(((v8i)a & a_wins) | ((v8i)b & ~a_wins));
+}
+
+/* For columns [j0, j0 + 8 NV): out = max(out, max over windows s in [s0, L) of
+ * bias + sum_k table[(k V + tokens[s + k]) n]), accumulated in NV vector registers. */
+#define WINDOW_MAX_COLUMNS(NV)                                                                    \
+    for (; j0 + 8 * NV <= n; j0 += 8 * NV) {                                                     \
+        v8 best[NV], acc[NV];                                                                    \
+        for (int q = 0; q < NV; q++) best[q] = *(const v8 *)(out + j0 + 8 * q);                  \
+        for (int64_t s = s0; s < L; s++) {                                                       \
+            for (int q = 0; q < NV; q++) acc[q] = *(const v8 *)(bias + j0 + 8 * q);              \
+            for (int64_t k = 0; k < w; k++) {                                                    \
+                const float *row = table + (k * V + tokens[s + k]) * n + j0;                     \
+                for (int q = 0; q < NV; q++) acc[q] += *(const v8 *)(row + 8 * q);               \
+            }                                                                                    \
+            for (int q = 0; q < NV; q++) best[q] = vmax(best[q], acc[q]);                        \
+        }                                                                                        \
+        for (int q = 0; q < NV; q++) *(v8 *)(out + j0 + 8 * q) = best[q];                        \
+    }
+
+static void window_max(const int32_t *restrict tokens, const float *restrict table, const float *restrict bias,
+                       int64_t s0, int64_t L, int64_t V, int64_t w, int64_t n, float *restrict out) {
+    int64_t j0 = 0;
+    WINDOW_MAX_COLUMNS(4)
+    WINDOW_MAX_COLUMNS(1)
+    for (; j0 < n; j0++) {
+        float best = out[j0];
+        for (int64_t s = s0; s < L; s++) {
+            float acc = bias[j0];
+            for (int64_t k = 0; k < w; k++) acc += table[(k * V + tokens[s + k]) * n + j0];
+            best = acc > best ? acc : best;
+        }
+        out[j0] = best;
+    }
+}
+
+/* Max-over-time pooled outputs of one filter width (w, n filters) for the completions of every
+ * prefix length: tokens (P, R, T) int32 with P = T - 1 and R = rollouts * B rows ordered
+ * (rollout, sample). Windows reaching into the completion (start >= p - w + 1) are summed from
+ * table (w V, n) plus bias (n); those inside the prefix come pooled in inside (B, T - w + 1, n),
+ * entry [b, s] = max over windows starting <= s of sample b. Writes pooled[p - 1, r, col .. col + n)
+ * of pooled (P, R, F). */
+void pool_windows(const int32_t *tokens, const float *table, const float *bias, const float *inside, int64_t P,
+                  int64_t R, int64_t B, int64_t T, int64_t V, int64_t w, int64_t n, float *pooled, int64_t F,
+                  int64_t col) {
+    int64_t L = T - w + 1;
+#pragma omp parallel for schedule(static)
+    for (int64_t pr = 0; pr < P * R; pr++) {
+        int64_t p = pr / R + 1, r = pr % R;
+        float *out = pooled + pr * F + col;
+        const float *prefix_max = p >= w ? inside + ((r % B) * L + (p - w)) * n : 0;
+        for (int64_t j = 0; j < n; j++) out[j] = prefix_max ? prefix_max[j] : -__builtin_inff();
+        window_max(tokens + pr * T, table, bias, p - w + 1 > 0 ? p - w + 1 : 0, L, V, w, n, out);
+    }
+}

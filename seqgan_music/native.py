@@ -1,0 +1,118 @@
+"""The fused C kernels of ``kernels.c``: compiled on first use with the system C compiler, cached,
+loaded with ctypes. CPU tensors only; without a compiler (or with SEQGAN_MUSIC_NATIVE=0) the
+rollout runs its PyTorch path instead, with the same results up to float rounding.
+
+The shared library lives in ``$XDG_CACHE_HOME/seqgan-music`` (default ``~/.cache``), named by a
+hash of the source, the flags, the compiler and the CPU, so a changed kernel or machine rebuilds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("kernels.c")
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+SIGNATURES = {
+    "rollout_step": [_P, _I, _P, _I, _I, _P, _P, _P, _P, _I, _I, ctypes.c_int],
+    "pool_windows": [_P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _I, _P, _I, _I],
+}
+
+
+def enabled() -> bool:
+    return os.environ.get("SEQGAN_MUSIC_NATIVE", "1") != "0"
+
+
+def _cpu_id() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((line for line in fh if line.startswith("flags")), platform.processor())
+    except OSError:
+        return platform.processor()
+
+
+def _build(compiler: str, target: Path) -> None:
+    """Compile with OpenMP if the compiler has it, else single-threaded; atomic rename into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / target.name
+        for openmp in (["-fopenmp"], []):
+            result = subprocess.run([compiler, *FLAGS, *openmp, str(SOURCE), "-o", str(out)], capture_output=True)
+            if result.returncode == 0:
+                os.replace(out, target)
+                return
+        raise OSError(result.stderr.decode(errors="replace").strip().splitlines()[-1:])
+
+
+@cache
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, or None when disabled or no compiler could build them."""
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not enabled() or compiler is None:
+        return None
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, version, _cpu_id()]).encode()).hexdigest()[:16]
+    cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqgan-music"
+    target = cache_dir / f"kernels-{key}.so"
+    try:
+        if not target.exists():
+            _build(compiler, target)
+        lib = ctypes.CDLL(str(target))
+    except OSError:
+        return None
+    for name, argtypes in SIGNATURES.items():
+        getattr(lib, name).argtypes = argtypes
+        getattr(lib, name).restype = None
+    return lib
+
+
+def available(device: torch.device) -> bool:
+    return device.type == "cpu" and library() is not None
+
+
+def _ptr(t: torch.Tensor, dtype: torch.dtype = torch.float32, offset: int = 0) -> ctypes.c_void_p:
+    """Address of ``t``'s element ``offset``; the kernels read raw memory, so check first."""
+    if t.dtype != dtype or not t.is_contiguous() or t.device.type != "cpu":
+        raise ValueError(f"native kernels need contiguous CPU {dtype} tensors, got {t.dtype} {tuple(t.stride())}")
+    return ctypes.c_void_p(t.data_ptr() + offset * t.element_size())
+
+
+def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torch.Tensor, u: torch.Tensor,
+                 tokens: torch.Tensor, column: int, advance: bool) -> None:
+    """Sample one token per row and (if ``advance``) step its LSTM state, in place.
+
+    hw (R, V + 4H): logits then recurrent gates h @ W_hh (overwritten); table (V, 4H) the input
+    gates per token (:meth:`Generator.step_tables` layout); h, c (R, H) contiguous; u (R,) uniform
+    draws; the tokens go to ``tokens[:, column]`` of the (R, T) int64 ``tokens``.
+    """
+    R, V = hw.shape[0], table.shape[0]
+    if not (len(h) == len(c) == len(u) == len(tokens) == R and hw.shape[1] == V + 4 * h.shape[1]):
+        raise ValueError("rollout_step: inconsistent shapes")
+    library().rollout_step(_ptr(hw), hw.shape[1], _ptr(table), V, h.shape[1], _ptr(h), _ptr(c), _ptr(u),
+                           _ptr(tokens, torch.int64, column), tokens.shape[1], R, int(advance))
+
+
+def pool_windows(tokens: torch.Tensor, table: torch.Tensor, bias: torch.Tensor, inside: torch.Tensor,
+                 width: int, pooled: torch.Tensor, col: int) -> None:
+    """Fill pooled[:, :, col : col + n] for one filter width; see ``pool_windows`` in kernels.c.
+
+    tokens (P, R, T) int32; table (width * V, n); bias (n,); inside (B, T - width + 1, n);
+    pooled (P, R, F).
+    """
+    P, R, T = tokens.shape
+    n = table.shape[1]
+    if not (pooled.shape[:2] == (P, R) and inside.shape[1:] == (T - width + 1, n) and col + n <= pooled.shape[2]):
+        raise ValueError("pool_windows: inconsistent shapes")
+    library().pool_windows(_ptr(tokens, torch.int32), _ptr(table), _ptr(bias), _ptr(inside), P, R, inside.shape[0], T,
+                           table.shape[0] // width, width, n, _ptr(pooled), pooled.shape[2], col)
