@@ -32,22 +32,26 @@ static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 enum { SAMPLE_BLOCK = 64 };
 
 /* Draw one token from softmax(logits[0..V)) by inverse CDF with the uniform draw u in [0, 1):
- * the first v whose running sum of exp(logit - max) reaches u * total. ``logits`` is overwritten
- * by the exponentials. Above 4 blocks the search goes block sums first, then inside the block. */
-static int64_t sample_row(float *restrict logits, int64_t V, float u) {
+ * the first v whose running sum of exp(logit - max) reaches u * total. Works on a copy padded
+ * to whole blocks of 64 (so every loop is full vectors; padding adds exp(-87) ~ 1e-38, below
+ * float resolution of the total), searching block sums first, then inside the block. */
+static int64_t sample_row(const float *restrict logits, int64_t V, float u) {
+    int64_t nblocks = (V + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
+    float probs[nblocks * SAMPLE_BLOCK], sums[nblocks];
     float m = logits[0];
 #pragma omp simd reduction(max : m)
-    for (int64_t v = 1; v < V; v++) m = logits[v] > m ? logits[v] : m;
-    int64_t nblocks = (V + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
-    float sums[nblocks];
+    for (int64_t v = 0; v < V; v++) {
+        probs[v] = logits[v];
+        m = logits[v] > m ? logits[v] : m;
+    }
+    for (int64_t v = V; v < nblocks * SAMPLE_BLOCK; v++) probs[v] = -__builtin_inff();
     float total = 0.0f;
     for (int64_t b = 0; b < nblocks; b++) {
-        int64_t end = (b + 1) * SAMPLE_BLOCK < V ? (b + 1) * SAMPLE_BLOCK : V;
-        float s = 0.0f;
+        float *block = probs + b * SAMPLE_BLOCK, s = 0.0f;
 #pragma omp simd reduction(+ : s)
-        for (int64_t v = b * SAMPLE_BLOCK; v < end; v++) {
-            logits[v] = exp_approx(logits[v] - m);
-            s += logits[v];
+        for (int v = 0; v < SAMPLE_BLOCK; v++) {
+            block[v] = exp_approx(block[v] - m);
+            s += block[v];
         }
         sums[b] = s;
         total += s;
@@ -57,7 +61,7 @@ static int64_t sample_row(float *restrict logits, int64_t V, float u) {
     for (; b < nblocks - 1 && run + sums[b] < target; b++) run += sums[b];
     int64_t end = (b + 1) * SAMPLE_BLOCK < V ? (b + 1) * SAMPLE_BLOCK : V;
     for (int64_t v = b * SAMPLE_BLOCK; v < end; v++) {
-        run += logits[v];
+        run += probs[v];
         if (run >= target) return v;
     }
     return end - 1;
@@ -77,7 +81,7 @@ static void lstm_row(float *restrict gates, const float *restrict token_row, flo
 }
 
 /* One rollout step for R rows. hw (R, ld): columns [0, V) the logits, [V, V + 4H) the recurrent
- * gates h @ W_hh (both from one matmul; overwritten). u (R) uniform draws. The drawn token of
+ * gates h @ W_hh (both from one matmul; the gates are overwritten). u (R) uniform draws. The drawn token of
  * row r goes to tokens[r * token_stride]; if advance, the row's LSTM state h, c (R, H) moves on
  * with table (V, 4H) row of that token (input projection and biases). */
 void rollout_step(float *hw, int64_t ld, const float *table, int64_t V, int64_t H, float *h, float *c,

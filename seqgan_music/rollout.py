@@ -161,7 +161,7 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
             inside = conv(x).cummax(dim=2).values  # (B, n, T-w+1): [..., s] = max over windows starting <= s
             pool_width(tokens, table, bias, inside, conv.kernel_size[0], pooled, col)
             col += conv.out_channels
-        probs = torch.cat([real_probability(disc.classify(rows)) for rows in pooled.view(-1, features).split(4096)])
+        probs = torch.cat([real_probability(disc.classify(rows)) for rows in pooled.view(-1, features).split(2048)])
     return probs.view(P, N, B)
 
 

@@ -5,8 +5,9 @@ import itertools
 import pytest
 import torch
 
+from seqgan_music import native
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
-from seqgan_music.models import Discriminator, Generator, sample_from_logits
+from seqgan_music.models import Discriminator, Generator, Highway, lstm_step_, sample_from_logits
 from seqgan_music.rollout import (
     batched_completions,
     rollout_rewards,
@@ -15,6 +16,16 @@ from seqgan_music.rollout import (
     sequential_completions,
     update_rollout_policy,
 )
+
+
+@pytest.fixture(params=["native", "torch"])
+def engine(request, monkeypatch):
+    """Run a test on the fused C kernels (which must have built here) and on the PyTorch path."""
+    if request.param == "native":
+        assert native.available(torch.device("cpu")), "the C kernels did not build: is a C compiler installed?"
+    else:
+        monkeypatch.setattr(native, "available", lambda device: False)
+    return request.param
 
 
 def tiny_gen(vocab=3, seed=0, hidden=8):
@@ -115,7 +126,7 @@ def tv(a: dict, b: dict) -> float:
     return 0.5 * sum(abs(a.get(k, 0) - b.get(k, 0)) for k in set(a) | set(b))
 
 
-def test_batched_completions_match_exact_and_sequential_reference():
+def test_batched_completions_match_exact_and_sequential_reference(engine):
     """Fixed-seed statistical test on a tiny vocabulary: both samplers draw from G's distribution."""
     V, T, N, NS = 3, 3, 20000, 600
     g = tiny_gen(V)
@@ -136,7 +147,7 @@ def test_batched_completions_match_exact_and_sequential_reference():
     assert tv(exacts[0], exacts[1]) > 0.1  # the two samples' prefixes lead to different distributions
 
 
-def test_rewards_belong_to_their_own_sample_and_step():
+def test_rewards_belong_to_their_own_sample_and_step(engine):
     """A D that reads position 2 only: every reward from t = 2 on must be that sample's value."""
     V, T, B = 5, 6, 7
     g, d = tiny_gen(V), position_d(2, V, T)
@@ -151,7 +162,7 @@ def test_rewards_belong_to_their_own_sample_and_step():
 
 
 @pytest.mark.parametrize("preset, vocab, seq_len", [("tiny", 11, 10), ("cpu", 39, 32), ("paper", 89, 32), ("paper", 30, 7)])
-def test_shared_prefix_scoring_equals_scoring_every_completion(preset, vocab, seq_len):
+def test_shared_prefix_scoring_equals_scoring_every_completion(preset, vocab, seq_len, engine):
     """score_completions skips windows inside the prefix and gathers table rows: same numbers as D."""
     cfg = make_run_config(preset, vocab, seq_len)
     torch.manual_seed(1)
@@ -164,7 +175,7 @@ def test_shared_prefix_scoring_equals_scoring_every_completion(preset, vocab, se
     assert torch.allclose(shared, score(d, comps), atol=1e-5)
 
 
-def test_rewards_in_unit_interval_and_last_step_is_d_of_sample():
+def test_rewards_in_unit_interval_and_last_step_is_d_of_sample(engine):
     cfg = make_run_config("tiny", vocab_size=11, seq_len=10)
     g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
     d.train()
@@ -184,7 +195,7 @@ def test_scoring_uses_eval_mode_and_restores_training():
     assert torch.equal(a, b) and d.training
 
 
-def test_chunked_rewards_equal_unchunked_for_prefix_determined_d():
+def test_chunked_rewards_equal_unchunked_for_prefix_determined_d(engine):
     V, T = 7, 8
     g = tiny_gen(V, hidden=16)
     samples = torch.randint(0, V, (4, T), generator=torch.Generator().manual_seed(0))
@@ -194,7 +205,7 @@ def test_chunked_rewards_equal_unchunked_for_prefix_determined_d():
     assert torch.allclose(whole, chunked, atol=1e-6)
 
 
-def test_dense_scoring_when_d_tables_exceed_the_memory_budget(monkeypatch):
+def test_dense_scoring_when_d_tables_exceed_the_memory_budget(monkeypatch, engine):
     import seqgan_music.rollout as rollout
 
     cfg = make_run_config("tiny", vocab_size=11, seq_len=10)
@@ -221,6 +232,76 @@ def test_sequential_rewards_agree_with_batched_in_expectation():
     fast = rollout_rewards(samples, g, d, num=600, generator=torch.Generator().manual_seed(1))
     slow = rollout_rewards(samples, g, d, num=150, generator=torch.Generator().manual_seed(2), sequential=True)
     assert torch.allclose(fast, slow, atol=0.02)
+
+
+@pytest.mark.parametrize("vocab, hidden", [(39, 64), (1000, 16)])
+def test_native_rollout_step_equals_pytorch_ops(vocab, hidden):
+    """The fused kernel draws the token the PyTorch inverse CDF draws from the same uniform, and
+    steps the LSTM state as lstm_step_ does (V = 1000 takes the two-level search)."""
+    torch.manual_seed(0)
+    R, H = 3000, hidden
+    table, w_hh = torch.randn(vocab, 4 * H) * 2, torch.randn(H, 4 * H) / 4
+    logits, h, c, u = torch.randn(R, vocab) * 3, torch.randn(R, H), torch.randn(R, H), torch.rand(R)
+    hw = torch.cat([logits, h @ w_hh], dim=1)
+    tokens = torch.zeros(R, 2, dtype=torch.long)
+    h_native, c_native = h.clone(), c.clone()
+    native.rollout_step(hw, table, h_native, c_native, u, tokens, 1, advance=True)
+    cdf = torch.softmax(logits.double(), dim=1).cumsum(dim=1)
+    expected = torch.searchsorted(cdf, u.double()[:, None] * cdf[:, -1:]).squeeze(1).clamp(max=vocab - 1)
+    same = tokens[:, 1] == expected
+    assert same.float().mean() > 0.999  # a draw may differ only where u falls on a CDF step (rounding)
+    assert len(set(expected.tolist())) > vocab // 4 and tokens[:, 0].eq(0).all()
+    gates = table[tokens[:, 1]]
+    lstm_step_(gates, h, c, w_hh)
+    assert torch.allclose(h_native, h, atol=1e-5) and torch.allclose(c_native, c, atol=1e-5)
+
+
+def test_native_and_pytorch_rollouts_draw_the_same_tokens(monkeypatch):
+    """Same generator seed, same chunks, same uniforms: the two engines agree on almost every row."""
+    cfg = make_run_config("cpu", 39, 32)
+    torch.manual_seed(0)
+    g = Generator(cfg.generator)
+    samples = g.sample(8, 32)
+    fast = batched_completions(samples, g, 4, torch.Generator().manual_seed(1))
+    monkeypatch.setattr(native, "available", lambda device: False)
+    plain = batched_completions(samples, g, 4, torch.Generator().manual_seed(1))
+    rows_equal = (fast == plain).all(dim=-1).float().mean()
+    assert rows_equal > 0.99
+
+
+def test_native_kernels_fall_back_without_a_compiler(monkeypatch, tmp_path):
+    """No compiler (or SEQGAN_MUSIC_NATIVE=0): no kernels, and rollouts run the PyTorch path."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", "false")
+    native.library.cache_clear()
+    try:
+        assert native.library() is None and not native.available(torch.device("cpu"))
+        g = tiny_gen(5)
+        assert batched_completions(torch.zeros(2, 4, dtype=torch.long), g, 3).shape == (3, 3, 2, 4)
+        monkeypatch.delenv("CC")
+        monkeypatch.setenv("SEQGAN_MUSIC_NATIVE", "0")
+        native.library.cache_clear()
+        assert native.library() is None
+        monkeypatch.delenv("SEQGAN_MUSIC_NATIVE")
+        native.library.cache_clear()
+        assert native.library() is not None and list(tmp_path.glob("seqgan-music/kernels-*.so"))
+    finally:
+        native.library.cache_clear()
+
+
+def test_highway_is_the_papers_formula_in_value_and_gradient():
+    """One fused matmul for both highway layers: y = t * relu(W_p x) + (1 - t) * x, t = sigmoid(W_t x)."""
+    torch.manual_seed(0)
+    hw, x = Highway(12), torch.randn(5, 12, requires_grad=True)
+    hw(x).square().sum().backward()
+    fused = [p.grad.clone() for p in (*hw.parameters(), x)]
+    for p in (*hw.parameters(), x):
+        p.grad = None
+    t = torch.sigmoid(hw.gate(x))
+    reference = t * torch.relu(hw.proj(x)) + (1 - t) * x
+    reference.square().sum().backward()
+    assert torch.allclose(hw(x), reference, atol=1e-6)
+    assert all(torch.allclose(a, p.grad, atol=1e-5) for a, p in zip(fused, (*hw.parameters(), x)))
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.8])
