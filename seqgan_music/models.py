@@ -196,11 +196,8 @@ class Highway(nn.Module):
         self.gate = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(R, F) -> (R, F). Both layers in one matmul; y = x + t * (relu(W x) - x)."""
-        weight = torch.cat([self.gate.weight, self.proj.weight])
-        both = F.linear(x, weight, torch.cat([self.gate.bias, self.proj.bias]))
-        gate, proj = both[:, : x.shape[1]], both[:, x.shape[1] :]
-        return torch.addcmul(x, gate.sigmoid(), proj.relu_().sub(x))
+        t = torch.sigmoid(self.gate(x))
+        return t * F.relu(self.proj(x)) + (1.0 - t) * x
 
 
 class Discriminator(nn.Module):

@@ -15,13 +15,15 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
 import torch
 
 SOURCE = Path(__file__).with_name("kernels.c")
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+MAX_VOCAB = 1 << 16  # the sampling kernel keeps a row of V probabilities on the thread's stack
 
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 SIGNATURES = {
@@ -43,16 +45,16 @@ def _cpu_id() -> str:
 
 
 def _build(compiler: str, target: Path) -> None:
-    """Compile with OpenMP if the compiler has it, else single-threaded; atomic rename into place."""
+    """Compile, dropping OpenMP and then -march=native if the compiler lacks them; atomic rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
-        for openmp in (["-fopenmp"], []):
-            result = subprocess.run([compiler, *FLAGS, *openmp, str(SOURCE), "-o", str(out)], capture_output=True)
+        for extra in (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], []):
+            result = subprocess.run([compiler, *FLAGS, *extra, str(SOURCE), "-o", str(out)], capture_output=True)
             if result.returncode == 0:
                 os.replace(out, target)
                 return
-        raise OSError(result.stderr.decode(errors="replace").strip().splitlines()[-1:])
+        raise OSError(f"{compiler} could not build {SOURCE.name}: {result.stderr.decode(errors='replace')[-300:]}")
 
 
 @cache
@@ -61,11 +63,10 @@ def library() -> ctypes.CDLL | None:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not enabled() or compiler is None:
         return None
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, version, _cpu_id()]).encode()).hexdigest()[:16]
-    cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqgan-music"
-    target = cache_dir / f"kernels-{key}.so"
     try:
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+        key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, version, _cpu_id()]).encode()).hexdigest()[:16]
+        target = _cache_dir() / f"kernels-{key}.so"
         if not target.exists():
             _build(compiler, target)
         lib = ctypes.CDLL(str(target))
@@ -77,8 +78,31 @@ def library() -> ctypes.CDLL | None:
     return lib
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqgan-music"
+
+
+_switched_off = False
+
+
+@contextmanager
+def switched_off():
+    """Run a block on the PyTorch path even where the kernels are available (side-by-side benchmarks)."""
+    global _switched_off
+    before, _switched_off = _switched_off, True
+    try:
+        yield
+    finally:
+        _switched_off = before
+
+
 def available(device: torch.device) -> bool:
-    return device.type == "cpu" and library() is not None
+    return device.type == "cpu" and not _switched_off and library() is not None
+
+
+def available_for(device: torch.device, vocab: int) -> bool:
+    """Whether the rollout kernels serve a model of ``vocab`` tokens on ``device``."""
+    return vocab <= MAX_VOCAB and available(device)
 
 
 def _ptr(t: torch.Tensor, dtype: torch.dtype = torch.float32, offset: int = 0) -> ctypes.c_void_p:
@@ -114,5 +138,7 @@ def pool_windows(tokens: torch.Tensor, table: torch.Tensor, bias: torch.Tensor, 
     n = table.shape[1]
     if not (pooled.shape[:2] == (P, R) and inside.shape[1:] == (T - width + 1, n) and col + n <= pooled.shape[2]):
         raise ValueError("pool_windows: inconsistent shapes")
+    if table.shape[0] % width or (len(tokens) and not 0 <= int(tokens.min()) <= int(tokens.max()) < table.shape[0] // width):
+        raise ValueError("pool_windows: token ids outside the table")  # the kernel indexes raw memory
     library().pool_windows(_ptr(tokens, torch.int32), _ptr(table), _ptr(bias), _ptr(inside), P, R, inside.shape[0], T,
                            table.shape[0] // width, width, n, _ptr(pooled), pooled.shape[2], col)
