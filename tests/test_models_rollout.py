@@ -277,6 +277,7 @@ def test_native_kernels_refuse_what_would_read_outside_their_arrays():
     tokens[1, 2, 0] = 5  # V = 5
     with pytest.raises(ValueError, match="token ids"):
         native.pool_windows(tokens, table, bias, inside, 2, pooled, 0)
+    tokens[1, 2, 0] = 4
     with pytest.raises(ValueError, match="contiguous CPU"):
         native.pool_windows(tokens.long(), table, bias, inside, 2, pooled, 0)
     with pytest.raises(ValueError, match="inconsistent"):
