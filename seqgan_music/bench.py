@@ -100,9 +100,10 @@ def run_bench(config: str, device: torch.device, reps: int = 3, sequential: bool
     shared_s = _timed(lambda: score_completions(disc, samples, comps), reps, device)
     dense_s = _timed(lambda: score(disc, comps), reps, device)
     d_flops = disc_flops_per_sequence(disc) * comps[..., 0].numel()
+    kernels = native.available(device, spec["vocab"])
     result = {
         "config": config, "device": str(device), **spec,
-        "engine": "native C kernels" if native.available_for(device, spec["vocab"]) else "PyTorch ops",
+        "engine": "native C kernels" if kernels else "PyTorch ops",
         "batched_s": batched_s, "rollout_sampling_s": complete_s, "d_shared_s": shared_s, "d_dense_s": dense_s,
         "matmul_peak_gflops": peak / 1e9,
         "rollout_gflops": rollout_flops(spec) / complete_s / 1e9,
@@ -110,7 +111,7 @@ def run_bench(config: str, device: torch.device, reps: int = 3, sequential: bool
         "d_shared_dense_equivalent_gflops": d_flops / shared_s / 1e9,
         "d_mflop_per_sequence": disc_flops_per_sequence(disc) / 1e6,
     }
-    if result["engine"] == "native C kernels":
+    if kernels:
         with native.switched_off():
             result["batched_pytorch_ops_s"] = _timed(
                 lambda: rollout_rewards(samples, gen, disc, N, generator=rng), reps, device)

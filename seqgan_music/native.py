@@ -32,10 +32,6 @@ SIGNATURES = {
 }
 
 
-def enabled() -> bool:
-    return os.environ.get("SEQGAN_MUSIC_NATIVE", "1") != "0"
-
-
 def _cpu_id() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -61,7 +57,7 @@ def _build(compiler: str, target: Path) -> None:
 def library() -> ctypes.CDLL | None:
     """The loaded kernels, or None when disabled or no compiler could build them."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not enabled() or compiler is None:
+    if os.environ.get("SEQGAN_MUSIC_NATIVE", "1") == "0" or compiler is None:
         return None
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
@@ -96,13 +92,9 @@ def switched_off():
         _switched_off = before
 
 
-def available(device: torch.device) -> bool:
-    return device.type == "cpu" and not _switched_off and library() is not None
-
-
-def available_for(device: torch.device, vocab: int) -> bool:
-    """Whether the rollout kernels serve a model of ``vocab`` tokens on ``device``."""
-    return vocab <= MAX_VOCAB and available(device)
+def available(device: torch.device, vocab: int = 0) -> bool:
+    """Whether the kernels serve a model of ``vocab`` tokens on ``device``."""
+    return device.type == "cpu" and vocab <= MAX_VOCAB and not _switched_off and library() is not None
 
 
 def _ptr(t: torch.Tensor, dtype: torch.dtype = torch.float32, offset: int = 0) -> ctypes.c_void_p:
@@ -116,7 +108,7 @@ def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torc
                  tokens: torch.Tensor, column: int, advance: bool) -> None:
     """Sample one token per row and (if ``advance``) step its LSTM state, in place.
 
-    hw (R, V + 4H): logits then recurrent gates h @ W_hh (overwritten); table (V, 4H) the input
+    hw (R, V + 4H): logits then recurrent gates h @ W_hh (the gates are overwritten); table (V, 4H) the input
     gates per token (:meth:`Generator.step_tables` layout); h, c (R, H) contiguous; u (R,) uniform
     draws; the tokens go to ``tokens[:, column]`` of the (R, T) int64 ``tokens``.
     """
@@ -138,7 +130,8 @@ def pool_windows(tokens: torch.Tensor, table: torch.Tensor, bias: torch.Tensor, 
     n = table.shape[1]
     if not (pooled.shape[:2] == (P, R) and inside.shape[1:] == (T - width + 1, n) and col + n <= pooled.shape[2]):
         raise ValueError("pool_windows: inconsistent shapes")
-    if table.shape[0] % width or (len(tokens) and not 0 <= int(tokens.min()) <= int(tokens.max()) < table.shape[0] // width):
+    low, high = torch.aminmax(tokens) if tokens.numel() else (0, 0)
+    if table.shape[0] % width or not 0 <= int(low) <= int(high) < table.shape[0] // width:
         raise ValueError("pool_windows: token ids outside the table")  # the kernel indexes raw memory
     library().pool_windows(_ptr(tokens, torch.int32), _ptr(table), _ptr(bias), _ptr(inside), P, R, inside.shape[0], T,
                            table.shape[0] // width, width, n, _ptr(pooled), pooled.shape[2], col)

@@ -93,7 +93,7 @@ def batched_completions(
     h_buf = hs.new_empty(rows, hs.shape[-1])
     c_buf = torch.empty_like(h_buf)
     out = samples.repeat(num, 1).repeat(T - 1, 1)  # (rows, T), prefixes already in place
-    make_step = _native_stepper if native.available_for(samples.device, policy.cfg.vocab_size) else _torch_stepper
+    make_step = _native_stepper if native.available(samples.device, policy.cfg.vocab_size) else _torch_stepper
     step, chunk = make_step(policy, rows, generator)
     for j in range(1, T):
         block = slice((j - 1) * M, j * M)  # rollouts of prefix length j join now
@@ -152,7 +152,7 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     P, N, B, T = completions.shape
     features = sum(disc.cfg.num_filters)
     pooled = torch.empty(P, N * B, features, device=completions.device)
-    pool_width = _pool_width_native if native.available_for(completions.device, disc.cfg.vocab_size) else _pool_width_torch
+    pool_width = _pool_width_native if native.available(completions.device, disc.cfg.vocab_size) else _pool_width_torch
     with eval_mode(disc):
         x = disc.embedding(samples).transpose(1, 2)  # (B, E, T)
         tokens = completions.to(torch.int32).view(P, N * B, T)
@@ -161,7 +161,7 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
             inside = conv(x).cummax(dim=2).values  # (B, n, T-w+1): [..., s] = max over windows starting <= s
             pool_width(tokens, table, bias, inside, conv.kernel_size[0], pooled, col)
             col += conv.out_channels
-        probs = torch.cat([real_probability(disc.classify(rows)) for rows in pooled.view(-1, features).split(2048)])
+        probs = torch.cat([real_probability(disc.classify(rows)) for rows in pooled.view(-1, features).split(4096)])
     return probs.view(P, N, B)
 
 

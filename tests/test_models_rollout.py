@@ -300,6 +300,7 @@ def test_native_kernels_fall_back_without_a_compiler(monkeypatch, tmp_path):
         monkeypatch.delenv("SEQGAN_MUSIC_NATIVE")
         native.library.cache_clear()
         assert native.library() is not None and list(tmp_path.glob("seqgan-music/kernels-*.so"))
+        assert native.available(torch.device("cpu"), 39) and not native.available(torch.device("cpu"), 70_000)
     finally:
         native.library.cache_clear()
 
