@@ -80,10 +80,10 @@ static void lstm_row(float *restrict gates, const float *restrict token_row, flo
     }
 }
 
-/* One rollout step for R rows. hw (R, ld): columns [0, V) the logits, [V, V + 4H) the recurrent
- * gates h @ W_hh (both from one matmul; the gates are overwritten). u (R) uniform draws. The drawn token of
- * row r goes to tokens[r * token_stride]; if advance, the row's LSTM state h, c (R, H) moves on
- * with table (V, 4H) row of that token (input projection and biases). */
+/* One rollout step for R rows. hw (R, ld): columns [0, V) the logits and, if advance, [V, V + 4H)
+ * the recurrent gates h @ W_hh (both from one matmul; the gates are overwritten). u (R) uniform
+ * draws. The drawn token of row r goes to tokens[r * token_stride]; if advance, the row's LSTM
+ * state h, c (R, H) moves on with table (V, 4H) row of that token (input projection and biases). */
 void rollout_step(float *hw, int64_t ld, const float *table, int64_t V, int64_t H, float *h, float *c,
                   const float *u, int64_t *tokens, int64_t token_stride, int64_t R, int advance) {
 #pragma omp parallel for schedule(static)
@@ -132,7 +132,8 @@ static void window_max(const int32_t *restrict tokens, const float *restrict tab
     }
 }
 
-/* Max-over-time pooled outputs of one filter width (w, n filters) for the completions of every
+/* Rectified max-over-time pooled outputs (relu commutes with the max, so the max starts at 0) of
+ * one filter width (w, n filters) for the completions of every
  * prefix length: tokens (P, R, T) int32 with P = T - 1 and R = rollouts * B rows ordered
  * (rollout, sample). Windows reaching into the completion (start >= p - w + 1) are summed from
  * table (w V, n) plus bias (n); those inside the prefix come pooled in inside (B, T - w + 1, n),
@@ -147,7 +148,27 @@ void pool_windows(const int32_t *tokens, const float *table, const float *bias, 
         int64_t p = pr / R + 1, r = pr % R;
         float *out = pooled + pr * F + col;
         const float *prefix_max = p >= w ? inside + ((r % B) * L + (p - w)) * n : 0;
-        for (int64_t j = 0; j < n; j++) out[j] = prefix_max ? prefix_max[j] : -__builtin_inff();
+        for (int64_t j = 0; j < n; j++) out[j] = prefix_max && prefix_max[j] > 0.0f ? prefix_max[j] : 0.0f;
         window_max(tokens + pr * T, table, bias, p - w + 1 > 0 ? p - w + 1 : 0, L, V, w, n, out);
+    }
+}
+
+/* D's head on R rows of rectified pooled features x (R, F). z (R, 2F) holds the highway's gate
+ * and transform pre-activations [x W_gate + b_gate | x W_proj + b_proj] from one matmul. Per row:
+ * y = t relu(proj) + (1 - t) x with t = sigmoid(gate) (dropout is off when D scores), then the
+ * probability of real softmax(logits)[1] = sigmoid(w_diff . y + b_diff), where w_diff (F) and
+ * b_diff are the output layer's real row minus its fake row. Writes probs (R). */
+void highway_real_prob(const float *z, const float *x, const float *w_diff, float b_diff, int64_t F, int64_t R,
+                       float *probs) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+        const float *restrict gate = z + r * 2 * F, *restrict proj = gate + F, *restrict xr = x + r * F;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < F; j++) {
+            float t = sigmoid(gate[j]), p = proj[j] > 0.0f ? proj[j] : 0.0f;
+            s += (t * p + (1.0f - t) * xr[j]) * w_diff[j];
+        }
+        probs[r] = sigmoid(s + b_diff);
     }
 }

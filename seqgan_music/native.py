@@ -29,6 +29,7 @@ _P, _I = ctypes.c_void_p, ctypes.c_int64
 SIGNATURES = {
     "rollout_step": [_P, _I, _P, _I, _I, _P, _P, _P, _P, _I, _I, ctypes.c_int],
     "pool_windows": [_P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _I, _P, _I, _I],
+    "highway_real_prob": [_P, _P, _P, ctypes.c_float, _I, _I, _P],
 }
 
 
@@ -108,12 +109,14 @@ def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torc
                  tokens: torch.Tensor, column: int, advance: bool) -> None:
     """Sample one token per row and (if ``advance``) step its LSTM state, in place.
 
-    hw (R, V + 4H): logits then recurrent gates h @ W_hh (the gates are overwritten); table (V, 4H) the input
-    gates per token (:meth:`Generator.step_tables` layout); h, c (R, H) contiguous; u (R,) uniform
-    draws; the tokens go to ``tokens[:, column]`` of the (R, T) int64 ``tokens``.
+    hw (R, V + 4H): logits then recurrent gates h @ W_hh (the gates are overwritten), or (R, V) the
+    logits alone when not ``advance``; table (V, 4H) the input gates per token
+    (:meth:`Generator.step_tables` layout); h, c (R, H) contiguous; u (R,) uniform draws; the
+    tokens go to ``tokens[:, column]`` of the (R, T) int64 ``tokens``.
     """
     R, V = hw.shape[0], table.shape[0]
-    if not (len(h) == len(c) == len(u) == len(tokens) == R and hw.shape[1] == V + 4 * h.shape[1]):
+    width = V + 4 * h.shape[1] if advance else V
+    if not (len(h) == len(c) == len(u) == len(tokens) == R and hw.shape[1] == width):
         raise ValueError("rollout_step: inconsistent shapes")
     library().rollout_step(_ptr(hw), hw.shape[1], _ptr(table), V, h.shape[1], _ptr(h), _ptr(c), _ptr(u),
                            _ptr(tokens, torch.int64, column), tokens.shape[1], R, int(advance))
@@ -121,7 +124,7 @@ def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torc
 
 def pool_windows(tokens: torch.Tensor, table: torch.Tensor, bias: torch.Tensor, inside: torch.Tensor,
                  width: int, pooled: torch.Tensor, col: int) -> None:
-    """Fill pooled[:, :, col : col + n] for one filter width; see ``pool_windows`` in kernels.c.
+    """Fill pooled[:, :, col : col + n] for one filter width, rectified; see ``pool_windows`` in kernels.c.
 
     tokens (P, R, T) int32; table (width * V, n); bias (n,); inside (B, T - width + 1, n);
     pooled (P, R, F).
@@ -135,3 +138,16 @@ def pool_windows(tokens: torch.Tensor, table: torch.Tensor, bias: torch.Tensor, 
         raise ValueError("pool_windows: token ids outside the table")  # the kernel indexes raw memory
     library().pool_windows(_ptr(tokens, torch.int32), _ptr(table), _ptr(bias), _ptr(inside), P, R, inside.shape[0], T,
                            table.shape[0] // width, width, n, _ptr(pooled), pooled.shape[2], col)
+
+
+def highway_real_prob(z: torch.Tensor, x: torch.Tensor, w_diff: torch.Tensor, b_diff: float,
+                      probs: torch.Tensor) -> None:
+    """D's probability of real from its highway pre-activations; see ``highway_real_prob`` in kernels.c.
+
+    z (R, 2F) gate then transform pre-activations; x (R, F) rectified pooled features; w_diff (F,)
+    and b_diff the output layer's real minus fake row; writes probs (R,).
+    """
+    R, F = x.shape
+    if not (z.shape == (R, 2 * F) and w_diff.shape == (F,) and probs.shape == (R,)):
+        raise ValueError("highway_real_prob: inconsistent shapes")
+    library().highway_real_prob(_ptr(z), _ptr(x), _ptr(w_diff), b_diff, F, R, _ptr(probs))

@@ -59,20 +59,23 @@ def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generato
 
 
 def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generator | None):
-    """Rollout step with the fused C kernel (CPU): one matmul for logits and recurrent gates,
-    then sampling and the LSTM update in one pass per row (:func:`native.rollout_step`)."""
+    """Rollout step with the fused C kernel (CPU): one matmul for logits and recurrent gates (the
+    logits only at the last step), then sampling and the LSTM update in one pass per row
+    (:func:`native.rollout_step`)."""
     table, w_hh = policy.step_tables()
-    w_cat = torch.cat([policy.out.weight.t(), w_hh], dim=1).contiguous()  # (H, V + 4H)
-    b_cat = torch.cat([policy.out.bias, torch.zeros_like(w_hh[0])])
+    w_out, b_out = policy.out.weight.t().contiguous(), policy.out.bias
+    w_cat = torch.cat([w_out, w_hh], dim=1).contiguous()  # (H, V + 4H)
+    b_cat = torch.cat([b_out, torch.zeros_like(w_hh[0])])
     rows = min(total_rows, chunk_rows(table.device, w_cat.shape[1]))
     hw = table.new_empty(rows, w_cat.shape[1])
+    logits = table.new_empty(rows, w_out.shape[1])
     u = table.new_empty(rows)
 
     def step(h: torch.Tensor, c: torch.Tensor, tokens: torch.Tensor, column: int, advance: bool) -> None:
         n = len(h)
-        torch.addmm(b_cat, h, w_cat, out=hw[:n])
+        out = torch.addmm(b_cat, h, w_cat, out=hw[:n]) if advance else torch.addmm(b_out, h, w_out, out=logits[:n])
         u[:n].uniform_(generator=generator)
-        native.rollout_step(hw[:n], table, h, c, u[:n], tokens, column, advance)
+        native.rollout_step(out, table, h, c, u[:n], tokens, column, advance)
 
     return step, rows
 
@@ -147,12 +150,13 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     sample (a running max over the sample's own convolution outputs); only the windows reaching
     into the completion are computed, each as the sum of w rows of
     :meth:`Discriminator.conv_tables` (in the fused C kernel on a CPU, else one ``embedding_bag``
-    per width and prefix length).
+    per width and prefix length). On a CPU D's head after the highway's matmul is fused too.
     """
     P, N, B, T = completions.shape
     features = sum(disc.cfg.num_filters)
     pooled = torch.empty(P, N * B, features, device=completions.device)
-    pool_width = _pool_width_native if native.available(completions.device, disc.cfg.vocab_size) else _pool_width_torch
+    fused = native.available(completions.device, disc.cfg.vocab_size)
+    pool_width, real_probs = (_pool_width_native, _real_probs_native) if fused else (_pool_width_torch, _real_probs_torch)
     with eval_mode(disc):
         x = disc.embedding(samples).transpose(1, 2)  # (B, E, T)
         tokens = completions.to(torch.int32).view(P, N * B, T)
@@ -161,12 +165,34 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
             inside = conv(x).cummax(dim=2).values  # (B, n, T-w+1): [..., s] = max over windows starting <= s
             pool_width(tokens, table, bias, inside, conv.kernel_size[0], pooled, col)
             col += conv.out_channels
-        probs = torch.cat([real_probability(disc.classify(rows)) for rows in pooled.view(-1, features).split(4096)])
+        probs = real_probs(disc, pooled.view(-1, features))
     return probs.view(P, N, B)
 
 
+def _real_probs_torch(disc: Discriminator, features: torch.Tensor, rows: int = 4096) -> torch.Tensor:
+    """D's probability of real for (R, F) pooled features, ``rows`` at a time -> (R,)."""
+    return torch.cat([real_probability(disc.classify(part)) for part in features.split(rows)])
+
+
+def _real_probs_native(disc: Discriminator, features: torch.Tensor, rows: int = 2048) -> torch.Tensor:
+    """:func:`_real_probs_torch` for rectified features (D in eval mode, CPU): the highway's two
+    layers as one matmul, the rest in one fused C pass per row (:func:`native.highway_real_prob`)."""
+    highway, out = disc.highway, disc.out
+    weight = torch.cat([highway.gate.weight, highway.proj.weight]).t()  # (F, 2F)
+    bias = torch.cat([highway.gate.bias, highway.proj.bias])
+    w_diff = (out.weight[1] - out.weight[0]).contiguous()
+    b_diff = float(out.bias[1] - out.bias[0])
+    probs = features.new_empty(len(features))
+    z = features.new_empty(min(rows, len(features)), 2 * features.shape[1])
+    for start in range(0, len(features), rows):
+        part = features[start : start + rows]
+        torch.addmm(bias, part, weight, out=z[: len(part)])
+        native.highway_real_prob(z[: len(part)], part, w_diff, b_diff, probs[start : start + len(part)])
+    return probs
+
+
 def _pool_width_torch(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int) -> None:
-    """pooled[:, :, col : col + n] for one filter width with PyTorch ops (any device): per prefix
+    """pooled[:, :, col : col + n], rectified, for one filter width with PyTorch ops (any device): per prefix
     length p, one ``embedding_bag`` sums the w table rows of every window reaching p.
     tokens (P, R, T) int32, table (w V, n), bias (n,), inside (B, n, T - w + 1), pooled (P, R, F)."""
     P, R, T = tokens.shape
@@ -178,7 +204,7 @@ def _pool_width_torch(tokens, table, bias, inside, w: int, pooled: torch.Tensor,
         feats = F.embedding_bag(ids, table, mode="sum").view(R, -1, n).amax(dim=1) + bias
         if p >= w:  # some windows lie inside the prefix
             feats = torch.maximum(feats.view(-1, B, n), inside[:, :, p - w]).view(R, n)
-        pooled[p - 1, :, col : col + n] = feats
+        pooled[p - 1, :, col : col + n] = feats.relu_()
 
 
 def _pool_width_native(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int) -> None:
