@@ -7,8 +7,9 @@ import torch
 
 from seqgan_music import native
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
-from seqgan_music.models import Discriminator, Generator, lstm_step_, sample_from_logits
+from seqgan_music.models import Discriminator, Generator, lstm_step_, real_probability, sample_from_logits
 from seqgan_music.rollout import (
+    _real_probs_native,
     batched_completions,
     rollout_rewards,
     score,
@@ -238,7 +239,8 @@ def test_sequential_rewards_agree_with_batched_in_expectation():
 @pytest.mark.parametrize("vocab, hidden", [(39, 64), (1000, 16)])
 def test_native_rollout_step_equals_pytorch_ops(vocab, hidden):
     """The fused kernel draws the token the PyTorch inverse CDF draws from the same uniform, and
-    steps the LSTM state as lstm_step_ does (V = 1000 takes the two-level search)."""
+    steps the LSTM state as lstm_step_ does (the two-level search over blocks of 16: 3 blocks at
+    V = 39, 63 at V = 1000). The last step takes the logits alone and leaves the state alone."""
     torch.manual_seed(0)
     R, H = 3000, hidden
     table, w_hh = torch.randn(vocab, 4 * H) * 2, torch.randn(H, 4 * H) / 4
@@ -252,9 +254,31 @@ def test_native_rollout_step_equals_pytorch_ops(vocab, hidden):
     same = tokens[:, 1] == expected
     assert same.float().mean() > 0.999  # a draw may differ only where u falls on a CDF step (rounding)
     assert len(set(expected.tolist())) > vocab // 4 and tokens[:, 0].eq(0).all()
+    h_last, c_last = h_native.clone(), c_native.clone()
     gates = table[tokens[:, 1]]
     lstm_step_(gates, h, c, w_hh)
     assert torch.allclose(h_native, h, atol=1e-5) and torch.allclose(c_native, c, atol=1e-5)
+    native.rollout_step(logits.clone(), table, h_native, c_native, u, tokens, 0, advance=False)
+    assert torch.equal(tokens[:, 0], tokens[:, 1]) and torch.equal(h_native, h_last) and torch.equal(c_native, c_last)
+    with pytest.raises(ValueError, match="inconsistent"):
+        native.rollout_step(logits, table, h_native, c_native, u, tokens, 0, advance=True)
+
+
+def test_native_head_equals_discriminator_classify():
+    """The fused head (one matmul for both highway layers, the rest in C) gives D's probability of
+    real for rectified pooled features, and refuses inconsistent shapes."""
+    cfg = make_run_config("cpu", 39, 32)
+    torch.manual_seed(0)
+    d = Discriminator(cfg.discriminator).eval()
+    for p in d.parameters():
+        p.data.normal_(0, 0.3)
+    features = torch.randn(5000, sum(cfg.discriminator.num_filters)).relu_() * 3
+    with torch.no_grad():
+        expected = real_probability(d.classify(features))
+        fused = _real_probs_native(d, features, rows=1024)
+    assert expected.std() > 0.1 and torch.allclose(fused, expected, atol=2e-6)
+    with pytest.raises(ValueError, match="inconsistent"):
+        native.highway_real_prob(torch.zeros(4, 7), features[:4], torch.zeros(4), 0.0, torch.zeros(4))
 
 
 def test_native_and_pytorch_rollouts_draw_the_same_tokens():
