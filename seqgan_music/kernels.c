@@ -100,12 +100,24 @@ static inline v8 vmax(v8 a, v8 b) {
 }
 
 /* For columns [j0, j0 + 8 NV): out = max(out, max over windows s in [s0, L) of
- * bias + sum_k table[(k V + tokens[s + k]) n]), accumulated in NV vector registers. */
+ * bias + sum_k table[(k V + tokens[s + k]) n]), accumulated in NV vector registers per window,
+ * two windows at a time (independent chains of additions hide their latency). */
 #define WINDOW_MAX_COLUMNS(NV)                                                                    \
     for (; j0 + 8 * NV <= n; j0 += 8 * NV) {                                                     \
-        v8 best[NV], acc[NV];                                                                    \
+        v8 best[NV], acc[NV], acc2[NV];                                                          \
         for (int q = 0; q < NV; q++) best[q] = *(const v8 *)(out + j0 + 8 * q);                  \
-        for (int64_t s = s0; s < L; s++) {                                                       \
+        int64_t s = s0;                                                                          \
+        for (; s + 1 < L; s += 2) {                                                              \
+            for (int q = 0; q < NV; q++) acc[q] = acc2[q] = *(const v8 *)(bias + j0 + 8 * q);    \
+            for (int64_t k = 0; k < w; k++) {                                                    \
+                const float *row = table + (k * V + tokens[s + k]) * n + j0;                     \
+                const float *row2 = table + (k * V + tokens[s + 1 + k]) * n + j0;                \
+                for (int q = 0; q < NV; q++) acc[q] += *(const v8 *)(row + 8 * q);               \
+                for (int q = 0; q < NV; q++) acc2[q] += *(const v8 *)(row2 + 8 * q);             \
+            }                                                                                    \
+            for (int q = 0; q < NV; q++) best[q] = vmax(best[q], vmax(acc[q], acc2[q]));         \
+        }                                                                                        \
+        if (s < L) {                                                                             \
             for (int q = 0; q < NV; q++) acc[q] = *(const v8 *)(bias + j0 + 8 * q);              \
             for (int64_t k = 0; k < w; k++) {                                                    \
                 const float *row = table + (k * V + tokens[s + k]) * n + j0;                     \

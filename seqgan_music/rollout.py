@@ -37,6 +37,17 @@ def chunk_rows(device: torch.device, columns: int) -> int:
     return int(min(4096, max(256, 2**22 // columns)))
 
 
+def _repeating_addmm(bias: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, out: torch.Tensor,
+                     distinct: int | None) -> torch.Tensor:
+    """out = bias + h @ weight for (n, K) ``h`` whose rows repeat with period ``distinct`` (None:
+    no repeats): only the first period is multiplied, the rest copied. -> ``out``."""
+    if distinct is None or distinct == len(h):
+        return torch.addmm(bias, h, weight, out=out)
+    torch.addmm(bias, h[:distinct], weight, out=out[:distinct])
+    out[distinct:].view(-1, distinct, out.shape[1]).copy_(out[:distinct])
+    return out
+
+
 def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generator | None):
     """Rollout step in PyTorch ops (any device): logits matmul, inverse-CDF draw, LSTM step."""
     table, w_hh = policy.step_tables()
@@ -46,9 +57,9 @@ def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generato
     gates = table.new_empty(rows, table.shape[1])
     u = table.new_empty(rows, 1)
 
-    def step(h: torch.Tensor, c: torch.Tensor, tokens: torch.Tensor, column: int, advance: bool) -> None:
+    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None) -> None:
         n = len(h)
-        torch.addmm(b_out, h, w_out, out=logits[:n])
+        _repeating_addmm(b_out, h, w_out, logits[:n], distinct)
         tok = inverse_cdf_sample_(logits[:n], u[:n], generator)
         tokens[:, column] = tok
         if advance:
@@ -71,9 +82,10 @@ def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generat
     logits = table.new_empty(rows, w_out.shape[1])
     u = table.new_empty(rows)
 
-    def step(h: torch.Tensor, c: torch.Tensor, tokens: torch.Tensor, column: int, advance: bool) -> None:
+    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None) -> None:
         n = len(h)
-        out = torch.addmm(b_cat, h, w_cat, out=hw[:n]) if advance else torch.addmm(b_out, h, w_out, out=logits[:n])
+        weight, bias, out = (w_cat, b_cat, hw[:n]) if advance else (w_out, b_out, logits[:n])
+        _repeating_addmm(bias, h, weight, out, distinct)
         u[:n].uniform_(generator=generator)
         native.rollout_step(out, table, h, c, u[:n], tokens, column, advance)
 
@@ -99,13 +111,24 @@ def batched_completions(
     make_step = _native_stepper if native.available(samples.device, policy.cfg.vocab_size) else _torch_stepper
     step, chunk = make_step(policy, rows, generator)
     for j in range(1, T):
-        block = slice((j - 1) * M, j * M)  # rollouts of prefix length j join now
-        h_buf[block].view(num, B, -1).copy_(hs[j])
-        c_buf[block].view(num, B, -1).copy_(cs[j])
-        for start in range(0, j * M, chunk):  # rows of prefixes 1..j are active
-            end = min(start + chunk, j * M)
-            step(h_buf[start:end], c_buf[start:end], out[start:end], j, j + 1 < T)
+        joined = (j - 1) * M  # rows of prefixes 1..j-1; the rollouts of prefix length j join now
+        h_buf[joined : j * M].view(num, B, -1).copy_(hs[j])
+        c_buf[joined : j * M].view(num, B, -1).copy_(cs[j])
+        for start, end, distinct in _step_spans(joined, j * M, chunk, B):
+            step(h_buf[start:end], c_buf[start:end], out[start:end], j, j + 1 < T, distinct)
     return out.view(T - 1, num, B, T)
+
+
+def _step_spans(joined: int, active: int, chunk: int, period: int) -> list[tuple[int, int, int | None]]:
+    """(start, end, distinct) row ranges of one step, at most ``chunk`` rows each. Rows [0, joined)
+    are rollouts under way; rows [joined, active) have just joined and repeat the ``period``
+    prefix states, so their ranges hold whole periods and say so (the matmul needs one period).
+    Plain ranges over all rows when a chunk cannot hold a whole period."""
+    whole = chunk // period * period
+    if not whole:
+        return [(s, min(s + chunk, active), None) for s in range(0, active, chunk)]
+    return ([(s, min(s + chunk, joined), None) for s in range(0, joined, chunk)]
+            + [(s, min(s + whole, active), period) for s in range(joined, active, whole)])
 
 
 @torch.no_grad()
