@@ -73,9 +73,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(fn, reps: int, device: torch.device) -> float:
-    """Median seconds of ``reps`` calls after one warm-up."""
-    fn()
+def _timed(fn, reps: int, device: torch.device, warm_up: bool = True) -> float:
+    """Median seconds of ``reps`` calls (after one warm-up call)."""
+    if warm_up:
+        fn()
     times = []
     for _ in range(reps):
         _sync(device)
@@ -118,10 +119,25 @@ def run_bench(config: str, device: torch.device, reps: int = 3, sequential: bool
     result["rollout_fraction_of_peak"] = result["rollout_gflops"] / result["matmul_peak_gflops"]
     result["d_dense_fraction_of_peak"] = result["d_dense_gflops"] / result["matmul_peak_gflops"]
     if sequential:
-        seq_s = _timed(lambda: rollout_rewards(samples, gen, disc, N, generator=rng, sequential=True), 1, device)
-        result["sequential_s"] = seq_s
-        result["speedup"] = seq_s / batched_s
+        result.update(_side_by_side(lambda: rollout_rewards(samples, gen, disc, N, generator=rng),
+                                    lambda: rollout_rewards(samples, gen, disc, N, generator=rng, sequential=True),
+                                    reps, device))
     return result
+
+
+def _side_by_side(batched, sequential, pairs: int, device: torch.device) -> dict:
+    """Speedup of ``batched`` over ``sequential`` as the median of ``pairs`` ratios, each of one
+    sequential run and the median of three batched runs just before it, so that a slow spell of
+    a shared machine slows both sides of a ratio. Also the median sequential seconds and the range."""
+    sequential()
+    ratios, seconds = [], []
+    for _ in range(pairs):
+        fast = _timed(batched, 3, device, warm_up=False)
+        seconds.append(_timed(sequential, 1, device, warm_up=False))
+        ratios.append(seconds[-1] / fast)
+    ratios.sort()
+    return {"sequential_s": sorted(seconds)[len(seconds) // 2], "speedup": ratios[len(ratios) // 2],
+            "speedup_min": ratios[0], "speedup_max": ratios[-1], "speedup_pairs": pairs}
 
 
 def format_result(r: dict) -> str:
@@ -134,7 +150,8 @@ def format_result(r: dict) -> str:
         lines.append(f"  the same, PyTorch ops only    {r['batched_pytorch_ops_s']:.3f} s   kernels "
                      f"{r['batched_pytorch_ops_s'] / r['batched_s']:.1f}x faster")
     if "sequential_s" in r:
-        lines.append(f"  sequential reference         {r['sequential_s']:.3f} s   speedup {r['speedup']:.1f}x")
+        lines.append(f"  sequential reference         {r['sequential_s']:.3f} s   speedup {r['speedup']:.1f}x "
+                     f"(median of {r['speedup_pairs']} side-by-side pairs, {r['speedup_min']:.1f}-{r['speedup_max']:.1f}x)")
     lines += [
         f"  matmul peak (fp32)           {r['matmul_peak_gflops']:.1f} GFLOP/s",
         f"  G rollout sampling           {r['rollout_sampling_s']:.3f} s  {r['rollout_gflops']:.1f} GFLOP/s "

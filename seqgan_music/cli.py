@@ -324,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     br = bsub.add_parser("rollout", help="batched vs sequential Monte Carlo reward computation")
     br.add_argument("--config", choices=["music", "nottingham", "oracle"], default="oracle")
     br.add_argument("--json", action="store_true")
-    br.add_argument("--reps", type=int, default=3, help="timed repetitions of the batched path (median)")
+    br.add_argument("--reps", type=int, default=3,
+                    help="timed repetitions of the batched path, and side-by-side pairs for the speedup (medians)")
     br.add_argument("--no-sequential", action="store_true", help="skip the slow sequential reference")
     br.add_argument("--device", default="auto")
     br.set_defaults(func=cmd_bench)

@@ -145,19 +145,18 @@ static void window_max(const int32_t *restrict tokens, const float *restrict tab
 }
 
 /* Rectified max-over-time pooled outputs (relu commutes with the max, so the max starts at 0) of
- * one filter width (w, n filters) for the completions of every
- * prefix length: tokens (P, R, T) int32 with P = T - 1 and R = rollouts * B rows ordered
- * (rollout, sample). Windows reaching into the completion (start >= p - w + 1) are summed from
- * table (w V, n) plus bias (n); those inside the prefix come pooled in inside (B, T - w + 1, n),
- * entry [b, s] = max over windows starting <= s of sample b. Writes pooled[p - 1, r, col .. col + n)
- * of pooled (P, R, F). */
-void pool_windows(const int32_t *tokens, const float *table, const float *bias, const float *inside, int64_t P,
-                  int64_t R, int64_t B, int64_t T, int64_t V, int64_t w, int64_t n, float *pooled, int64_t F,
-                  int64_t col) {
+ * one filter width (w, n filters) for the completions of P consecutive prefix lengths p0 .. p0 + P - 1:
+ * tokens (P, R, T) int32 with R = rollouts * B rows ordered (rollout, sample). Windows reaching
+ * into the completion (start >= p - w + 1) are summed from table (w V, n) plus bias (n); those
+ * inside the prefix come pooled in inside (B, T - w + 1, n), entry [b, s] = max over windows
+ * starting <= s of sample b. Writes pooled[p - p0, r, col .. col + n) of pooled (P, R, F). */
+void pool_windows(const int32_t *tokens, const float *table, const float *bias, const float *inside, int64_t p0,
+                  int64_t P, int64_t R, int64_t B, int64_t T, int64_t V, int64_t w, int64_t n, float *pooled,
+                  int64_t F, int64_t col) {
     int64_t L = T - w + 1;
 #pragma omp parallel for schedule(static)
     for (int64_t pr = 0; pr < P * R; pr++) {
-        int64_t p = pr / R + 1, r = pr % R;
+        int64_t p = p0 + pr / R, r = pr % R;
         float *out = pooled + pr * F + col;
         const float *prefix_max = p >= w ? inside + ((r % B) * L + (p - w)) * n : 0;
         for (int64_t j = 0; j < n; j++) out[j] = prefix_max && prefix_max[j] > 0.0f ? prefix_max[j] : 0.0f;

@@ -28,7 +28,7 @@ MAX_VOCAB = 1 << 16  # the sampling kernel keeps a row of V probabilities on the
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 SIGNATURES = {
     "rollout_step": [_P, _I, _P, _I, _I, _P, _P, _P, _P, _I, _I, ctypes.c_int],
-    "pool_windows": [_P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _I, _P, _I, _I],
+    "pool_windows": [_P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I, _I],
     "highway_real_prob": [_P, _P, _P, ctypes.c_float, _I, _I, _P],
 }
 
@@ -123,21 +123,22 @@ def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torc
 
 
 def pool_windows(tokens: torch.Tensor, table: torch.Tensor, bias: torch.Tensor, inside: torch.Tensor,
-                 width: int, pooled: torch.Tensor, col: int) -> None:
+                 width: int, pooled: torch.Tensor, col: int, first: int = 1) -> None:
     """Fill pooled[:, :, col : col + n] for one filter width, rectified; see ``pool_windows`` in kernels.c.
 
-    tokens (P, R, T) int32; table (width * V, n); bias (n,); inside (B, T - width + 1, n);
-    pooled (P, R, F).
+    tokens (P, R, T) int32, the completions of prefix lengths first .. first + P - 1; table
+    (width * V, n); bias (n,); inside (B, T - width + 1, n); pooled (P, R, F).
     """
     P, R, T = tokens.shape
     n = table.shape[1]
-    if not (pooled.shape[:2] == (P, R) and inside.shape[1:] == (T - width + 1, n) and col + n <= pooled.shape[2]):
+    if not (pooled.shape[:2] == (P, R) and inside.shape[1:] == (T - width + 1, n) and col + n <= pooled.shape[2]
+            and first >= 1 and first + P <= T and R % inside.shape[0] == 0):
         raise ValueError("pool_windows: inconsistent shapes")
     low, high = torch.aminmax(tokens) if tokens.numel() else (0, 0)
     if table.shape[0] % width or not 0 <= int(low) <= int(high) < table.shape[0] // width:
         raise ValueError("pool_windows: token ids outside the table")  # the kernel indexes raw memory
-    library().pool_windows(_ptr(tokens, torch.int32), _ptr(table), _ptr(bias), _ptr(inside), P, R, inside.shape[0], T,
-                           table.shape[0] // width, width, n, _ptr(pooled), pooled.shape[2], col)
+    library().pool_windows(_ptr(tokens, torch.int32), _ptr(table), _ptr(bias), _ptr(inside), first, P, R,
+                           inside.shape[0], T, table.shape[0] // width, width, n, _ptr(pooled), pooled.shape[2], col)
 
 
 def highway_real_prob(z: torch.Tensor, x: torch.Tensor, w_diff: torch.Tensor, b_diff: float,

@@ -27,6 +27,10 @@ from seqgan_music.models import (
     real_probability,
 )
 
+# D pools the completions of as many prefix lengths at a time as fit in this many bytes of features
+# (a fresh allocation over glibc's 32 MB mmap threshold page-faults on every call: ~10 ms for 40 MB)
+POOLED_SLICE_BYTES = 8 << 20
+
 
 def chunk_rows(device: torch.device, columns: int) -> int:
     """Rows advanced together in one step: all of them on a GPU; on a CPU as many as keep a
@@ -177,18 +181,24 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     """
     P, N, B, T = completions.shape
     features = sum(disc.cfg.num_filters)
-    pooled = torch.empty(P, N * B, features, device=completions.device)
     fused = native.available(completions.device, disc.cfg.vocab_size)
     pool_width, real_probs = (_pool_width_native, _real_probs_native) if fused else (_pool_width_torch, _real_probs_torch)
+    per_slice = max(1, POOLED_SLICE_BYTES // (N * B * features * 4))  # prefix lengths pooled at a time
+    probs = torch.empty(P, N * B, device=completions.device)
     with eval_mode(disc):
         x = disc.embedding(samples).transpose(1, 2)  # (B, E, T)
         tokens = completions.to(torch.int32).view(P, N * B, T)
-        col = 0
-        for conv, (table, bias) in zip(disc.convs, disc.conv_tables()):
-            inside = conv(x).cummax(dim=2).values  # (B, n, T-w+1): [..., s] = max over windows starting <= s
-            pool_width(tokens, table, bias, inside, conv.kernel_size[0], pooled, col)
-            col += conv.out_channels
-        probs = real_probs(disc, pooled.view(-1, features))
+        # per width: (B, n, T-w+1) running max, [..., s] = max over the sample's windows starting <= s
+        widths = [(conv.kernel_size[0], table, bias, conv(x).cummax(dim=2).values)
+                  for conv, (table, bias) in zip(disc.convs, disc.conv_tables())]
+        for first in range(1, T, per_slice):
+            part = tokens[first - 1 : first - 1 + per_slice]
+            pooled = torch.empty(*part.shape[:2], features, device=completions.device)
+            col = 0
+            for w, table, bias, inside in widths:
+                pool_width(part, table, bias, inside, w, pooled, col, first)
+                col += table.shape[1]
+            probs[first - 1 : first - 1 + per_slice] = real_probs(disc, pooled.view(-1, features)).view(len(part), -1)
     return probs.view(P, N, B)
 
 
@@ -214,26 +224,27 @@ def _real_probs_native(disc: Discriminator, features: torch.Tensor, rows: int = 
     return probs
 
 
-def _pool_width_torch(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int) -> None:
-    """pooled[:, :, col : col + n], rectified, for one filter width with PyTorch ops (any device): per prefix
-    length p, one ``embedding_bag`` sums the w table rows of every window reaching p.
-    tokens (P, R, T) int32, table (w V, n), bias (n,), inside (B, n, T - w + 1), pooled (P, R, F)."""
+def _pool_width_torch(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int, first: int) -> None:
+    """pooled[:, :, col : col + n], rectified, for one filter width with PyTorch ops (any device):
+    per prefix length p, one ``embedding_bag`` sums the w table rows of every window reaching p.
+    tokens (P, R, T) int32 of prefix lengths first .. first + P - 1, table (w V, n), bias (n,),
+    inside (B, n, T - w + 1), pooled (P, R, F)."""
     P, R, T = tokens.shape
     n, B = table.shape[1], inside.shape[0]
     offsets = torch.arange(w, device=tokens.device, dtype=torch.int32) * (table.shape[0] // w)  # row k*V + v
-    for p in range(1, T):
-        windows = tokens[p - 1].unfold(1, w, 1)[:, max(0, p - w + 1) :]  # (R, L, w): those reaching p
+    for i, p in enumerate(range(first, first + P)):
+        windows = tokens[i].unfold(1, w, 1)[:, max(0, p - w + 1) :]  # (R, L, w): those reaching p
         ids = torch.add(windows, offsets, out=windows.new_empty(windows.shape)).view(-1, w)
         feats = F.embedding_bag(ids, table, mode="sum").view(R, -1, n).amax(dim=1) + bias
         if p >= w:  # some windows lie inside the prefix
             feats = torch.maximum(feats.view(-1, B, n), inside[:, :, p - w]).view(R, n)
-        pooled[p - 1, :, col : col + n] = feats.relu_()
+        pooled[i, :, col : col + n] = feats.relu_()
 
 
-def _pool_width_native(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int) -> None:
+def _pool_width_native(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int, first: int) -> None:
     """:func:`_pool_width_torch` in one fused C pass (:func:`native.pool_windows`), CPU only."""
     native.pool_windows(tokens.contiguous(), table.contiguous(), bias.contiguous(),
-                        inside.transpose(1, 2).contiguous(), w, pooled, col)
+                        inside.transpose(1, 2).contiguous(), w, pooled, col, first)
 
 
 def rollouts_per_chunk(batch: int, seq_len: int, hidden: int, features: int, memory_mb: int) -> int:

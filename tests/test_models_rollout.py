@@ -199,6 +199,18 @@ def test_shared_prefix_scoring_equals_scoring_every_completion(preset, vocab, se
     assert torch.allclose(shared, score(d, comps), atol=1e-5)
 
 
+@pytest.mark.parametrize("slice_bytes", [1, 5 * 3 * 56 * 4 * 2])  # 1 or 2 of the 9 prefix lengths
+def test_shared_prefix_scoring_in_slices_of_prefix_lengths(monkeypatch, engine, slice_bytes):
+    """D pools one or two prefix lengths at a time (slices that do not divide T - 1 included)."""
+    cfg = make_run_config("tiny", 11, 10)
+    torch.manual_seed(1)
+    g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
+    samples = g.sample(5, 10)
+    comps = batched_completions(samples, g, 3)
+    monkeypatch.setattr(rollout, "POOLED_SLICE_BYTES", slice_bytes)
+    assert torch.allclose(score_completions(d, samples, comps), score(d, comps), atol=1e-5)
+
+
 def test_rewards_in_unit_interval_and_last_step_is_d_of_sample(engine):
     cfg = make_run_config("tiny", vocab_size=11, seq_len=10)
     g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
