@@ -186,11 +186,10 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     per_slice = max(1, POOLED_SLICE_BYTES // (N * B * features * 4))  # prefix lengths pooled at a time
     probs = torch.empty(P, N * B, device=completions.device)
     with eval_mode(disc):
-        x = disc.embedding(samples).transpose(1, 2)  # (B, E, T)
         tokens = completions.to(torch.int32).view(P, N * B, T)
-        # per width: (B, n, T-w+1) running max, [..., s] = max over the sample's windows starting <= s
-        widths = [(conv.kernel_size[0], table, bias, conv(x).cummax(dim=2).values)
-                  for conv, (table, bias) in zip(disc.convs, disc.conv_tables())]
+        # per width w: the samples' own windows as a (B, T-w+1, n) running max over window starts
+        widths = [(w, table, bias, (_window_sums(samples.unfold(1, w, 1), table) + bias).cummax(dim=1).values)
+                  for w, (table, bias) in zip(disc.cfg.filter_widths, disc.conv_tables())]
         for first in range(1, T, per_slice):
             part = tokens[first - 1 : first - 1 + per_slice]
             pooled = torch.empty(*part.shape[:2], features, device=completions.device)
@@ -228,23 +227,29 @@ def _pool_width_torch(tokens, table, bias, inside, w: int, pooled: torch.Tensor,
     """pooled[:, :, col : col + n], rectified, for one filter width with PyTorch ops (any device):
     per prefix length p, one ``embedding_bag`` sums the w table rows of every window reaching p.
     tokens (P, R, T) int32 of prefix lengths first .. first + P - 1, table (w V, n), bias (n,),
-    inside (B, n, T - w + 1), pooled (P, R, F)."""
+    inside (B, T - w + 1, n), pooled (P, R, F)."""
     P, R, T = tokens.shape
     n, B = table.shape[1], inside.shape[0]
-    offsets = torch.arange(w, device=tokens.device, dtype=torch.int32) * (table.shape[0] // w)  # row k*V + v
     for i, p in enumerate(range(first, first + P)):
         windows = tokens[i].unfold(1, w, 1)[:, max(0, p - w + 1) :]  # (R, L, w): those reaching p
-        ids = torch.add(windows, offsets, out=windows.new_empty(windows.shape)).view(-1, w)
-        feats = F.embedding_bag(ids, table, mode="sum").view(R, -1, n).amax(dim=1) + bias
+        feats = _window_sums(windows, table).amax(dim=1) + bias
         if p >= w:  # some windows lie inside the prefix
-            feats = torch.maximum(feats.view(-1, B, n), inside[:, :, p - w]).view(R, n)
+            feats = torch.maximum(feats.view(-1, B, n), inside[:, p - w]).view(R, n)
         pooled[i, :, col : col + n] = feats.relu_()
+
+
+def _window_sums(windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """(R, L, w) token windows -> (R, L, n): each window's sum of the w rows k V + token at offset k
+    of a (w V, n) :meth:`Discriminator.conv_tables` table (its convolution output less the bias)."""
+    R, L, w = windows.shape
+    offsets = torch.arange(w, device=windows.device, dtype=windows.dtype) * (table.shape[0] // w)
+    return F.embedding_bag((windows + offsets).reshape(-1, w), table, mode="sum").view(R, L, -1)
 
 
 def _pool_width_native(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int, first: int) -> None:
     """:func:`_pool_width_torch` in one fused C pass (:func:`native.pool_windows`), CPU only."""
-    native.pool_windows(tokens.contiguous(), table.contiguous(), bias.contiguous(),
-                        inside.transpose(1, 2).contiguous(), w, pooled, col, first)
+    native.pool_windows(tokens.contiguous(), table.contiguous(), bias.contiguous(), inside.contiguous(), w, pooled,
+                        col, first)
 
 
 def rollouts_per_chunk(batch: int, seq_len: int, hidden: int, features: int, memory_mb: int) -> int:
