@@ -144,23 +144,28 @@ static void window_max(const int32_t *restrict tokens, const float *restrict tab
     }
 }
 
-/* Rectified max-over-time pooled outputs (relu commutes with the max, so the max starts at 0) of
- * one filter width (w, n filters) for the completions of P consecutive prefix lengths p0 .. p0 + P - 1:
- * tokens (P, R, T) int32 with R = rollouts * B rows ordered (rollout, sample). Windows reaching
- * into the completion (start >= p - w + 1) are summed from table (w V, n) plus bias (n); those
- * inside the prefix come pooled in inside (B, T - w + 1, n), entry [b, s] = max over windows
- * starting <= s of sample b. Writes pooled[p - p0, r, col .. col + n) of pooled (P, R, F). */
-void pool_windows(const int32_t *tokens, const float *table, const float *bias, const float *inside, int64_t p0,
-                  int64_t P, int64_t R, int64_t B, int64_t T, int64_t V, int64_t w, int64_t n, float *pooled,
-                  int64_t F, int64_t col) {
-    int64_t L = T - w + 1;
-#pragma omp parallel for schedule(static)
-    for (int64_t pr = 0; pr < P * R; pr++) {
-        int64_t p = p0 + pr / R, r = pr % R;
-        float *out = pooled + pr * F + col;
-        const float *prefix_max = p >= w ? inside + ((r % B) * L + (p - w)) * n : 0;
-        for (int64_t j = 0; j < n; j++) out[j] = prefix_max && prefix_max[j] > 0.0f ? prefix_max[j] : 0.0f;
-        window_max(tokens + pr * T, table, bias, p - w + 1 > 0 ? p - w + 1 : 0, L, V, w, n, out);
+/* D's rectified max-over-time pooled features (relu commutes with the max, so the max starts at
+ * 0) of the completions of P consecutive prefix lengths p0 .. p0 + P - 1: tokens (P, R, T) int32
+ * with R = rollouts * B rows ordered (rollout, sample). Filter width i (widths[i] = w, filters[i]
+ * = n) fills its n columns of the row, in order: windows reaching into the completion (start >=
+ * p - w + 1) are summed from tables[i] (w V, n) plus biases[i] (n); those inside the prefix come
+ * pooled in insides[i] (B, T - w + 1, n), entry [b, s] = max over windows starting <= s of sample
+ * b. Writes pooled (P, R, F), F = the sum of filters. One width after the other, so that its
+ * table stays in cache. */
+void pool_windows(const int32_t *tokens, int64_t p0, int64_t P, int64_t R, int64_t B, int64_t T, int64_t V,
+                  int64_t nwidths, const int64_t *widths, const int64_t *filters, const float *const *tables,
+                  const float *const *biases, const float *const *insides, float *pooled, int64_t F) {
+#pragma omp parallel
+    for (int64_t i = 0, col = 0; i < nwidths; col += filters[i], i++) {
+        int64_t w = widths[i], n = filters[i], L = T - w + 1;
+#pragma omp for schedule(static)
+        for (int64_t pr = 0; pr < P * R; pr++) {
+            int64_t p = p0 + pr / R, r = pr % R;
+            float *out = pooled + pr * F + col;
+            const float *prefix_max = p >= w ? insides[i] + ((r % B) * L + (p - w)) * n : 0;
+            for (int64_t j = 0; j < n; j++) out[j] = prefix_max && prefix_max[j] > 0.0f ? prefix_max[j] : 0.0f;
+            window_max(tokens + pr * T, tables[i], biases[i], p - w + 1 > 0 ? p - w + 1 : 0, L, V, w, n, out);
+        }
     }
 }
 

@@ -22,13 +22,16 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("kernels.c")
+# read at import, so that a process builds the kernels its wrappers below were written for even if
+# the installed package changes while it runs
+SOURCE_TEXT = SOURCE.read_text()
 FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
 MAX_VOCAB = 1 << 16  # the sampling kernel keeps a row of V probabilities on the thread's stack
 
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 SIGNATURES = {
     "rollout_step": [_P, _I, _P, _I, _I, _P, _P, _P, _P, _I, _I, ctypes.c_int],
-    "pool_windows": [_P, _P, _P, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I, _I],
+    "pool_windows": [_P, _I, _I, _I, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _I],
     "highway_real_prob": [_P, _P, _P, ctypes.c_float, _I, _I, _P],
 }
 
@@ -45,9 +48,10 @@ def _build(compiler: str, target: Path) -> None:
     """Compile, dropping OpenMP and then -march=native if the compiler lacks them; atomic rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / target.name
+        out, source = Path(tmp) / target.name, Path(tmp) / SOURCE.name
+        source.write_text(SOURCE_TEXT)
         for extra in (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], []):
-            result = subprocess.run([compiler, *FLAGS, *extra, str(SOURCE), "-o", str(out)], capture_output=True)
+            result = subprocess.run([compiler, *FLAGS, *extra, str(source), "-o", str(out)], capture_output=True)
             if result.returncode == 0:
                 os.replace(out, target)
                 return
@@ -62,7 +66,7 @@ def library() -> ctypes.CDLL | None:
         return None
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-        key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, version, _cpu_id()]).encode()).hexdigest()[:16]
+        key = hashlib.sha256("\0".join([SOURCE_TEXT, *FLAGS, version, _cpu_id()]).encode()).hexdigest()[:16]
         target = _cache_dir() / f"kernels-{key}.so"
         if not target.exists():
             _build(compiler, target)
@@ -122,23 +126,36 @@ def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torc
                            _ptr(tokens, torch.int64, column), tokens.shape[1], R, int(advance))
 
 
-def pool_windows(tokens: torch.Tensor, table: torch.Tensor, bias: torch.Tensor, inside: torch.Tensor,
-                 width: int, pooled: torch.Tensor, col: int, first: int = 1) -> None:
-    """Fill pooled[:, :, col : col + n] for one filter width, rectified; see ``pool_windows`` in kernels.c.
+def pool_windows(tokens: torch.Tensor, widths: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]],
+                 pooled: torch.Tensor, first: int = 1) -> None:
+    """Fill pooled (P, R, F) with D's rectified pooled features; see ``pool_windows`` in kernels.c.
 
-    tokens (P, R, T) int32, the completions of prefix lengths first .. first + P - 1; table
-    (width * V, n); bias (n,); inside (B, T - width + 1, n); pooled (P, R, F).
+    tokens (P, R, T) int32, the completions of prefix lengths first .. first + P - 1; per filter
+    width, (w, table (w V, n), bias (n,), inside (B, T - w + 1, n)), all contiguous.
     """
     P, R, T = tokens.shape
-    n = table.shape[1]
-    if not (pooled.shape[:2] == (P, R) and inside.shape[1:] == (T - width + 1, n) and col + n <= pooled.shape[2]
-            and first >= 1 and first + P <= T and R % inside.shape[0] == 0):
+    V = widths[0][1].shape[0] // widths[0][0] if widths else 0
+    B = widths[0][3].shape[0] if widths else 1
+    for w, table, bias, inside in widths:
+        n = table.shape[1]
+        if not (table.shape == (w * V, n) and bias.shape == (n,) and inside.shape == (B, T - w + 1, n)):
+            raise ValueError(f"pool_windows: inconsistent shapes for width {w}")
+    if not (pooled.shape == (P, R, sum(t.shape[1] for _, t, _, _ in widths)) and first >= 1 and first + P <= T
+            and R % B == 0):
         raise ValueError("pool_windows: inconsistent shapes")
     low, high = torch.aminmax(tokens) if tokens.numel() else (0, 0)
-    if table.shape[0] % width or not 0 <= int(low) <= int(high) < table.shape[0] // width:
+    if not 0 <= int(low) <= int(high) < V:
         raise ValueError("pool_windows: token ids outside the table")  # the kernel indexes raw memory
-    library().pool_windows(_ptr(tokens, torch.int32), _ptr(table), _ptr(bias), _ptr(inside), first, P, R,
-                           inside.shape[0], T, table.shape[0] // width, width, n, _ptr(pooled), pooled.shape[2], col)
+
+    def array(ctype, values):
+        return (ctype * len(values))(*values)
+
+    library().pool_windows(
+        _ptr(tokens, torch.int32), first, P, R, B, T, V, len(widths),
+        array(ctypes.c_int64, [w for w, _, _, _ in widths]), array(ctypes.c_int64, [t.shape[1] for _, t, _, _ in widths]),
+        array(ctypes.c_void_p, [_ptr(t).value for _, t, _, _ in widths]),
+        array(ctypes.c_void_p, [_ptr(b).value for _, _, b, _ in widths]),
+        array(ctypes.c_void_p, [_ptr(i).value for _, _, _, i in widths]), _ptr(pooled), pooled.shape[2])
 
 
 def highway_real_prob(z: torch.Tensor, x: torch.Tensor, w_diff: torch.Tensor, b_diff: float,

@@ -182,7 +182,7 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     P, N, B, T = completions.shape
     features = sum(disc.cfg.num_filters)
     fused = native.available(completions.device, disc.cfg.vocab_size)
-    pool_width, real_probs = (_pool_width_native, _real_probs_native) if fused else (_pool_width_torch, _real_probs_torch)
+    pool, real_probs = (_pool_native, _real_probs_native) if fused else (_pool_torch, _real_probs_torch)
     per_slice = max(1, POOLED_SLICE_BYTES // (N * B * features * 4))  # prefix lengths pooled at a time
     probs = torch.empty(P, N * B, device=completions.device)
     with eval_mode(disc):
@@ -193,10 +193,7 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
         for first in range(1, T, per_slice):
             part = tokens[first - 1 : first - 1 + per_slice]
             pooled = torch.empty(*part.shape[:2], features, device=completions.device)
-            col = 0
-            for w, table, bias, inside in widths:
-                pool_width(part, table, bias, inside, w, pooled, col, first)
-                col += table.shape[1]
+            pool(part, widths, pooled, first)
             probs[first - 1 : first - 1 + per_slice] = real_probs(disc, pooled.view(-1, features)).view(len(part), -1)
     return probs.view(P, N, B)
 
@@ -223,19 +220,28 @@ def _real_probs_native(disc: Discriminator, features: torch.Tensor, rows: int = 
     return probs
 
 
-def _pool_width_torch(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int, first: int) -> None:
-    """pooled[:, :, col : col + n], rectified, for one filter width with PyTorch ops (any device):
-    per prefix length p, one ``embedding_bag`` sums the w table rows of every window reaching p.
-    tokens (P, R, T) int32 of prefix lengths first .. first + P - 1, table (w V, n), bias (n,),
-    inside (B, T - w + 1, n), pooled (P, R, F)."""
+def _pool_torch(tokens, widths, pooled: torch.Tensor, first: int) -> None:
+    """pooled (P, R, F): D's rectified pooled features with PyTorch ops (any device). Per filter
+    width and prefix length p, one ``embedding_bag`` sums the w table rows of every window reaching
+    p. tokens (P, R, T) int32 of prefix lengths first .. first + P - 1; widths as for
+    :func:`native.pool_windows`: (w, table (w V, n), bias (n,), inside (B, T - w + 1, n))."""
     P, R, T = tokens.shape
-    n, B = table.shape[1], inside.shape[0]
-    for i, p in enumerate(range(first, first + P)):
-        windows = tokens[i].unfold(1, w, 1)[:, max(0, p - w + 1) :]  # (R, L, w): those reaching p
-        feats = _window_sums(windows, table).amax(dim=1) + bias
-        if p >= w:  # some windows lie inside the prefix
-            feats = torch.maximum(feats.view(-1, B, n), inside[:, p - w]).view(R, n)
-        pooled[i, :, col : col + n] = feats.relu_()
+    col = 0
+    for w, table, bias, inside in widths:
+        n, B = table.shape[1], inside.shape[0]
+        for i, p in enumerate(range(first, first + P)):
+            windows = tokens[i].unfold(1, w, 1)[:, max(0, p - w + 1) :]  # (R, L, w): those reaching p
+            feats = _window_sums(windows, table).amax(dim=1) + bias
+            if p >= w:  # some windows lie inside the prefix
+                feats = torch.maximum(feats.view(-1, B, n), inside[:, p - w]).view(R, n)
+            pooled[i, :, col : col + n] = feats.relu_()
+        col += n
+
+
+def _pool_native(tokens, widths, pooled: torch.Tensor, first: int) -> None:
+    """:func:`_pool_torch` in one fused C pass per completion (:func:`native.pool_windows`), CPU only."""
+    native.pool_windows(tokens.contiguous(), [(w, t.contiguous(), b.contiguous(), i.contiguous())
+                                              for w, t, b, i in widths], pooled, first)
 
 
 def _window_sums(windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

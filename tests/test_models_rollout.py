@@ -331,15 +331,18 @@ def test_native_and_pytorch_rollouts_draw_the_same_tokens():
 def test_native_kernels_refuse_what_would_read_outside_their_arrays():
     table, bias, pooled = torch.zeros(2 * 5, 3), torch.zeros(3), torch.zeros(2, 4, 3)
     tokens, inside = torch.zeros(2, 4, 3, dtype=torch.int32), torch.zeros(4, 2, 3)
-    native.pool_windows(tokens, table, bias, inside, 2, pooled, 0)
+    native.pool_windows(tokens, [(2, table, bias, inside)], pooled)
     tokens[1, 2, 0] = 5  # V = 5
     with pytest.raises(ValueError, match="token ids"):
-        native.pool_windows(tokens, table, bias, inside, 2, pooled, 0)
+        native.pool_windows(tokens, [(2, table, bias, inside)], pooled)
     tokens[1, 2, 0] = 4
     with pytest.raises(ValueError, match="contiguous CPU"):
-        native.pool_windows(tokens.long(), table, bias, inside, 2, pooled, 0)
-    with pytest.raises(ValueError, match="inconsistent"):
-        native.pool_windows(tokens, table, bias, inside, 2, pooled, 1)
+        native.pool_windows(tokens.long(), [(2, table, bias, inside)], pooled)
+    with pytest.raises(ValueError, match="inconsistent shapes for width 2"):
+        native.pool_windows(tokens, [(2, table, bias, torch.zeros(4, 3, 3))], pooled)
+    for bad_pooled, first in [(torch.zeros(2, 4, 4), 1), (pooled, 2)]:  # features; prefix lengths past T - 1
+        with pytest.raises(ValueError, match="inconsistent shapes$"):
+            native.pool_windows(tokens, [(2, table, bias, inside)], bad_pooled, first)
 
 
 def test_native_kernels_fall_back_without_a_compiler(monkeypatch, tmp_path):
