@@ -345,6 +345,20 @@ def test_native_kernels_refuse_what_would_read_outside_their_arrays():
             native.pool_windows(tokens, [(2, table, bias, inside)], bad_pooled, first)
 
 
+def test_native_kernels_build_from_the_source_read_at_import(monkeypatch, tmp_path):
+    """A kernels.c changed on disk after import (a package upgrade under a running training) does
+    not reach the running process: it builds the source its wrappers were written for."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    changed = tmp_path / "kernels.c"
+    changed.write_text("this is not C")
+    monkeypatch.setattr(native, "SOURCE", changed)
+    native.library.cache_clear()
+    try:
+        assert native.library() is not None and list((tmp_path / "seqgan-music").glob("kernels-*.so"))
+    finally:
+        native.library.cache_clear()
+
+
 def test_native_kernels_fall_back_without_a_compiler(monkeypatch, tmp_path):
     """No compiler (or SEQGAN_MUSIC_NATIVE=0): no kernels, and rollouts run the PyTorch path."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
