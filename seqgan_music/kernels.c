@@ -29,32 +29,34 @@ static inline float exp_approx(float x) {
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
-enum { SAMPLE_BLOCK = 16 };
+static inline v8 vmax(v8 a, v8 b) {
+    v8i a_wins = a > b;
+    return (v8)(((v8i)a & a_wins) | ((v8i)b & ~a_wins));
+}
+
+static inline float hsum8(v8 s) { return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])); }
+
+enum { SAMPLE_BLOCK = 16 }; /* two vectors of 8 */
 
 /* Draw one token from softmax(logits[0..V)) by inverse CDF with the uniform draw u in [0, 1):
  * the first v whose running sum of exp(logit - max) reaches u * total. Works on a copy padded
  * to whole blocks of 16 (so every loop is full vectors; padding adds exp(-87) ~ 1e-38, below
- * float resolution of the total), searching block sums first, then inside the block. */
+ * float resolution of the total): the max in vector registers, exp in one vectorized loop, one
+ * sum per block, then the search over block sums and inside the block. */
 static int64_t sample_row(const float *restrict logits, int64_t V, float u) {
-    int64_t nblocks = (V + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
-    float probs[nblocks * SAMPLE_BLOCK], sums[nblocks];
-    float m = logits[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t v = 0; v < V; v++) {
-        probs[v] = logits[v];
-        m = logits[v] > m ? logits[v] : m;
-    }
-    for (int64_t v = V; v < nblocks * SAMPLE_BLOCK; v++) probs[v] = -__builtin_inff();
+    int64_t nblocks = (V + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK, padded = nblocks * SAMPLE_BLOCK;
+    float probs[padded], sums[nblocks];
+    for (int64_t v = 0; v < V; v++) probs[v] = logits[v];
+    for (int64_t v = V; v < padded; v++) probs[v] = -__builtin_inff();
+    v8 top = *(const v8 *)probs;
+    for (int64_t v = 8; v < padded; v += 8) top = vmax(top, *(const v8 *)(probs + v));
+    float m = top[0];
+    for (int q = 1; q < 8; q++) m = top[q] > m ? top[q] : m;
+    for (int64_t v = 0; v < padded; v++) probs[v] = exp_approx(probs[v] - m);
     float total = 0.0f;
     for (int64_t b = 0; b < nblocks; b++) {
-        float *block = probs + b * SAMPLE_BLOCK, s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int v = 0; v < SAMPLE_BLOCK; v++) {
-            block[v] = exp_approx(block[v] - m);
-            s += block[v];
-        }
-        sums[b] = s;
-        total += s;
+        sums[b] = hsum8(*(const v8 *)(probs + b * SAMPLE_BLOCK) + *(const v8 *)(probs + b * SAMPLE_BLOCK + 8));
+        total += sums[b];
     }
     float target = u * total, run = 0.0f;
     int64_t b = 0;
@@ -92,11 +94,6 @@ void rollout_step(float *hw, int64_t ld, const float *table, int64_t V, int64_t 
         tokens[r * token_stride] = k;
         if (advance) lstm_row(hw + r * ld + V, table + k * 4 * H, h + r * H, c + r * H, H);
     }
-}
-
-static inline v8 vmax(v8 a, v8 b) {
-    v8i a_wins = a > b;
-    return (v8)(((v8i)a & a_wins) | ((v8i)b & ~a_wins));
 }
 
 /* For columns [j0, j0 + 8 NV): out = max(out, max over windows s in [s0, L) of
