@@ -341,7 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", module="pretty_midi")
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # so that a reader gone away (``| head``) shows up here, not at exit
+        return status
+    except BrokenPipeError:  # stop quietly, as Unix tools do, with the status of SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     except UserError as exc:
         print(f"seqgan-music: error: {exc}", file=sys.stderr)
         return 2

@@ -56,6 +56,22 @@ def test_prepare_list(capsys):
     assert "builtin:essen" in capsys.readouterr().out
 
 
+def test_a_reader_gone_away_ends_quietly():
+    """``seqgan-music ... | head``: no BrokenPipeError traceback, the exit status of SIGPIPE."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "seqgan_music", "prepare", "--list"], stdout=write_end,
+                              stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == b""
+
+
 def test_bench_rollout_prints_figures(capsys, monkeypatch):
     import json
 
