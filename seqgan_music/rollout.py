@@ -182,11 +182,12 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     P, N, B, T = completions.shape
     features = sum(disc.cfg.num_filters)
     fused = native.available(completions.device, disc.cfg.vocab_size)
-    pool, real_probs = (_pool_native, _real_probs_native) if fused else (_pool_torch, _real_probs_torch)
+    pool, make_head = (_pool_native, _native_head) if fused else (_pool_torch, _torch_head)
     per_slice = max(1, POOLED_SLICE_BYTES // (N * B * features * 4))  # prefix lengths pooled at a time
     probs = torch.empty(P, N * B, device=completions.device)
     with eval_mode(disc):
         tokens = completions.to(torch.int32).view(P, N * B, T)
+        real_probs = make_head(disc)
         # per width w: the samples' own windows as a (B, T-w+1, n) running max over window starts
         widths = [(w, table, bias, (_window_sums(samples.unfold(1, w, 1), table) + bias).cummax(dim=1).values)
                   for w, (table, bias) in zip(disc.cfg.filter_widths, disc.conv_tables())]
@@ -194,30 +195,36 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
             part = tokens[first - 1 : first - 1 + per_slice]
             pooled = torch.empty(*part.shape[:2], features, device=completions.device)
             pool(part, widths, pooled, first)
-            probs[first - 1 : first - 1 + per_slice] = real_probs(disc, pooled.view(-1, features)).view(len(part), -1)
+            probs[first - 1 : first - 1 + per_slice] = real_probs(pooled.view(-1, features)).view(len(part), -1)
     return probs.view(P, N, B)
 
 
-def _real_probs_torch(disc: Discriminator, features: torch.Tensor, rows: int = 4096) -> torch.Tensor:
-    """D's probability of real for (R, F) pooled features, ``rows`` at a time -> (R,)."""
-    return torch.cat([real_probability(disc.classify(part)) for part in features.split(rows)])
+def _torch_head(disc: Discriminator, rows: int = 4096):
+    """D's probability of real with PyTorch ops: a function of (R, F) pooled features -> (R,),
+    ``rows`` at a time."""
+    return lambda features: torch.cat([real_probability(disc.classify(part)) for part in features.split(rows)])
 
 
-def _real_probs_native(disc: Discriminator, features: torch.Tensor, rows: int = 2048) -> torch.Tensor:
-    """:func:`_real_probs_torch` for rectified features (D in eval mode, CPU): the highway's two
-    layers as one matmul, the rest in one fused C pass per row (:func:`native.highway_real_prob`)."""
+def _native_head(disc: Discriminator, rows: int = 2048):
+    """:func:`_torch_head` for rectified features (D in eval mode, CPU): the highway's two layers
+    as one matmul, the rest in one fused C pass per row (:func:`native.highway_real_prob`). The
+    joined weights are built once, here."""
     highway, out = disc.highway, disc.out
     weight = torch.cat([highway.gate.weight, highway.proj.weight]).t()  # (F, 2F)
     bias = torch.cat([highway.gate.bias, highway.proj.bias])
     w_diff = (out.weight[1] - out.weight[0]).contiguous()
     b_diff = float(out.bias[1] - out.bias[0])
-    probs = features.new_empty(len(features))
-    z = features.new_empty(min(rows, len(features)), 2 * features.shape[1])
-    for start in range(0, len(features), rows):
-        part = features[start : start + rows]
-        torch.addmm(bias, part, weight, out=z[: len(part)])
-        native.highway_real_prob(z[: len(part)], part, w_diff, b_diff, probs[start : start + len(part)])
-    return probs
+
+    def real_probs(features: torch.Tensor) -> torch.Tensor:
+        probs = features.new_empty(len(features))
+        z = features.new_empty(min(rows, len(features)), 2 * features.shape[1])
+        for start in range(0, len(features), rows):
+            part = features[start : start + rows]
+            torch.addmm(bias, part, weight, out=z[: len(part)])
+            native.highway_real_prob(z[: len(part)], part, w_diff, b_diff, probs[start : start + len(part)])
+        return probs
+
+    return real_probs
 
 
 def _pool_torch(tokens, widths, pooled: torch.Tensor, first: int) -> None:

@@ -9,7 +9,7 @@ from seqgan_music import native, rollout
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
 from seqgan_music.models import Discriminator, Generator, lstm_step_, real_probability, sample_from_logits
 from seqgan_music.rollout import (
-    _real_probs_native,
+    _native_head,
     batched_completions,
     rollout_rewards,
     score,
@@ -309,7 +309,7 @@ def test_native_head_equals_discriminator_classify():
     features = torch.randn(5000, sum(cfg.discriminator.num_filters)).relu_() * 3
     with torch.no_grad():
         expected = real_probability(d.classify(features))
-        fused = _real_probs_native(d, features, rows=1024)
+        fused = _native_head(d, rows=1024)(features)
     assert expected.std() > 0.1 and torch.allclose(fused, expected, atol=2e-6)
     with pytest.raises(ValueError, match="inconsistent"):
         native.highway_real_prob(torch.zeros(4, 7), features[:4], torch.zeros(4), 0.0, torch.zeros(4))
