@@ -3,9 +3,9 @@
 A checkpoint is a dict of plain values and tensors (no pickled objects)::
 
     format, version, run_config (dict), tokenizer (dict or None), progress (units done), units,
-    generator, discriminator, rollout (state dicts), g_opt (MLE), pg_opt (policy gradient), d_opt
-    (optimizer state dicts),
-    rng (torch and trainer generator states), nonfinite (count)
+    generator, discriminator, rollout, reference (the frozen MLE generator), best_generator (state
+    dicts), selection (the MLE model's judgement, best score and unit), g_opt (MLE), pg_opt (policy
+    gradient), d_opt (optimizer state dicts), rng (torch and trainer generator states), nonfinite
 
 ``load_checkpoint`` uses ``torch.load(weights_only=True)``, so a crafted file cannot run code,
 then checks the format, the configs and every tensor shape before anything uses it.
@@ -30,6 +30,8 @@ FORMAT = "seqgan-music"
 VERSION = 1
 LAST = "last.pt"  # newest state of a run
 MLE = "mle.pt"  # the state at the end of MLE pre-training, kept for MLE-vs-SeqGAN comparisons
+BEST = "best.pt"  # the state whose generator the validation judgement rated best (selection.py)
+MODELS = {"best": BEST, "mle": MLE, "last": LAST}  # the user's names for a run's three generators
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:

@@ -35,6 +35,8 @@ def _tqdm_callback(bars: dict):
                 bar.total = event["units"]
                 shown = {k: round(v, 4) for k, v in event.items() if isinstance(v, float) and k != "time"}
                 bar.set_postfix(shown, refresh=True)
+        elif event.get("event") == "notice":
+            print(f"\n{event['message']}", file=sys.stderr)
     return on_event
 
 
@@ -120,7 +122,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if info.is_main:
         ranks = f" x {info.world} processes" if info.enabled else ""
         print(f"{args.out}: training {status} after {trainer.progress}/{len(trainer.units)} units "
-              f"in {time.perf_counter() - start:.1f} s on {info.device}{ranks}; checkpoint {last}")
+              f"in {time.perf_counter() - start:.1f} s on {info.device}{ranks}; checkpoint {last}; "
+              f"best model {os.path.join(args.out, 'best.pt')} ({trainer.best_description()})")
     if info.enabled:
         import torch.distributed
 
@@ -135,13 +138,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.device import resolve_device
     from seqgan_music.generate import generate_tokens, load_run, primer_tokens, write_midis
 
-    run = load_run(args.run_dir, resolve_device(args.device))
+    run = load_run(args.run_dir, resolve_device(args.device), args.model)
     tokenizer = run.tokenizer
     primer = primer_tokens(args.primer, tokenizer) if args.primer else None
     steps = args.steps or 4 * run.config.discriminator.seq_len
     tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer)
     paths = write_midis(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program)
     print(f"wrote {len(paths)} MIDI files to {args.out} ({steps} steps each)")
+    silent = [os.path.basename(p) for p, row in zip(paths, tokens) if not tokenizer.decode_notes(row)]
+    if silent:
+        print(f"warning: {len(silent)} of {len(paths)} melodies have no notes ({', '.join(silent[:5])}"
+              f"{', ...' if len(silent) > 5 else ''}); try --model mle or a lower temperature", file=sys.stderr)
     return 0
 
 
@@ -287,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--primer", help="MIDI file whose melody the generator continues")
     gp.add_argument("--qpm", type=float, default=120.0, help="tempo in quarter notes per minute")
     gp.add_argument("--program", type=int, default=0, help="General MIDI program (0 = piano)")
+    gp.add_argument("--model", choices=("best", "mle", "last"), default="best",
+                    help="which generator of a run folder: best (model selection, the default), mle (end of MLE "
+                         "pre-training) or last (end of training)")
     gp.add_argument("--device", default="auto")
     gp.set_defaults(func=cmd_generate)
 

@@ -78,7 +78,21 @@ class TrainConfig:
     d_samples: int = 10000  # negatives per D round (and as many real windows, sampled)
     rollout_num: int = 16  # N: Monte Carlo rollouts per prefix
     rollout_update_rate: float = 0.8  # r in beta <- r*beta + (1-r)*theta (0 = copy, paper Alg. 1)
-    g_lr: float = 0.01  # Adam learning rate of G (pre-training and policy gradient)
+    g_lr: float = 0.01  # Adam learning rate of G's MLE pre-training (and of interleaved MLE steps)
+    pg_lr: float = 0.01  # Adam learning rate of G's policy-gradient steps (the paper: 0.01)
+    # the adversarial objective (policy_gradient.py); the defaults here are the paper's plain REINFORCE
+    pg_baseline: str = "none"  # "batch": subtract each step's mean reward over the batch; "none": the paper
+    pg_normalize: bool = False  # divide advantages by their standard deviation over the batch
+    kl_coef: float = 0.0  # weight of KL(G || frozen MLE model) per token in G's loss (0: off)
+    mle_steps: int = 0  # teacher-forced MLE batches interleaved after each round's policy-gradient steps
+    d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
+    d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
+    # model selection and the collapse guard (selection.py)
+    select_samples: int = 256  # G samples of the validation judgement after each round
+    select_nll_budget: float = 0.1  # a round becomes best.pt only if valid NLL <= MLE's + this (nats)
+    collapse_entropy: float = 0.0  # collapse when G's entropy falls below this fraction of the MLE model's (0: off)
+    collapse_rate: float = 1.0  # collapse when the silent or one-pitch rate exceeds the MLE model's by this (1: off)
+    collapse_pinned_rounds: int = 0  # collapse after this many rounds of mean reward within 0.02 of 0 or 1 (0: off)
     d_lr: float = 1e-4  # Adam learning rate of D
     grad_clip: float = 5.0  # gradient norm clip of G
     max_nonfinite: int = 5  # consecutive non-finite losses before training stops with an error
@@ -90,6 +104,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.amp not in ("off", "bf16"):
             raise UserError(f"amp must be 'off' or 'bf16', not {self.amp!r}")
+        if self.pg_baseline not in ("none", "batch"):
+            raise UserError(f"pg_baseline must be 'none' or 'batch', not {self.pg_baseline!r}")
+        if not isinstance(self.pg_normalize, bool):
+            raise UserError("pg_normalize must be true or false")
+        if self.kl_coef < 0 or self.mle_steps < 0 or self.select_samples < 1 or self.collapse_pinned_rounds < 0:
+            raise UserError("kl_coef and mle_steps must be >= 0, select_samples >= 1, collapse_pinned_rounds >= 0")
+        if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
+            raise UserError("d_label_smoothing must lie in [0, 1), d_max_acc in (0, 1], collapse_entropy in [0, 1)")
 
 
 @dataclass
@@ -132,6 +154,14 @@ SMALL_PRESETS = {
 }
 
 
+# the adversarial objective of the small presets (README, "Making the adversarial phase help"):
+# baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright,
+# and the collapse guard on; the paper preset keeps TrainConfig's plain algorithm
+STABLE_ADVERSARIAL = dict(
+    pg_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, mle_steps=0, d_max_acc=0.9,
+    d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
+
+
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0) -> RunConfig:
     """Build the run config of a preset for a dataset of ``vocab_size`` tokens and windows of T."""
     if preset not in PRESETS:
@@ -144,7 +174,7 @@ def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int
     else:
         gen.embed_dim, gen.hidden_dim, disc.embed_dim, filters, schedule = SMALL_PRESETS[preset]
         disc.filter_widths, disc.num_filters = small_filter_table(seq_len, filters)
-        train = TrainConfig(**schedule)
+        train = TrainConfig(**STABLE_ADVERSARIAL, **schedule)
     return RunConfig(gen, disc, train)
 
 

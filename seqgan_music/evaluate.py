@@ -1,9 +1,16 @@
-"""``seqgan-music evaluate``: the run's MLE checkpoint and its SeqGAN checkpoint side by side.
+"""``seqgan-music evaluate``: a run's MLE, best and last generators side by side, with a Markov
+baseline and real held-out tunes as the floor.
 
-For each model and sampling temperature: BLEU-4 against the training windows (the paper's music
-metric), MSE (defined in :func:`seqgan_music.metrics.pitch_mse`), self-BLEU (diversity), NLL of
-the validation windows, and music statistics of generated vs validation melodies with the
-overlap of their distributions.
+For each model and sampling temperature: a fresh critic's two-sample accuracy against held-out
+real windows (:mod:`seqgan_music.critic`; 0.5 = indistinguishable), BLEU-4 against the training
+windows (the paper's music metric), MSE (defined in :func:`seqgan_music.metrics.pitch_mse`),
+self-BLEU (diversity), the NLL of the validation windows, the silent-melody rate, note-duration
+entropy, phrase repetition, the pitch-class distance to the validation windows, and music
+statistics of generated vs validation melodies with the overlap of their distributions.
+
+Extra rows: ``Markov``, an order-k chain fitted to the same training windows
+(:mod:`seqgan_music.markov`), and ``real``, windows of the training tunes themselves (the critic's
+floor: what it scores on real against real).
 """
 
 from __future__ import annotations
@@ -14,80 +21,146 @@ import time
 import numpy as np
 import torch
 
-from seqgan_music.checkpoint import LAST, MLE
-from seqgan_music.dataset import load_dataset
+from seqgan_music.checkpoint import BEST, LAST, MLE
+from seqgan_music.critic import two_sample_accuracy
+from seqgan_music.dataset import load_dataset, windows_of
 from seqgan_music.errors import UserError
 from seqgan_music.generate import generate_tokens, load_run
-from seqgan_music.metrics import STAT_NAMES, bleu, histogram_overlap, music_stats, pitch_mse, self_bleu
+from seqgan_music.markov import MarkovChain
+from seqgan_music.metrics import (
+    STAT_NAMES,
+    bleu,
+    duration_entropy,
+    histogram_overlap,
+    phrase_repetition,
+    pitch_class_distance,
+    pitch_mse,
+    self_bleu,
+    silent_rate,
+)
+from seqgan_music.selection import stats_table
 
 DEFINITIONS = {
+    "critic": "held-out accuracy of a fresh GRU classifier telling generated from validation windows "
+              "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better)",
     "bleu4": "mean sentence BLEU-4 of each generated window against all training windows (uniform weights, no smoothing)",
     "mse": "mean over generated windows of the mean squared sounding-pitch difference (semitones^2) to the nearest training window",
     "self_bleu4": "BLEU-4 of 200 generated windows against the other generated ones (lower = more diverse)",
     "valid_nll": "mean per-token NLL (nats) of the validation windows under the generator",
+    "silent": "share of generated windows without a note",
+    "dur_entropy": "entropy (bits) of note durations in steps, pooled over the windows",
+    "phrase_rep": "mean share of a window's 4-note pitch patterns that recur within it",
+    "pc_dist": "total variation distance (0..1) of the pooled pitch-class histogram to the validation windows'",
     "overlap": "mean over the music statistics of the overlap of generated vs validation histograms (1 = same distribution)",
 }
+MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
 
-def stats_table(tokenizer, windows: np.ndarray) -> dict[str, np.ndarray]:
-    """Music statistics of (N, T) windows -> {name: (N,) values}."""
-    rows = [music_stats(tokenizer.decode_notes(w), w, len(w)) for w in windows]
-    return {name: np.array([r[name] for r in rows]) for name in STAT_NAMES}
+def piece_windows(pieces: list[np.ndarray], which: np.ndarray, seq_len: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of the pieces where ``which`` is True -> ((N, T) windows, (N,) piece index of each)."""
+    wins, groups = [], []
+    for i in np.flatnonzero(which):
+        w = windows_of(pieces[i], seq_len, hop)
+        wins.append(w)
+        groups.append(np.full(len(w), i))
+    if not wins:
+        return np.zeros((0, seq_len), np.int64), np.zeros(0, np.int64)
+    return np.concatenate(wins).astype(np.int64), np.concatenate(groups)
+
+
+class _Reference:
+    """What every row is compared with: references, validation windows and their statistics."""
+
+    def __init__(self, ds, max_refs: int, rng: np.random.Generator):
+        tok, cfg = ds.tokenizer, ds.tokenizer.config
+        self.tokenizer = tok
+        train = ds.train.numpy()
+        self.refs = train[rng.choice(len(train), min(max_refs, len(train)), replace=False)]
+        self.ref_pitch = tok.sounding_pitch(self.refs)
+        self.valid, self.valid_groups = piece_windows(ds.pieces, ds.piece_is_valid, cfg.seq_len, cfg.hop)
+        if len(np.unique(self.valid_groups)) < 2:
+            raise UserError(f"{ds.path}: the evaluation needs at least 2 validation tunes; prepare more pieces")
+        self.valid_stats = stats_table(tok, self.valid)
+        self.valid_notes = [tok.decode_notes(w) for w in self.valid]
+
+    def row(self, label: str, temperature: float | None, samples: np.ndarray, valid_nll: float,
+            sample_groups: np.ndarray | None = None, seed: int = 0) -> dict:
+        start = time.perf_counter()
+        tok = self.tokenizer
+        gen_stats = stats_table(tok, samples)
+        notes = [tok.decode_notes(w) for w in samples]
+        overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
+        return {
+            "model": label, "temperature": temperature,
+            "critic": two_sample_accuracy(self.valid, self.valid_groups, samples, tok.vocab_size, sample_groups, seed=seed),
+            "bleu4": float(bleu(samples, self.refs, 4, tok.vocab_size).mean()),
+            "mse": pitch_mse(tok.sounding_pitch(samples), self.ref_pitch), "self_bleu4": self_bleu(samples),
+            "valid_nll": valid_nll, "silent": silent_rate(notes), "dur_entropy": duration_entropy(notes),
+            "phrase_rep": float(np.mean([phrase_repetition(n) for n in notes])),
+            "pc_dist": pitch_class_distance(notes, self.valid_notes),
+            "overlap": float(np.mean(list(overlaps.values()))),
+            "stats_mean": {k: float(v.mean()) for k, v in gen_stats.items()}, "stats_overlap": overlaps,
+            "seconds": time.perf_counter() - start,
+        }
 
 
 def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8, 0.9, 1.0, 1.1),
-                 max_refs: int = 10000, seed: int = 0, device: str | torch.device = "cpu") -> dict:
-    """Metrics for the MLE and SeqGAN checkpoints of ``run_dir`` on the dataset ``data_dir``."""
+                 max_refs: int = 10000, seed: int = 0, device: str | torch.device = "cpu",
+                 markov_order: int = 4) -> dict:
+    """Metrics for the MLE, best and last checkpoints of ``run_dir`` on the dataset ``data_dir``,
+    then the Markov baseline and the real floor (at temperature None)."""
     ds = load_dataset(data_dir)
     tok = ds.tokenizer
-    rng = np.random.default_rng(seed)
-    train = ds.train.numpy()
-    refs = train[rng.choice(len(train), min(max_refs, len(train)), replace=False)]
-    valid = ds.valid.numpy() if len(ds.valid) else refs[: min(1000, len(refs))]
-    valid_stats = stats_table(tok, valid)
-    ref_pitch = tok.sounding_pitch(refs)
-    models = [("MLE", MLE), ("SeqGAN", LAST)]
     if not os.path.exists(os.path.join(run_dir, MLE)):
         raise UserError(f"{run_dir}: no {MLE} (the end of MLE pre-training); train this run first")
+    ref = _Reference(ds, max_refs, np.random.default_rng(seed))
+    valid_t = torch.from_numpy(ref.valid)
     rows = []
-    for label, which in models:
+    for label, which in MODELS:
+        if not os.path.exists(os.path.join(run_dir, which)):
+            continue  # runs trained before model selection have no best.pt
         run = load_run(run_dir, device, which)
         if run.tokenizer != tok:
             raise UserError(f"{run_dir}: trained with another tokenizer than {data_dir}")
         T = run.config.discriminator.seq_len
         with torch.no_grad():
-            valid_nll = float(run.generator.nll(torch.from_numpy(valid).to(device))) if len(valid) else float("nan")
+            valid_nll = float(run.generator.nll(valid_t.to(device)))
         for temp in temperatures:
-            start = time.perf_counter()
             samples = generate_tokens(run, num, T, temp, seed=seed).numpy()
-            gen_stats = stats_table(tok, samples)
-            overlaps = {k: histogram_overlap(gen_stats[k], valid_stats[k]) for k in STAT_NAMES}
-            rows.append({
-                "model": label, "temperature": temp, "bleu4": float(bleu(samples, refs, 4, tok.vocab_size).mean()),
-                "mse": pitch_mse(tok.sounding_pitch(samples), ref_pitch), "self_bleu4": self_bleu(samples),
-                "valid_nll": valid_nll, "overlap": float(np.mean(list(overlaps.values()))),
-                "stats_mean": {k: float(v.mean()) for k, v in gen_stats.items()}, "stats_overlap": overlaps,
-                "seconds": time.perf_counter() - start,
-            })
-    return {"run": run_dir, "data": data_dir, "num": num, "references": len(refs), "definitions": DEFINITIONS,
-            "valid_stats_mean": {k: float(v.mean()) for k, v in valid_stats.items()}, "rows": rows}
+            rows.append(ref.row(label, temp, samples, valid_nll, seed=seed))
+    chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
+    rows.append(ref.row(f"Markov-{markov_order}", 1.0, chain.sample(num, tok.config.seq_len, seed), float("nan"), seed=seed))
+    real, real_groups = piece_windows(ds.pieces, ~ds.piece_is_valid, tok.config.seq_len, tok.config.hop)
+    pick = np.random.default_rng(seed).permutation(len(real))[:num]
+    rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
+    return {"run": run_dir, "data": data_dir, "num": num, "references": len(ref.refs), "valid_windows": len(ref.valid),
+            "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
+            "rows": rows}
 
 
 def format_report(result: dict) -> str:
-    head = f"{'model':7s} {'temp':>5s} {'BLEU-4':>7s} {'MSE':>8s} {'selfBLEU':>8s} {'validNLL':>8s} {'overlap':>7s}"
+    cols = (("critic", 6, ".3f"), ("bleu4", 7, ".4f"), ("mse", 7, ".2f"), ("self_bleu4", 8, ".4f"),
+            ("valid_nll", 8, ".4f"), ("silent", 6, ".3f"), ("dur_entropy", 6, ".3f"), ("phrase_rep", 6, ".3f"),
+            ("pc_dist", 6, ".3f"), ("overlap", 7, ".3f"))
+    names = {"bleu4": "BLEU-4", "self_bleu4": "selfBLEU", "valid_nll": "validNLL", "dur_entropy": "durH",
+             "phrase_rep": "phrRep", "pc_dist": "pcDist"}
+    head = f"{'model':8s} {'temp':>5s} " + " ".join(f"{names.get(c, c):>{w}s}" for c, w, _ in cols)
     lines = [f"evaluate {result['run']} on {result['data']}: {result['num']} samples per row, "
-             f"{result['references']} reference windows", head]
+             f"{result['references']} reference windows, {result['valid_windows']} validation windows", head]
+
+    def temp(r):
+        return "-" if r["temperature"] is None else f"{r['temperature']:.2f}"
+
     for r in result["rows"]:
-        lines.append(f"{r['model']:7s} {r['temperature']:5.2f} {r['bleu4']:7.4f} {r['mse']:8.2f} {r['self_bleu4']:8.4f} "
-                     f"{r['valid_nll']:8.4f} {r['overlap']:7.3f}")
+        lines.append(f"{r['model']:8s} {temp(r):>5s} " + " ".join(f"{r[c]:{w}{f}}" for c, w, f in cols))
     lines.append("")
-    names = list(result["valid_stats_mean"])
+    stat_names = list(result["valid_stats_mean"])
     lines.append("music statistics (means; overlap with validation in brackets):")
-    lines.append(f"{'':13s}" + "".join(f"{n[:12]:>14s}" for n in names))
-    lines.append(f"{'validation':13s}" + "".join(f"{result['valid_stats_mean'][n]:14.3f}" for n in names))
+    lines.append(f"{'':14s}" + "".join(f"{n[:12]:>14s}" for n in stat_names))
+    lines.append(f"{'validation':14s}" + "".join(f"{result['valid_stats_mean'][n]:14.3f}" for n in stat_names))
     for r in result["rows"]:
-        label = f"{r['model']} {r['temperature']:.2f}"
-        lines.append(f"{label:13s}" + "".join(f"{r['stats_mean'][n]:8.3f} ({r['stats_overlap'][n]:.2f})" for n in names))
+        label = f"{r['model']} {temp(r)}"
+        lines.append(f"{label:14s}" + "".join(f"{r['stats_mean'][n]:8.3f} ({r['stats_overlap'][n]:.2f})" for n in stat_names))
     lines.append("")
     lines += [f"{k}: {v}" for k, v in result["definitions"].items()]
     return "\n".join(lines)

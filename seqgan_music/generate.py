@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from seqgan_music.checkpoint import LAST, LoadedRun, load_checkpoint
+from seqgan_music.checkpoint import BEST, LAST, MODELS, LoadedRun, load_checkpoint
 from seqgan_music.errors import UserError
 from seqgan_music.rollout import rollout_rewards
 from seqgan_music.sources import Limits, read_midi
@@ -15,8 +15,13 @@ from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody
 
 
 def checkpoint_path(run: str, which: str = LAST) -> str:
-    """A run folder (-> its ``which`` checkpoint) or a checkpoint file path, checked to exist."""
+    """A run folder (-> its ``which`` checkpoint) or a checkpoint file path, checked to exist.
+    ``which`` is a file name or a model name of :data:`MODELS` ("best", "mle", "last"); a run
+    trained before model selection has no ``best.pt`` and gives its ``last.pt`` for "best"."""
+    which = MODELS.get(which, which)
     path = os.path.join(run, which) if os.path.isdir(run) else run
+    if which == BEST and os.path.isdir(run) and not os.path.isfile(path):
+        path = os.path.join(run, LAST)
     if not os.path.isfile(path):
         raise UserError(f"{run}: no checkpoint found (expected {path}); train first")
     return path

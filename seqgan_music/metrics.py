@@ -149,3 +149,52 @@ def histogram_overlap(a: np.ndarray, b: np.ndarray, bins: int = 20) -> float:
     ha, _ = np.histogram(a, bins=bins, range=(lo, hi))
     hb, _ = np.histogram(b, bins=bins, range=(lo, hi))
     return float(np.minimum(ha / ha.sum(), hb / hb.sum()).sum())
+
+
+# ---------------------------------------------------------------- melody-level measures (notes)
+Notes = list[tuple[int, int, int]]  # (pitch, onset step, end step)
+
+
+def silent_rate(melodies: list[Notes]) -> float:
+    """Share of melodies without a single note."""
+    return float(np.mean([len(m) == 0 for m in melodies])) if melodies else 0.0
+
+
+def one_pitch_rate(melodies: list[Notes]) -> float:
+    """Share of melodies whose notes (at least one) all have the same pitch."""
+    return float(np.mean([len({p for p, _, _ in m}) == 1 for m in melodies])) if melodies else 0.0
+
+
+def duration_entropy(melodies: list[Notes]) -> float:
+    """Shannon entropy (bits) of the note durations (in steps) pooled over all melodies; 0 for none."""
+    durations = np.array([off - on for m in melodies for _, on, off in m], dtype=np.int64)
+    if len(durations) == 0:
+        return 0.0
+    p = np.bincount(durations) / len(durations)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def phrase_repetition(notes: Notes, n: int = 4) -> float:
+    """Share of the melody's ``n``-note pitch patterns that occur more than once in it; 0 when it
+    has fewer than ``n`` notes. [60, 62, 64, 65, 60, 62, 64, 65] has 5 patterns, 2 of which (the
+    first and the last) occur twice, so 2/5 = 0.4."""
+    pitches = [p for p, _, _ in notes]
+    grams = [tuple(pitches[i : i + n]) for i in range(len(pitches) - n + 1)]
+    if not grams:
+        return 0.0
+    counts: dict[tuple[int, ...], int] = {}
+    for g in grams:
+        counts[g] = counts.get(g, 0) + 1
+    return sum(counts[g] > 1 for g in grams) / len(grams)
+
+
+def pitch_class_histogram(melodies: list[Notes]) -> np.ndarray:
+    """(12,) share of notes on each pitch class, pooled over melodies (all zero for no notes)."""
+    counts = np.bincount([p % 12 for m in melodies for p, _, _ in m], minlength=12).astype(float)
+    return counts / max(counts.sum(), 1.0)
+
+
+def pitch_class_distance(melodies: list[Notes], reference: list[Notes]) -> float:
+    """Total variation distance (0..1) between the pooled pitch-class histograms of two sets."""
+    return float(0.5 * np.abs(pitch_class_histogram(melodies) - pitch_class_histogram(reference)).sum())

@@ -6,9 +6,15 @@ and appends one line to ``metrics.jsonl``, so ``resume`` continues exactly where
 ended. It never prints: it emits events (dicts) to callbacks, which the CLI turns into progress
 bars and the app into live charts.
 
+Model selection: the end of MLE pre-training and every adversarial round are judged on fixed-seed
+samples (:mod:`seqgan_music.selection`); the best so far is written to ``best.pt``. When G
+collapses (entropy, silent or one-pitch melodies, a pinned reward) the trainer rolls G back to the
+best model and ends the adversarial phase.
+
 Events: ``{"event": "progress", "phase", "done", "total"}`` within a unit;
 ``{"event": "metrics", "phase", "unit", "units", ...numbers}`` after each unit;
-``{"event": "sample", "phase", "unit", "tokens", "rewards"}`` with a fresh generated sequence.
+``{"event": "sample", "phase", "unit", "tokens", "rewards"}`` with a fresh generated sequence;
+``{"event": "notice", "message"}`` when the collapse guard stops the adversarial phase.
 """
 
 from __future__ import annotations
@@ -26,17 +32,18 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
-from seqgan_music.checkpoint import LAST, MLE, run_state, save_checkpoint
+from seqgan_music.checkpoint import BEST, LAST, MLE, run_state, save_checkpoint
 from seqgan_music.config import RunConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_text
 from seqgan_music.models import Discriminator, Generator, eval_mode, mean_nll, token_log_probs
+from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradient_loss
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
+from seqgan_music.selection import Judge, Judgement, collapse_reason, eligible
 from seqgan_music.tokenizer import Tokenizer
 
 Callback = Callable[[dict[str, Any]], None]
-PHASES = ("mle", "d_pretrain", "adversarial")
 
 
 class TrainingStopped(Exception):
@@ -101,6 +108,12 @@ class Trainer:
         self.G = Generator(cfg.generator).to(device)
         self.D = Discriminator(cfg.discriminator).to(device)
         self.rollout = copy.deepcopy(self.G)
+        self.reference = copy.deepcopy(self.G).requires_grad_(False)  # frozen MLE model (KL tie)
+        self.best_generator = copy.deepcopy(self.G.state_dict())
+        # the MLE model's judgement, the best score and unit, rounds of pinned reward
+        self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
+        self.judge = Judge(tokenizer, self.valid_data, cfg.discriminator.seq_len, tc.select_samples)
+        self.stop_early = False
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
         # DDP wrappers average gradients over ranks; single process: the models themselves
@@ -109,7 +122,7 @@ class Trainer:
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=tc.g_lr)
         # policy gradient has its own Adam, as in the authors' code: the moment estimates of MLE
         # pre-training must not scale the first policy-gradient steps
-        self.pg_opt = torch.optim.Adam(self.G.parameters(), lr=tc.g_lr)
+        self.pg_opt = torch.optim.Adam(self.G.parameters(), lr=tc.pg_lr)
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=tc.d_lr)
         self.units = [("mle", i) for i in range(tc.mle_epochs)] + [("d_pretrain", i) for i in range(tc.d_pretrain_rounds)] \
             + [("adversarial", i) for i in range(tc.adv_rounds)]
@@ -137,6 +150,7 @@ class Trainer:
         return run_state(
             self.cfg, self.tokenizer, progress=self.progress, units=len(self.units),
             generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
+            reference=self.reference.state_dict(), best_generator=self.best_generator, selection=self.selection,
             g_opt=self.g_opt.state_dict(), pg_opt=self.pg_opt.state_dict(), d_opt=self.d_opt.state_dict(),
             nonfinite=self.nonfinite,
             rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
@@ -158,6 +172,13 @@ class Trainer:
             if "pg_opt" in st:  # checkpoints written before it existed start it fresh
                 self.pg_opt.load_state_dict(st["pg_opt"])
             self.d_opt.load_state_dict(st["d_opt"])
+            if "selection" in st:  # checkpoints written before model selection start it at their newest state
+                self.reference.load_state_dict(st["reference"])
+                self.best_generator = st["best_generator"]
+                self.selection = dict(st["selection"])
+            else:
+                self.reference.load_state_dict(self.G.state_dict())
+                self.best_generator = copy.deepcopy(self.G.state_dict())
             torch.set_rng_state(st["rng"]["torch"])
             self.rng.set_state(st["rng"]["trainer"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
@@ -209,20 +230,37 @@ class Trainer:
         try:
             while self.progress < len(self.units):
                 phase, index = self.units[self.progress]
-                metrics = getattr(self, f"_{phase}_unit")(index)
+                new_best = self.selection["reference"] is None and phase == "adversarial"
+                if new_best:  # no MLE epochs in this schedule: the adversarial phase starts from here
+                    self._start_adversarial({})
+                metrics = self._run_unit(phase, index)
+                new_best = new_best or metrics.get("best_unit") == self.progress
                 self._log_metrics(phase, index, metrics)
                 self.progress += 1
+                if self.stop_early:
+                    self.progress = len(self.units)
                 if self.dist.is_main:
-                    save_checkpoint(self.last_path, self.state())
+                    state = self.state()
+                    save_checkpoint(self.last_path, state)
                     if phase == "mle" and index == self.cfg.train.mle_epochs - 1:
-                        save_checkpoint(os.path.join(self.run_dir, MLE), self.state())
+                        save_checkpoint(os.path.join(self.run_dir, MLE), state)
+                    if new_best:
+                        save_checkpoint(os.path.join(self.run_dir, BEST), dict(state, generator=self.best_generator))
         except TrainingStopped:
             return "stopped"
-        no_mle = self.cfg.train.mle_epochs == 0 and not os.path.exists(os.path.join(self.run_dir, MLE))
-        if self.dist.is_main and no_mle:
-            save_checkpoint(os.path.join(self.run_dir, MLE), self.state())
+        if self.dist.is_main:
+            for name in (MLE, BEST):  # a schedule without MLE epochs or adversarial rounds
+                if not os.path.exists(os.path.join(self.run_dir, name)):
+                    save_checkpoint(os.path.join(self.run_dir, name), self.state())
         barrier(self.dist)
         return "done"
+
+    def _run_unit(self, phase: str, index: int) -> dict[str, Any]:
+        if phase == "mle":
+            return self._mle_unit(index)
+        if phase == "d_pretrain":
+            return self._d_round("d_pretrain")
+        return self._adversarial_unit(index)
 
     def _reduce(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """Average the numeric metrics (and the per-step reward list) over ranks."""
@@ -287,9 +325,19 @@ class Trainer:
                 total, count = total + loss.item() * len(batch), count + len(batch)
         metrics = {"mle_loss": total / max(count, 1), **self._evaluate()}
         if epoch == tc.mle_epochs - 1:
-            self.rollout.load_state_dict(self.G.state_dict())
+            metrics.update(self._start_adversarial(metrics))
         self._emit_sample("mle", epoch, None)
         return metrics
+
+    def _start_adversarial(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """G's current state becomes the rollout policy, the frozen reference of the KL tie, the
+        reference judgement of the collapse guard and the first best model."""
+        self.rollout.load_state_dict(self.G.state_dict())
+        self.reference.load_state_dict(self.G.state_dict())
+        self.best_generator = copy.deepcopy(self.G.state_dict())
+        j = self.judge(self.G, metrics or self._evaluate(), None)
+        self.selection.update(reference=vars(j).copy(), best_score=j.score, best_unit=self.progress, pinned=0)
+        return {**j.as_metrics(), "best_unit": self.progress}
 
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
@@ -328,7 +376,8 @@ class Trainer:
                 b = perm[i : i + local]
                 with self._d_autocast():
                     logits = self.D_train(data[b])
-                loss = F.cross_entropy(logits.float(), labels[b]) + self.D.l2_penalty()
+                loss = F.cross_entropy(logits.float(), labels[b], label_smoothing=tc.d_label_smoothing) \
+                    + self.D.l2_penalty()
                 if self._optimizer_step(loss, self.d_opt, self.D.parameters(), None) and epoch == tc.d_epochs - 1:
                     pred = logits.argmax(1)
                     y = labels[b]
@@ -337,32 +386,96 @@ class Trainer:
         loss_sum, real_ok, fake_ok, rows = stats.tolist()
         return {"d_loss": loss_sum / max(rows, 1), "d_acc_real": real_ok / max(rows / 2, 1), "d_acc_fake": fake_ok / max(rows / 2, 1)}
 
-    def _d_pretrain_unit(self, index: int) -> dict[str, Any]:
-        return self._d_round("d_pretrain")
-
     def _adversarial_unit(self, index: int) -> dict[str, Any]:
         tc = self.cfg.train
-        T = self.cfg.discriminator.seq_len
         metrics: dict[str, Any] = {}
         rewards = None
+        steps = tc.g_steps + tc.d_steps
         for g in range(tc.g_steps):
-            self._progress("adversarial", g, tc.g_steps + tc.d_steps)
-            samples = self.G.sample(tc.batch_size // self.dist.world, T, generator=self.rng)
-            rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
-            self.G.train()
-            log_probs = token_log_probs(self.G_train(self.G.shifted_inputs(samples))[0], samples)
-            loss = -(log_probs * rewards).sum(dim=1).mean()
-            self._optimizer_step(loss, self.pg_opt, self.G.parameters(), tc.grad_clip)
-            update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
-            metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()),
-                           reward_per_step=rewards.mean(0).tolist())
+            self._progress("adversarial", g, steps)
+            samples, rewards = self._policy_gradient_step(metrics)
+        for _ in range(tc.mle_steps):
+            idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
+                                device=self.device)
+            self._optimizer_step(self._mle_loss(self.train_data[idx]), self.g_opt, self.G.parameters(), tc.grad_clip)
+        d_acc = self._d_accuracy(rewards[:, -1]) if rewards is not None else None
+        skip_d = d_acc is not None and d_acc > tc.d_max_acc
         for d in range(tc.d_steps):
-            self._progress("adversarial", tc.g_steps + d, tc.g_steps + tc.d_steps)
-            metrics.update(self._d_round("adversarial"))
+            self._progress("adversarial", tc.g_steps + d, steps)
+            if not skip_d:
+                metrics.update(self._d_round("adversarial"))
+        if d_acc is not None:
+            metrics.update(d_acc_check=d_acc, d_skipped=float(skip_d))
         metrics.update(self._evaluate())
-        if index % max(tc.sample_every, 1) == 0 or index == tc.adv_rounds - 1:
+        metrics.update(self._select(metrics, rewards))
+        if index % max(tc.sample_every, 1) == 0 or index == tc.adv_rounds - 1 or self.stop_early:
             self._emit_sample("adversarial", index, None if rewards is None else rewards[:16].tolist())
         return metrics
+
+    def _policy_gradient_step(self, metrics: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One g-step on a fresh batch: rollout rewards, advantages, KL tie. -> (samples, rewards) (B, T)."""
+        tc = self.cfg.train
+        samples = self.G.sample(tc.batch_size // self.dist.world, self.cfg.discriminator.seq_len, generator=self.rng)
+        rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
+        self.G.train()
+        inputs = self.G.shifted_inputs(samples)
+        logits = self.G_train(inputs)[0]
+        kl = None
+        if tc.kl_coef:
+            with torch.no_grad():
+                reference_logits = self.reference(inputs)[0]
+            kl = kl_per_token(logits, reference_logits)
+        adv = advantages(rewards, tc.pg_baseline, tc.pg_normalize)
+        loss = policy_gradient_loss(token_log_probs(logits, samples), adv, kl, tc.kl_coef)
+        self._optimizer_step(loss, self.pg_opt, self.G.parameters(), tc.grad_clip)
+        update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
+        metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
+        if kl is not None:
+            metrics["kl_mle"] = float(kl.mean())
+        return samples, rewards
+
+    @torch.no_grad()
+    def _d_accuracy(self, fake_prob: torch.Tensor) -> float:
+        """D's accuracy on the round's samples (their probability of real: ``fake_prob`` (B,)) and as
+        many real training windows; averaged over ranks."""
+        idx = torch.randint(len(self.train_data), (len(fake_prob),), generator=self.rng, device=self.device)
+        with eval_mode(self.D):
+            real_prob = self.D.prob_real(self.train_data[idx])
+        acc = 0.5 * (float((real_prob > 0.5).float().mean()) + float((fake_prob < 0.5).float().mean()))
+        return mean_across_ranks([acc], self.dist)[0]
+
+    def best_description(self) -> str:
+        """Where the best model comes from, in words."""
+        best_unit = self.selection["best_unit"]
+        if best_unit is None:
+            return "the newest state"
+        phase, unit = self.units[min(best_unit, len(self.units) - 1)]
+        return f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
+
+    def _select(self, metrics: dict[str, Any], rewards: torch.Tensor | None) -> dict[str, Any]:
+        """Judge this round's G: keep it as the best model if it is; on collapse roll back to the best
+        model and end the adversarial phase (``stop_early``)."""
+        tc = self.cfg.train
+        reference = Judgement(**self.selection["reference"])
+        j = self.judge(self.G, metrics, reference)
+        if rewards is not None:
+            pinned = min(float(rewards.mean()), 1 - float(rewards.mean())) < 0.02
+            self.selection["pinned"] = self.selection["pinned"] + 1 if pinned else 0
+        best = self.selection["best_score"]
+        if eligible(j, reference, tc) and (j.score is None or best is None or j.score > best):
+            self.best_generator = copy.deepcopy(self.G.state_dict())
+            self.selection.update(best_score=j.score, best_unit=self.progress)
+        out = {**j.as_metrics(), "best_unit": self.selection["best_unit"]}
+        reason = collapse_reason(j, reference, self.selection["pinned"], tc)
+        if reason:
+            self.G.load_state_dict(self.best_generator)
+            self.rollout.load_state_dict(self.best_generator)
+            self.stop_early = True
+            out["notice"] = f"collapse: {reason}; rolled G back to the best model ({self.best_description()}) " \
+                            "and ended training"
+            if self.dist.is_main:
+                self.emit({"event": "notice", "message": out["notice"]})
+        return out
 
     def _emit_sample(self, phase: str, unit: int, rewards: list | None) -> None:
         if not self.callbacks:

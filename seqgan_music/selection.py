@@ -1,0 +1,109 @@
+"""Model selection and the collapse guard: a cheap validation judgement of the generator.
+
+After MLE pre-training and after each adversarial round the trainer samples a fixed-seed batch of
+windows from G (the same random stream every time, so rounds are compared on equal terms) and
+judges them without D, whose own reward is no measure of quality:
+
+- music runs: the mean overlap of music-statistics histograms with the validation windows (see
+  :func:`seqgan_music.metrics.histogram_overlap`) less any rise of the silent-melody rate over
+  the MLE model's; a round whose validation NLL exceeds the MLE model's by more than a budget is
+  not eligible;
+- runs without a tokenizer (the oracle experiment): minus the first evaluator's value
+  (NLL-oracle), else minus the validation NLL; with neither there is nothing to judge by
+  (``score`` None) and the newest round counts as the best.
+
+The same samples give G's per-token entropy and the silent and one-pitch rates that the collapse
+guard compares with the MLE model's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from seqgan_music.config import TrainConfig
+from seqgan_music.metrics import STAT_NAMES, histogram_overlap, music_stats, one_pitch_rate, silent_rate
+from seqgan_music.models import Generator, eval_mode
+from seqgan_music.policy_gradient import entropy_per_token
+from seqgan_music.tokenizer import Tokenizer
+
+SELECTION_SEED = 20170204  # the fixed stream of the judgement samples
+
+
+def stats_table(tokenizer: Tokenizer, windows: np.ndarray) -> dict[str, np.ndarray]:
+    """Music statistics of (N, T) windows -> {name: (N,) values}."""
+    rows = [music_stats(tokenizer.decode_notes(w), w, len(w)) for w in windows]
+    return {name: np.array([r[name] for r in rows]) for name in STAT_NAMES}
+
+
+@dataclass
+class Judgement:
+    """One validation judgement of G. ``score``: higher is better (see the module doc)."""
+
+    score: float | None
+    entropy: float  # mean per-token entropy (nats) of G's next-token distribution on its samples
+    silent: float  # share of samples without a note (0 without a tokenizer)
+    one_pitch: float  # share of samples whose notes share one pitch
+    overlap: float | None  # mean statistics overlap with the validation windows (music runs)
+    valid_nll: float | None
+
+    def as_metrics(self) -> dict[str, float]:
+        return {f"select_{k}": float(v) for k, v in asdict(self).items() if v is not None and k != "valid_nll"}
+
+
+class Judge:
+    """Judges generators against the validation windows of one run (``valid``: (M, T) ids)."""
+
+    def __init__(self, tokenizer: Tokenizer | None, valid: torch.Tensor, seq_len: int, num: int):
+        self.tokenizer, self.seq_len, self.num = tokenizer, seq_len, num
+        self.valid_stats = stats_table(tokenizer, valid.cpu().numpy()) if tokenizer is not None and len(valid) else None
+
+    @torch.no_grad()
+    def __call__(self, G: Generator, metrics: dict[str, float], reference: Judgement | None) -> Judgement:
+        """Judge ``G``; ``metrics`` are the unit's evaluation metrics (valid_nll, evaluators);
+        ``reference`` is the MLE model's judgement (None when judging the MLE model itself)."""
+        device = G.out.weight.device
+        gen = torch.Generator(device=device).manual_seed(SELECTION_SEED)
+        with eval_mode(G):
+            samples = G.sample(self.num, self.seq_len, generator=gen)
+            entropy = float(entropy_per_token(G(G.shifted_inputs(samples))[0]).mean())
+        valid_nll = metrics.get("valid_nll")
+        silent = one_pitch = 0.0
+        overlap = None
+        if self.tokenizer is not None:
+            windows = samples.cpu().numpy()
+            melodies = [self.tokenizer.decode_notes(w) for w in windows]
+            silent, one_pitch = silent_rate(melodies), one_pitch_rate(melodies)
+            if self.valid_stats is not None:
+                gen_stats = stats_table(self.tokenizer, windows)
+                overlap = float(np.mean([histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES]))
+        if overlap is not None:
+            score = overlap - max(0.0, silent - (reference.silent if reference else silent))
+        else:
+            judged = [v for k, v in metrics.items() if k != "valid_nll"] + ([valid_nll] if valid_nll is not None else [])
+            score = -float(judged[0]) if judged else None
+        return Judgement(score, entropy, silent, one_pitch, overlap, valid_nll)
+
+
+def eligible(j: Judgement, reference: Judgement, tc: TrainConfig) -> bool:
+    """A round may become the best model only within the validation-NLL budget over the MLE model."""
+    if j.valid_nll is None or reference.valid_nll is None:
+        return True
+    return j.valid_nll <= reference.valid_nll + tc.select_nll_budget
+
+
+def collapse_reason(j: Judgement, reference: Judgement, pinned_rounds: int, tc: TrainConfig) -> str | None:
+    """Why G has collapsed compared with its MLE model, or None. ``pinned_rounds``: consecutive
+    rounds whose mean reward stayed within 0.02 of 0 or 1 (D no longer tells samples apart)."""
+    if j.entropy < tc.collapse_entropy * reference.entropy:
+        return (f"G's next-token entropy fell to {j.entropy:.2f} nats (MLE model {reference.entropy:.2f}): "
+                "it keeps writing the same few tokens")
+    if j.silent > reference.silent + tc.collapse_rate:
+        return f"{j.silent:.0%} of G's melodies are silent (MLE model {reference.silent:.0%})"
+    if j.one_pitch > reference.one_pitch + tc.collapse_rate:
+        return f"{j.one_pitch:.0%} of G's melodies use one pitch only (MLE model {reference.one_pitch:.0%})"
+    if pinned_rounds >= tc.collapse_pinned_rounds:
+        return f"the mean reward stayed pinned near 0 or 1 for {pinned_rounds} rounds: D's reward carries no signal"
+    return None
