@@ -34,6 +34,7 @@ from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
 PRESETS = {"Fast demo": "demo", "Tiny (tests)": "tiny", "CPU": "cpu", "Paper (GPU)": "paper"}
+GENERATORS = {"Best": "best", "MLE": "mle", "Last": "last"}  # a run's generators (checkpoint.MODELS)
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
                "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
 KNOBS = [  # (label, train config key, minimum, help)
@@ -212,6 +213,13 @@ def live_view(tokenizer) -> None:
                 + (f" · about {eta:.0f} s left" if eta is not None and state.status == "running" else ""))
     if state.error:
         st.error(state.error)
+    for notice in state.notices:
+        st.warning(notice)
+    best = next((m["best_unit"] for m in reversed(state.metrics) if m.get("best_unit") is not None), None)
+    if best is not None:
+        phase, unit = next(((m["phase"], m["unit"]) for m in state.metrics if m["unit_index"] == best), ("", 0))
+        where = f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
+        st.caption(f"Best model so far (validation judgement): {where}")
     st.progress(state.unit / max(state.units, 1), text="Overall")
     st.progress(min(state.phase_done / max(state.phase_total, 1), 1.0), text=f"Current {state.phase or 'unit'}")
     if state.first_sample_at is not None:
@@ -251,7 +259,11 @@ def generate_tab(ws: str) -> None:
         st.info("Train a model (or upload a checkpoint in the Models tab) first.")
         return
     current = os.path.basename(st.session_state.get("run_dir", ""))
-    name = st.selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run")
+    cols = st.columns([2, 1])
+    name = cols[0].selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run")
+    which = cols[1].radio("Generator", list(GENERATORS), key="gen_which", horizontal=True,
+                          help="Best: the round that model selection rated best on validation melodies (the MLE model "
+                               "unless a round beat it). MLE: the end of pre-training. Last: the end of training.")
     cols = st.columns(4)
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
     bars = cols[1].number_input("Length in bars (4/4)", 1, 32, 4, key="gen_bars")
@@ -265,7 +277,7 @@ def generate_tab(ws: str) -> None:
     primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
     if st.button("Generate", key="generate", type="primary"):
         try:
-            st.session_state.generated = _generate(os.path.join(ws, "runs", name), ws, int(num), int(bars),
+            st.session_state.generated = _generate(os.path.join(ws, "runs", name), GENERATORS[which], ws, int(num), int(bars),
                                                    float(temperature), int(top_k), int(seed), float(qpm),
                                                    INSTRUMENTS[instrument], primer_file, colour)
         except UserError as exc:
@@ -274,8 +286,8 @@ def generate_tab(ws: str) -> None:
         show_generated(st.session_state.generated)
 
 
-def _generate(run_dir, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour) -> dict:
-    run = load_run(run_dir, device())
+def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour) -> dict:
+    run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     steps = bars * 4 * tok.config.steps_per_quarter if tok.config.encoding == "melody" else \
         max(1, round(bars * 4 * 60.0 / qpm / tok.config.sample_seconds))
@@ -302,8 +314,16 @@ def show_generated(gen: dict) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
         for i, m in enumerate(gen["melodies"]):
             zf.writestr(f"melody_{i + 1:02d}.mid", m["midi"])
+    silent = [i + 1 for i, m in enumerate(gen["melodies"]) if not tok.decode_notes(m["tokens"])]
+    if silent:
+        st.warning(f"{len(silent)} of {len(gen['melodies'])} melodies have no notes (melody "
+                   f"{', '.join(map(str, silent))}): this model writes silence. Try the MLE or Best generator, "
+                   "or a lower temperature.")
     st.download_button("Download all as .zip", archive.getvalue(), "melodies.zip", "application/zip", key="dl_zip")
     for i, m in enumerate(gen["melodies"]):
+        if i + 1 in silent:
+            st.markdown(f"**Melody {i + 1}** · :red[silent: no notes]")
+            continue
         reward = f" · mean reward {m['rewards'].mean():.2f}" if m["rewards"] is not None else ""
         st.markdown(f"**Melody {i + 1}**{reward}")
         st.image(piano_roll(tok.decode_notes(m["tokens"]), len(m["tokens"]), m["rewards"]), clamp=True)

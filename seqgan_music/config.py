@@ -88,8 +88,9 @@ class TrainConfig:
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
     # model selection and the collapse guard (selection.py)
-    select_samples: int = 256  # G samples of the validation judgement after each round
+    select_samples: int = 512  # G samples of the validation judgement after each round
     select_nll_budget: float = 0.1  # a round becomes best.pt only if valid NLL <= MLE's + this (nats)
+    select_margin: float = 0.02  # ... and only if its score beats the best so far by more than this (noise)
     collapse_entropy: float = 0.0  # collapse when G's entropy falls below this fraction of the MLE model's (0: off)
     collapse_rate: float = 1.0  # collapse when the silent or one-pitch rate exceeds the MLE model's by this (1: off)
     collapse_pinned_rounds: int = 0  # collapse after this many rounds of mean reward within 0.02 of 0 or 1 (0: off)

@@ -42,7 +42,7 @@ from seqgan_music.selection import stats_table
 
 DEFINITIONS = {
     "critic": "held-out accuracy of a fresh GRU classifier telling generated from validation windows "
-              "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better)",
+              "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better; nan with fewer than 2 validation tunes)",
     "bleu4": "mean sentence BLEU-4 of each generated window against all training windows (uniform weights, no smoothing)",
     "mse": "mean over generated windows of the mean squared sounding-pitch difference (semitones^2) to the nearest training window",
     "self_bleu4": "BLEU-4 of 200 generated windows against the other generated ones (lower = more diverse)",
@@ -78,8 +78,9 @@ class _Reference:
         self.refs = train[rng.choice(len(train), min(max_refs, len(train)), replace=False)]
         self.ref_pitch = tok.sounding_pitch(self.refs)
         self.valid, self.valid_groups = piece_windows(ds.pieces, ds.piece_is_valid, cfg.seq_len, cfg.hop)
-        if len(np.unique(self.valid_groups)) < 2:
-            raise UserError(f"{ds.path}: the evaluation needs at least 2 validation tunes; prepare more pieces")
+        if len(self.valid) == 0:
+            raise UserError(f"{ds.path}: no validation tunes to compare with; prepare more pieces")
+        self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
         self.valid_stats = stats_table(tok, self.valid)
         self.valid_notes = [tok.decode_notes(w) for w in self.valid]
 
@@ -92,7 +93,8 @@ class _Reference:
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
         return {
             "model": label, "temperature": temperature,
-            "critic": two_sample_accuracy(self.valid, self.valid_groups, samples, tok.vocab_size, sample_groups, seed=seed),
+            "critic": two_sample_accuracy(self.valid, self.valid_groups, samples, tok.vocab_size, sample_groups, seed=seed)
+            if self.critic_possible else float("nan"),
             "bleu4": float(bleu(samples, self.refs, 4, tok.vocab_size).mean()),
             "mse": pitch_mse(tok.sounding_pitch(samples), self.ref_pitch), "self_bleu4": self_bleu(samples),
             "valid_nll": valid_nll, "silent": silent_rate(notes), "dur_entropy": duration_entropy(notes),

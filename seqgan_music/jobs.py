@@ -42,6 +42,7 @@ class JobState:
     units: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
     sample: dict[str, Any] | None = None  # newest generated sample event
+    notices: list[str] = field(default_factory=list)  # the trainer's messages (collapse guard)
     started: float = 0.0
     first_sample_at: float | None = None  # seconds after start when the first sample arrived
     resumed_from: int = 0  # units already done when this job started
@@ -115,6 +116,8 @@ class TrainingJob:
             elif event["event"] == "metrics":
                 st.metrics.append(event)
                 st.unit = event["unit_index"] + 1
+            elif event["event"] == "notice":
+                st.notices.append(event["message"])
             elif event["event"] == "sample":
                 st.sample = event
                 if st.first_sample_at is None:

@@ -104,6 +104,6 @@ def collapse_reason(j: Judgement, reference: Judgement, pinned_rounds: int, tc: 
         return f"{j.silent:.0%} of G's melodies are silent (MLE model {reference.silent:.0%})"
     if j.one_pitch > reference.one_pitch + tc.collapse_rate:
         return f"{j.one_pitch:.0%} of G's melodies use one pitch only (MLE model {reference.one_pitch:.0%})"
-    if pinned_rounds >= tc.collapse_pinned_rounds:
+    if tc.collapse_pinned_rounds and pinned_rounds >= tc.collapse_pinned_rounds:
         return f"the mean reward stayed pinned near 0 or 1 for {pinned_rounds} rounds: D's reward carries no signal"
     return None

@@ -431,7 +431,7 @@ class Trainer:
         update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
         metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
         if kl is not None:
-            metrics["kl_mle"] = float(kl.mean())
+            metrics["kl_mle"] = float(kl.detach().mean())
         return samples, rewards
 
     @torch.no_grad()
@@ -462,7 +462,7 @@ class Trainer:
             pinned = min(float(rewards.mean()), 1 - float(rewards.mean())) < 0.02
             self.selection["pinned"] = self.selection["pinned"] + 1 if pinned else 0
         best = self.selection["best_score"]
-        if eligible(j, reference, tc) and (j.score is None or best is None or j.score > best):
+        if eligible(j, reference, tc) and (j.score is None or best is None or j.score > best + tc.select_margin):
             self.best_generator = copy.deepcopy(self.G.state_dict())
             self.selection.update(best_score=j.score, best_unit=self.progress)
         out = {**j.as_metrics(), "best_unit": self.selection["best_unit"]}

@@ -36,7 +36,8 @@ def tiny_dataset(midi_folder, tmp_path_factory):
     from seqgan_music.dataset import prepare
 
     out = tmp_path_factory.mktemp("data") / "ds"
-    prepare([str(midi_folder)], str(out), TokenizerConfig(seq_len=16, hop=8), cache_dir=None, workers=1)
+    prepare([str(midi_folder)], str(out), TokenizerConfig(seq_len=16, hop=8), valid_fraction=0.25, cache_dir=None,
+            workers=1)
     return str(out)
 
 

@@ -102,6 +102,23 @@ def test_train_tiny_then_generate_with_downloads():
     assert all(m["midi"].startswith(b"MThd") and m["wav"].startswith(b"RIFF") for m in melodies)
     assert all(m["rewards"].min() >= 0 and m["rewards"].max() <= 1 for m in melodies)
     assert len(melodies[0]["tokens"]) == 2 * 4 * 4  # 2 bars of 4/4 at 4 steps per quarter
+    assert at.session_state["gen_which"] == "Best"
+    at.radio(key="gen_which").set_value("MLE")
+    at.button(key="generate").click().run()
+    assert not at.exception and not at.error and len(at.session_state["generated"]["melodies"]) == 2
+
+
+def test_silent_melodies_are_called_out(monkeypatch):
+    import seqgan_music.generate
+
+    at = upload(new_session(), SONGS)
+    train_tiny(at)
+    monkeypatch.setattr(seqgan_music.generate, "generate_tokens", lambda run, num, steps, *a: torch.zeros(num, steps, dtype=torch.long))
+    at.number_input(key="gen_num").set_value(2)
+    at.button(key="generate").click().run()
+    assert not at.exception
+    assert any("2 of 2 melodies have no notes" in w.value for w in at.warning)
+    assert sum("silent: no notes" in m.value for m in at.markdown) == 2
 
 
 def test_pause_stop_and_resume_a_run():

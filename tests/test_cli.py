@@ -105,7 +105,9 @@ def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "40", "--temperature", "1.0",
                  "--temperature", "0.8", "--json", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert [(r["model"], r["temperature"]) for r in result["rows"]] == [("MLE", 1.0), ("MLE", 0.8), ("SeqGAN", 1.0), ("SeqGAN", 0.8)]
+    assert [(r["model"], r["temperature"]) for r in result["rows"]] == [
+        ("MLE", 1.0), ("MLE", 0.8), ("best", 1.0), ("best", 0.8), ("last", 1.0), ("last", 0.8), ("Markov-4", 1.0),
+        ("real", None)]
     for r in result["rows"]:
         assert 0 <= r["bleu4"] <= 1 and r["mse"] >= 0 and 0 <= r["overlap"] <= 1
     assert "nearest training window" in result["definitions"]["mse"]
