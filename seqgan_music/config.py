@@ -90,7 +90,9 @@ class TrainConfig:
     # model selection and the collapse guard (selection.py)
     select_samples: int = 512  # G samples of the validation judgement after each round
     select_nll_budget: float = 0.1  # a round becomes best.pt only if valid NLL <= MLE's + this (nats)
-    select_margin: float = 0.02  # ... and only if its score beats the best so far by more than this (noise)
+    select_rate_tolerance: float = 0.05  # ... if its silent and one-pitch rates exceed MLE's by at most this
+    select_overlap_drop: float = 0.03  # ... if its statistics overlap with validation is at most this below MLE's
+    select_margin: float = 0.0  # ... and if its score (minus valid NLL) beats the best so far by more than this
     collapse_entropy: float = 0.0  # collapse when G's entropy falls below this fraction of the MLE model's (0: off)
     collapse_rate: float = 1.0  # collapse when the silent or one-pitch rate exceeds the MLE model's by this (1: off)
     collapse_pinned_rounds: int = 0  # collapse after this many rounds of mean reward within 0.02 of 0 or 1 (0: off)
@@ -109,6 +111,8 @@ class TrainConfig:
             raise UserError(f"pg_baseline must be 'none' or 'batch', not {self.pg_baseline!r}")
         if not isinstance(self.pg_normalize, bool):
             raise UserError("pg_normalize must be true or false")
+        if min(self.select_rate_tolerance, self.select_overlap_drop, self.select_margin, self.select_nll_budget) < 0:
+            raise UserError("select_rate_tolerance, select_overlap_drop, select_margin and select_nll_budget must be >= 0")
         if self.kl_coef < 0 or self.mle_steps < 0 or self.select_samples < 1 or self.collapse_pinned_rounds < 0:
             raise UserError("kl_coef and mle_steps must be >= 0, select_samples >= 1, collapse_pinned_rounds >= 0")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:

@@ -89,12 +89,19 @@ def test_collapse_reasons_and_eligibility():
     assert "pinned" in collapse_reason(_judgement(), ref, 3, tc)
     assert collapse_reason(_judgement(entropy=0.0, silent=1.0), ref, 9, TrainConfig()) is None  # paper: guard off
     assert eligible(_judgement(valid_nll=1.2), ref, tc) and not eligible(_judgement(valid_nll=1.21), ref, tc)
+    assert eligible(_judgement(silent=0.1, one_pitch=0.07, overlap=0.77), ref, tc)
+    assert not eligible(_judgement(silent=0.11), ref, tc) and not eligible(_judgement(one_pitch=0.08), ref, tc)
+    assert not eligible(_judgement(overlap=0.76), ref, tc)
 
 
 def _trainer(dataset_dir, run_dir, overrides, callbacks=None):
     ds = load_dataset(dataset_dir)
     cfg = apply_overrides(make_run_config("tiny", ds.tokenizer.vocab_size, ds.seq_len), overrides)
     return Trainer(cfg, ds.train, ds.valid, str(run_dir), torch.device("cpu"), ds.tokenizer, callbacks=callbacks)
+
+
+def _metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 def _weights_equal(a, b):
@@ -109,7 +116,7 @@ def test_collapsing_run_keeps_a_pre_collapse_best_model(tiny_dataset, tmp_path):
     trainer = _trainer(tiny_dataset, tmp_path, COLLAPSING + ["collapse_entropy=0", "collapse_rate=1",
                                                              "collapse_pinned_rounds=0"])
     assert trainer.run() == "done"
-    metrics = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    metrics = _metrics(tmp_path)
     adv = [m for m in metrics if m["phase"] == "adversarial"]
     mle_entropy = [m for m in metrics if m["phase"] == "mle"][-1]["select_entropy"]
     assert len(adv) == 8 and adv[-1]["select_entropy"] < 0.5 * mle_entropy  # it did collapse
@@ -129,7 +136,7 @@ def test_collapse_guard_rolls_back_and_ends_training(tiny_dataset, tmp_path):
     assert trainer.run() == "done"
     notices = [e for e in events if e["event"] == "notice"]
     assert len(notices) == 1 and "collapse" in notices[0]["message"] and "rolled G back" in notices[0]["message"]
-    metrics = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    metrics = _metrics(tmp_path)
     assert metrics[-1]["notice"] == notices[0]["message"]
     assert len([m for m in metrics if m["phase"] == "adversarial"]) < 8  # the remaining rounds were not run
     best, last = read_checkpoint(str(tmp_path / BEST)), read_checkpoint(str(tmp_path / LAST))
@@ -143,7 +150,7 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
     assert trainer.run() == "done"
     mle = read_checkpoint(str(tmp_path / MLE))
     assert _weights_equal(trainer.reference.state_dict(), mle["generator"])
-    adv = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")][-2:]
+    adv = _metrics(tmp_path)[-2:]
     assert all(m["kl_mle"] >= 0 for m in adv) and adv[-1]["kl_mle"] > 0
     batches = -(-len(trainer.train_data) // trainer.cfg.train.batch_size)
     g_steps = int(next(iter(trainer.g_opt.state_dict()["state"].values()))["step"])
@@ -157,7 +164,7 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
 def test_d_steps_are_skipped_while_d_is_ahead(tiny_dataset, tmp_path):
     trainer = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "d_max_acc=0.01", "d_label_smoothing=0.2"])
     assert trainer.run() == "done"
-    adv = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")][-2:]
+    adv = _metrics(tmp_path)[-2:]
     for m in adv:
         assert 0 <= m["d_acc_check"] <= 1
         assert (m["d_skipped"] == 1.0) == (m["d_acc_check"] > 0.01)
