@@ -32,7 +32,7 @@ def read_metrics(run_dir):
 
 def test_tiny_training_runs_all_phases_with_finite_losses(tiny_dataset, tmp_path):
     events = []
-    trainer = make_trainer(tiny_dataset, tmp_path, [events.append], ["adv_rounds=3"])
+    trainer = make_trainer(tiny_dataset, tmp_path, [events.append], ["adv_rounds=3", "d_max_acc=1"])
     assert trainer.run() == "done"
     metrics = read_metrics(tmp_path)
     assert [m["phase"] for m in metrics] == ["mle"] * 2 + ["d_pretrain"] + ["adversarial"] * 3
