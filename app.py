@@ -215,11 +215,9 @@ def live_view(tokenizer) -> None:
         st.error(state.error)
     for notice in state.notices:
         st.warning(notice)
-    best = next((m["best_unit"] for m in reversed(state.metrics) if m.get("best_unit") is not None), None)
+    best = next((m["best_model"] for m in reversed(state.metrics) if "best_model" in m), None)
     if best is not None:
-        phase, unit = next(((m["phase"], m["unit"]) for m in state.metrics if m["unit_index"] == best), ("", 0))
-        where = f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
-        st.caption(f"Best model so far (validation judgement): {where}")
+        st.caption(f"Best model so far (lowest validation NLL without worse melodies): {best}")
     st.progress(state.unit / max(state.units, 1), text="Overall")
     st.progress(min(state.phase_done / max(state.phase_total, 1), 1.0), text=f"Current {state.phase or 'unit'}")
     if state.first_sample_at is not None:

@@ -21,18 +21,28 @@ import sys
 
 import numpy as np
 
+from seqgan_music.checkpoint import read_checkpoint
 from seqgan_music.evaluate import evaluate_run
 
 KEYS = ("critic", "overlap", "silent", "valid_nll")
 
 
+def finished(last_path: str) -> bool:
+    """Whether the run of this checkpoint completed its schedule (a killed run resumes)."""
+    if not os.path.exists(last_path):
+        return False
+    state = read_checkpoint(last_path)
+    return state["progress"] == state["units"]
+
+
 def run_one(data: str, preset: str, seed: int, out: str, sets: list[str], num: int, temp: float) -> dict:
     name = f"{os.path.basename(data.rstrip('/'))}-{preset}-s{seed}"
     run_dir = os.path.join(out, name)
-    if not os.path.exists(os.path.join(run_dir, "best.pt")):
+    last_path = os.path.join(run_dir, "last.pt")
+    if not finished(last_path):
         cmd = [sys.executable, "-m", "seqgan_music", "train", data, "--out", run_dir, "--preset", preset,
                "--set", f"seed={seed}", *sum((["--set", s] for s in sets), [])]
-        if os.path.exists(os.path.join(run_dir, "last.pt")):
+        if os.path.exists(last_path):
             cmd.append("--resume")
         subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     result = evaluate_run(run_dir, data, num=num, temperatures=(temp,), seed=seed)

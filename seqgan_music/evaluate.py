@@ -38,7 +38,7 @@ from seqgan_music.metrics import (
     self_bleu,
     silent_rate,
 )
-from seqgan_music.selection import stats_table
+from seqgan_music.selection import decode_all, stats_table
 
 DEFINITIONS = {
     "critic": "held-out accuracy of a fresh GRU classifier telling generated from validation windows "
@@ -81,15 +81,15 @@ class _Reference:
         if len(self.valid) == 0:
             raise UserError(f"{ds.path}: no validation tunes to compare with; prepare more pieces")
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
-        self.valid_stats = stats_table(tok, self.valid)
-        self.valid_notes = [tok.decode_notes(w) for w in self.valid]
+        self.valid_notes = decode_all(tok, self.valid)
+        self.valid_stats = stats_table(self.valid_notes, self.valid)
 
     def row(self, label: str, temperature: float | None, samples: np.ndarray, valid_nll: float,
             sample_groups: np.ndarray | None = None, seed: int = 0) -> dict:
         start = time.perf_counter()
         tok = self.tokenizer
-        gen_stats = stats_table(tok, samples)
-        notes = [tok.decode_notes(w) for w in samples]
+        notes = decode_all(tok, samples)
+        gen_stats = stats_table(notes, samples)
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
         return {
             "model": label, "temperature": temperature,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 DIATONIC = np.array([0, 2, 4, 5, 7, 9, 11])  # major scale; natural minors are its modes
+_SCALES = (DIATONIC[None, :] + np.arange(12)[:, None]) % 12  # (12, 7): the pitch classes of each root's scale
 
 STAT_NAMES = ("pitch_range", "pitches_used", "pitch_class_entropy", "scale_consistency", "mean_abs_interval",
               "note_density", "rest_ratio", "longest_repeat")
@@ -100,8 +101,8 @@ def scale_consistency(pitches: np.ndarray) -> float:
     """Largest fraction of notes that fit one diatonic (major / natural minor) scale; 1 for none."""
     if len(pitches) == 0:
         return 1.0
-    pcs = np.asarray(pitches) % 12
-    return float(max(np.isin(pcs, (DIATONIC + root) % 12).mean() for root in range(12)))
+    counts = np.bincount(np.asarray(pitches) % 12, minlength=12)
+    return float(counts[_SCALES].sum(axis=1).max() / len(pitches))
 
 
 def longest_repeat(tokens: np.ndarray) -> int:

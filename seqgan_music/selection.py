@@ -27,18 +27,24 @@ import numpy as np
 import torch
 
 from seqgan_music.config import TrainConfig
-from seqgan_music.metrics import STAT_NAMES, histogram_overlap, music_stats, one_pitch_rate, silent_rate
+from seqgan_music.metrics import STAT_NAMES, Notes, histogram_overlap, music_stats, one_pitch_rate, silent_rate
 from seqgan_music.models import Generator, eval_mode
 from seqgan_music.policy_gradient import entropy_per_token
 from seqgan_music.tokenizer import Tokenizer
 
 SELECTION_SEED = 20170204  # the fixed stream of the judgement samples
+VALID_STATS_WINDOWS = 4096  # validation windows whose statistics the samples are compared with
 
 
-def stats_table(tokenizer: Tokenizer, windows: np.ndarray) -> dict[str, np.ndarray]:
-    """Music statistics of (N, T) windows -> {name: (N,) values}."""
-    rows = [music_stats(tokenizer.decode_notes(w), w, len(w)) for w in windows]
+def stats_table(melodies: list[Notes], windows: np.ndarray) -> dict[str, np.ndarray]:
+    """Music statistics of (N, T) windows, decoded to ``melodies`` -> {name: (N,) values}."""
+    rows = [music_stats(notes, w, len(w)) for notes, w in zip(melodies, windows)]
     return {name: np.array([r[name] for r in rows]) for name in STAT_NAMES}
+
+
+def decode_all(tokenizer: Tokenizer, windows: np.ndarray) -> list[Notes]:
+    """(N, T) windows -> the notes of each."""
+    return [tokenizer.decode_notes(w) for w in windows]
 
 
 @dataclass
@@ -61,7 +67,10 @@ class Judge:
 
     def __init__(self, tokenizer: Tokenizer | None, valid: torch.Tensor, seq_len: int, num: int):
         self.tokenizer, self.seq_len, self.num = tokenizer, seq_len, num
-        self.valid_stats = stats_table(tokenizer, valid.cpu().numpy()) if tokenizer is not None and len(valid) else None
+        self.valid_stats = None
+        if tokenizer is not None and len(valid):
+            windows = valid[:VALID_STATS_WINDOWS].cpu().numpy()
+            self.valid_stats = stats_table(decode_all(tokenizer, windows), windows)
 
     @torch.no_grad()
     def __call__(self, G: Generator, metrics: dict[str, float], reference: Judgement | None) -> Judgement:
@@ -77,10 +86,10 @@ class Judge:
         overlap = None
         if self.tokenizer is not None:
             windows = samples.cpu().numpy()
-            melodies = [self.tokenizer.decode_notes(w) for w in windows]
+            melodies = decode_all(self.tokenizer, windows)
             silent, one_pitch = silent_rate(melodies), one_pitch_rate(melodies)
             if self.valid_stats is not None:
-                gen_stats = stats_table(self.tokenizer, windows)
+                gen_stats = stats_table(melodies, windows)
                 overlap = float(np.mean([histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES]))
         judged = ([valid_nll] if valid_nll is not None else []) + [v for k, v in metrics.items() if k != "valid_nll"]
         score = -float(judged[0]) if judged else None

@@ -232,7 +232,7 @@ class Trainer:
                 phase, index = self.units[self.progress]
                 new_best = self.selection["reference"] is None and phase == "adversarial"
                 if new_best:  # no MLE epochs in this schedule: the adversarial phase starts from here
-                    self._start_adversarial({})
+                    self._start_adversarial(self._evaluate(), self.progress - 1)
                 metrics = self._run_unit(phase, index)
                 new_best = new_best or metrics.get("best_unit") == self.progress
                 self._log_metrics(phase, index, metrics)
@@ -325,19 +325,20 @@ class Trainer:
                 total, count = total + loss.item() * len(batch), count + len(batch)
         metrics = {"mle_loss": total / max(count, 1), **self._evaluate()}
         if epoch == tc.mle_epochs - 1:
-            metrics.update(self._start_adversarial(metrics))
+            metrics.update(self._start_adversarial(metrics, self.progress))
         self._emit_sample("mle", epoch, None)
         return metrics
 
-    def _start_adversarial(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """G's current state becomes the rollout policy, the frozen reference of the KL tie, the
-        reference judgement of the collapse guard and the first best model."""
+    def _start_adversarial(self, metrics: dict[str, Any], unit: int) -> dict[str, Any]:
+        """G's current state (after units[unit]; -1: before any) becomes the rollout policy, the
+        frozen reference of the KL tie, the reference judgement of the collapse guard and the
+        first best model. ``metrics``: the evaluation of that state."""
         self.rollout.load_state_dict(self.G.state_dict())
         self.reference.load_state_dict(self.G.state_dict())
         self.best_generator = copy.deepcopy(self.G.state_dict())
-        j = self.judge(self.G, metrics or self._evaluate(), None)
-        self.selection.update(reference=vars(j).copy(), best_score=j.score, best_unit=self.progress, pinned=0)
-        return {**j.as_metrics(), "best_unit": self.progress}
+        j = self.judge(self.G, metrics, None)
+        self.selection.update(reference=vars(j).copy(), best_score=j.score, best_unit=unit, pinned=0)
+        return {**j.as_metrics(), "best_unit": unit, "best_model": self.best_description()}
 
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
@@ -393,7 +394,7 @@ class Trainer:
         steps = tc.g_steps + tc.d_steps
         for g in range(tc.g_steps):
             self._progress("adversarial", g, steps)
-            samples, rewards = self._policy_gradient_step(metrics)
+            rewards = self._policy_gradient_step(metrics)
         for _ in range(tc.mle_steps):
             idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
                                 device=self.device)
@@ -412,8 +413,8 @@ class Trainer:
             self._emit_sample("adversarial", index, None if rewards is None else rewards[:16].tolist())
         return metrics
 
-    def _policy_gradient_step(self, metrics: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One g-step on a fresh batch: rollout rewards, advantages, KL tie. -> (samples, rewards) (B, T)."""
+    def _policy_gradient_step(self, metrics: dict[str, Any]) -> torch.Tensor:
+        """One g-step on a fresh batch: rollout rewards, advantages, KL tie. -> the (B, T) rewards."""
         tc = self.cfg.train
         samples = self.G.sample(tc.batch_size // self.dist.world, self.cfg.discriminator.seq_len, generator=self.rng)
         rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
@@ -432,7 +433,7 @@ class Trainer:
         metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
         if kl is not None:
             metrics["kl_mle"] = float(kl.detach().mean())
-        return samples, rewards
+        return rewards
 
     @torch.no_grad()
     def _d_accuracy(self, fake_prob: torch.Tensor) -> float:
@@ -449,7 +450,9 @@ class Trainer:
         best_unit = self.selection["best_unit"]
         if best_unit is None:
             return "the newest state"
-        phase, unit = self.units[min(best_unit, len(self.units) - 1)]
+        if best_unit < 0 or self.units[best_unit][0] == "d_pretrain":
+            return "the start of the adversarial phase"
+        phase, unit = self.units[best_unit]
         return f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
 
     def _select(self, metrics: dict[str, Any], rewards: torch.Tensor | None) -> dict[str, Any]:
@@ -465,7 +468,7 @@ class Trainer:
         if eligible(j, reference, tc) and (j.score is None or best is None or j.score > best + tc.select_margin):
             self.best_generator = copy.deepcopy(self.G.state_dict())
             self.selection.update(best_score=j.score, best_unit=self.progress)
-        out = {**j.as_metrics(), "best_unit": self.selection["best_unit"]}
+        out = {**j.as_metrics(), "best_unit": self.selection["best_unit"], "best_model": self.best_description()}
         reason = collapse_reason(j, reference, self.selection["pinned"], tc)
         if reason:
             self.G.load_state_dict(self.best_generator)

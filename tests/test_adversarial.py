@@ -161,6 +161,20 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
     assert again.selection == trainer.selection
 
 
+def test_schedule_without_mle_epochs_selects_from_the_start_of_the_adversarial_phase(tiny_dataset, tmp_path):
+    trainer = _trainer(tiny_dataset, tmp_path, ["mle_epochs=0", "adv_rounds=2", "select_nll_budget=100"])
+    assert trainer.run() == "done"
+    adv = _metrics(tmp_path)[-2:]
+    assert adv[0]["best_model"] in ("the start of the adversarial phase", "adversarial round 1")
+    assert adv[-1]["best_model"].startswith(("the start", "adversarial round"))
+    assert all(os.path.exists(tmp_path / f) for f in (BEST, MLE, LAST))
+    best = read_checkpoint(str(tmp_path / BEST))["generator"]
+    start_or_round = adv[-1]["best_unit"]
+    assert start_or_round in (0, 1, 2)  # the D pre-training round before the adversarial phase, or a round
+    if start_or_round == 2:  # the last round is the best: best.pt holds the final generator
+        assert _weights_equal(best, read_checkpoint(str(tmp_path / LAST))["generator"])
+
+
 def test_d_steps_are_skipped_while_d_is_ahead(tiny_dataset, tmp_path):
     trainer = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "d_max_acc=0.01", "d_label_smoothing=0.2"])
     assert trainer.run() == "done"

@@ -92,6 +92,7 @@ def test_train_tiny_then_generate_with_downloads():
     at = upload(new_session(), SONGS)
     train_tiny(at)
     assert any("**Status:** done" in m.value for m in at.markdown)
+    assert any(c.value.startswith("Best model so far") for c in at.caption)
     at.number_input(key="gen_num").set_value(2)
     at.number_input(key="gen_bars").set_value(2)
     at.button(key="generate").click().run()
