@@ -74,7 +74,7 @@ class Judge:
 
     @torch.no_grad()
     def __call__(self, G: Generator, metrics: dict[str, float], reference: Judgement | None) -> Judgement:
-        """Judge ``G``; ``metrics`` are the unit's evaluation metrics (valid_nll, evaluators);
+        """Judge ``G``; ``metrics`` are the trainer's evaluation of it (valid_nll, evaluators) only;
         ``reference`` is the MLE model's judgement (None when judging the MLE model itself)."""
         device = G.out.weight.device
         gen = torch.Generator(device=device).manual_seed(SELECTION_SEED)

@@ -323,20 +323,21 @@ class Trainer:
             loss = self._mle_loss(batch)
             if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
                 total, count = total + loss.item() * len(batch), count + len(batch)
-        metrics = {"mle_loss": total / max(count, 1), **self._evaluate()}
+        evaluation = self._evaluate()
+        metrics = {"mle_loss": total / max(count, 1), **evaluation}
         if epoch == tc.mle_epochs - 1:
-            metrics.update(self._start_adversarial(metrics, self.progress))
+            metrics.update(self._start_adversarial(evaluation, self.progress))
         self._emit_sample("mle", epoch, None)
         return metrics
 
-    def _start_adversarial(self, metrics: dict[str, Any], unit: int) -> dict[str, Any]:
+    def _start_adversarial(self, evaluation: dict[str, float], unit: int) -> dict[str, Any]:
         """G's current state (after units[unit]; -1: before any) becomes the rollout policy, the
         frozen reference of the KL tie, the reference judgement of the collapse guard and the
-        first best model. ``metrics``: the evaluation of that state."""
+        first best model. ``evaluation``: :meth:`_evaluate`'s numbers for that state."""
         self.rollout.load_state_dict(self.G.state_dict())
         self.reference.load_state_dict(self.G.state_dict())
         self.best_generator = copy.deepcopy(self.G.state_dict())
-        j = self.judge(self.G, metrics, None)
+        j = self.judge(self.G, evaluation, None)
         self.selection.update(reference=vars(j).copy(), best_score=j.score, best_unit=unit, pinned=0)
         return {**j.as_metrics(), "best_unit": unit, "best_model": self.best_description()}
 
@@ -407,8 +408,9 @@ class Trainer:
                 metrics.update(self._d_round("adversarial"))
         if d_acc is not None:
             metrics.update(d_acc_check=d_acc, d_skipped=float(skip_d))
-        metrics.update(self._evaluate())
-        metrics.update(self._select(metrics, rewards))
+        evaluation = self._evaluate()
+        metrics.update(evaluation)
+        metrics.update(self._select(evaluation, rewards))
         if index % max(tc.sample_every, 1) == 0 or index == tc.adv_rounds - 1 or self.stop_early:
             self._emit_sample("adversarial", index, None if rewards is None else rewards[:16].tolist())
         return metrics
@@ -455,12 +457,13 @@ class Trainer:
         phase, unit = self.units[best_unit]
         return f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
 
-    def _select(self, metrics: dict[str, Any], rewards: torch.Tensor | None) -> dict[str, Any]:
-        """Judge this round's G: keep it as the best model if it is; on collapse roll back to the best
-        model and end the adversarial phase (``stop_early``)."""
+    def _select(self, evaluation: dict[str, float], rewards: torch.Tensor | None) -> dict[str, Any]:
+        """Judge this round's G (``evaluation``: :meth:`_evaluate`'s numbers): keep it as the best
+        model if it is; on collapse roll back to the best model and end the adversarial phase
+        (``stop_early``)."""
         tc = self.cfg.train
         reference = Judgement(**self.selection["reference"])
-        j = self.judge(self.G, metrics, reference)
+        j = self.judge(self.G, evaluation, reference)
         if rewards is not None:
             pinned = min(float(rewards.mean()), 1 - float(rewards.mean())) < 0.02
             self.selection["pinned"] = self.selection["pinned"] + 1 if pinned else 0

@@ -86,6 +86,8 @@ def test_bench_rollout_prints_figures(capsys, monkeypatch):
 
 
 def test_oracle_experiment_tiny(tmp_path, capsys):
+    import json
+
     import numpy as np
 
     out = tmp_path / "oracle"
@@ -97,6 +99,8 @@ def test_oracle_experiment_tiny(tmp_path, capsys):
     assert samples.shape == (10000, 20) and samples.max() < 5000
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert all("nll_oracle" in line for line in lines if '"mle"' in line or '"adversarial"' in line)
+    judged = [json.loads(line) for line in lines if "select_score" in line]
+    assert judged and all(m["select_score"] == -m["nll_oracle"] for m in judged)  # selection by NLL-oracle
 
 
 def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
