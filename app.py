@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from seqgan_music.checkpoint import LAST, read_checkpoint
+from seqgan_music.checkpoint import LAST, MODELS, read_checkpoint
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset, prepare
 from seqgan_music.device import describe_device, resolve_device
@@ -34,7 +34,7 @@ from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
 PRESETS = {"Fast demo": "demo", "Tiny (tests)": "tiny", "CPU": "cpu", "Paper (GPU)": "paper"}
-GENERATORS = {"Best": "best", "MLE": "mle", "Last": "last"}  # a run's generators (checkpoint.MODELS)
+GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in MODELS}  # label -> model name
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
                "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
 KNOBS = [  # (label, train config key, minimum, help)
@@ -260,8 +260,9 @@ def generate_tab(ws: str) -> None:
     cols = st.columns([2, 1])
     name = cols[0].selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run")
     which = cols[1].radio("Generator", list(GENERATORS), key="gen_which", horizontal=True,
-                          help="Best: the round that model selection rated best on validation melodies (the MLE model "
-                               "unless a round beat it). MLE: the end of pre-training. Last: the end of training.")
+                          help="Best: the state with the lowest validation NLL among those whose melodies are not worse "
+                               "than the MLE model's (the MLE model unless a round beat it). MLE: the end of "
+                               "pre-training. Last: the end of training.")
     cols = st.columns(4)
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
     bars = cols[1].number_input("Length in bars (4/4)", 1, 32, 4, key="gen_bars")

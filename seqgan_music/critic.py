@@ -37,16 +37,19 @@ def group_halves(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _fit_and_score(train_x, train_y, test_x, test_y, vocab: int, epochs: int, seed: int) -> float:
-    torch.manual_seed(seed)
-    model = GRUCritic(vocab)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    x, y = torch.from_numpy(train_x).long(), torch.from_numpy(train_y).float()
-    for _ in range(epochs):
-        for b in torch.randperm(len(x)).split(64):
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x[b]), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    """Train a fresh critic on (train_x, train_y), return its accuracy on (test_x, test_y); the
+    global torch random state is left as it was."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = GRUCritic(vocab)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        x, y = torch.from_numpy(train_x).long(), torch.from_numpy(train_y).float()
+        for _ in range(epochs):
+            for b in torch.randperm(len(x)).split(64):
+                loss = nn.functional.binary_cross_entropy_with_logits(model(x[b]), y[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
     with torch.no_grad():
         pred = torch.cat([model(c) > 0 for c in torch.from_numpy(test_x).long().split(1024)]).numpy()
     return float((pred == test_y.astype(bool)).mean())
