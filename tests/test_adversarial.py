@@ -197,11 +197,23 @@ def test_paper_preset_keeps_the_plain_algorithm():
 # ---------------------------------------------------------------- generate picks a model
 
 
-def test_generate_uses_best_by_default_and_lets_the_user_pick(tiny_run_dir, tmp_path, capsys):
-    assert os.path.exists(os.path.join(tiny_run_dir, BEST))
+def test_generate_uses_best_by_default_and_lets_the_user_pick(tiny_run_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import seqgan_music.generate as generate
+
+    loaded = []
+    real_load = generate.load_checkpoint
+    monkeypatch.setattr(generate, "load_checkpoint", lambda path, device: loaded.append(path) or real_load(path, device))
     for model in ("best", "mle", "last"):
         assert main(["generate", tiny_run_dir, "--num", "2", "--steps", "8", "--out", str(tmp_path / model),
                      "--model", model]) == 0
+    assert main(["generate", tiny_run_dir, "--num", "1", "--steps", "8", "--out", str(tmp_path / "default")]) == 0
+    assert [os.path.basename(p) for p in loaded] == [BEST, MLE, LAST, BEST]
+    old = tmp_path / "old-run"  # a run trained before model selection: "best" means its last state
+    shutil.copytree(tiny_run_dir, old)
+    os.remove(old / BEST)
+    assert os.path.basename(generate.checkpoint_path(str(old), "best")) == LAST
     with pytest.raises(SystemExit) as exc:
         main(["generate", tiny_run_dir, "--num", "1", "--out", str(tmp_path / "x"), "--model", "worst"])
     assert exc.value.code == 2
