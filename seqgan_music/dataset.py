@@ -28,16 +28,12 @@ import torch
 
 from seqgan_music.config import TokenizerConfig, to_dict
 from seqgan_music.errors import UserError
-from seqgan_music.fileio import atomic_save_npz, atomic_write_text
+from seqgan_music.fileio import atomic_save_npz, atomic_write_text, cache_root
 from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, items_from_uploads, parse_item
 from seqgan_music.tokenizer import Tokenizer
 
 CACHE_VERSION = 1
 Progress = Callable[[int, int], None]
-
-
-def default_cache_dir() -> str:
-    return os.environ.get("SEQGAN_MUSIC_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "seqgan-music"))
 
 
 @dataclass
@@ -191,7 +187,7 @@ def prepare(
     if uploads:
         more_items, more_skipped = items_from_uploads(uploads, limits)
         items, skipped = items + more_items, skipped + more_skipped
-    cache_dir = default_cache_dir() if cache_dir == "default" else cache_dir
+    cache_dir = cache_root() if cache_dir == "default" else cache_dir
     per_item = parse_all(items, tok_cfg, limits, cache_dir, workers or os.cpu_count() or 1, progress, report)
     return _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction, seed, report, start)
 

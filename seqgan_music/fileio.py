@@ -1,4 +1,4 @@
-"""Atomic file writes: temp file in the same folder, flush, fsync, rename.
+"""Atomic file writes (temp file in the same folder, flush, fsync, rename) and the cache folder.
 
 A process killed at any moment leaves either the old file or the new one, never a torn file.
 """
@@ -12,6 +12,14 @@ from collections.abc import Callable
 from typing import IO
 
 import numpy as np
+
+
+def cache_root() -> str:
+    """Where prepared-piece caches and the compiled kernels live: ``$SEQGAN_MUSIC_CACHE``, else
+    ``$XDG_CACHE_HOME/seqgan-music``, else ``~/.cache/seqgan-music``."""
+    if os.environ.get("SEQGAN_MUSIC_CACHE"):
+        return os.environ["SEQGAN_MUSIC_CACHE"]
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "seqgan-music")
 
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:

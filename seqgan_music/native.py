@@ -2,8 +2,13 @@
 loaded with ctypes. CPU tensors only; without a compiler (or with SEQGAN_MUSIC_NATIVE=0) the
 rollout runs its PyTorch path instead, with the same results up to float rounding.
 
-The shared library lives in ``$XDG_CACHE_HOME/seqgan-music`` (default ``~/.cache``), named by a
-hash of the source, the flags, the compiler and the CPU, so a changed kernel or machine rebuilds.
+The shared library lives in ``<cache root>/kernels`` (:func:`fileio.cache_root`; ``SEQGAN_MUSIC_CACHE``
+moves it), named by a hash of the source, the flags, the compiler and the CPU, so a changed kernel or
+machine rebuilds. Loading a library runs its code, so the folder must be private: a directory (not a
+link) owned by this user with mode 0700 (a looser one of ours is tightened and emptied; anyone
+else's is refused). Each build records the library's SHA-256 beside it, and a library is loaded only
+if it is a regular file of ours, not writable by others, whose content matches that record;
+anything else is rebuilt.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import hashlib
 import os
 import platform
 import shutil
+import stat
 import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
 import torch
+
+from seqgan_music.fileio import atomic_write_bytes, atomic_write_text, cache_root
 
 SOURCE = Path(__file__).with_name("kernels.c")
 # read at import, so that a process builds the kernels its wrappers below were written for even if
@@ -44,18 +53,52 @@ def _cpu_id() -> str:
         return platform.processor()
 
 
-def _build(compiler: str, target: Path) -> None:
-    """Compile, dropping OpenMP and then -march=native if the compiler lacks them; atomic rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _build(compiler: str, target: Path) -> bytes:
+    """Compile, dropping OpenMP and then -march=native if the compiler lacks them; returns the library."""
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out, source = Path(tmp) / target.name, Path(tmp) / SOURCE.name
         source.write_text(SOURCE_TEXT)
         for extra in (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], []):
             result = subprocess.run([compiler, *FLAGS, *extra, str(source), "-o", str(out)], capture_output=True)
             if result.returncode == 0:
-                os.replace(out, target)
-                return
+                return out.read_bytes()
         raise OSError(f"{compiler} could not build {SOURCE.name}: {result.stderr.decode(errors='replace')[-300:]}")
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if needed and made private (see module doc); OSError if it cannot be trusted."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise OSError(f"{path}: not a directory owned by this user")
+    if stat.S_IMODE(info.st_mode) != 0o700:  # others could have written here: trust nothing in it
+        os.chmod(path, 0o700)
+        for entry in path.iterdir():
+            if entry.is_file() or entry.is_symlink():
+                entry.unlink()
+    return path
+
+
+def _trusted_bytes(path: Path) -> bytes | None:
+    """The file's content if it is a regular file of ours that only we can write, else None."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None
+    return path.read_bytes()
+
+
+def _verified_library(compiler: str, folder: Path, key: str) -> Path:
+    """The path of a library whose content matches its recorded hash, built (again) if needed."""
+    target, record = folder / f"kernels-{key}.so", folder / f"kernels-{key}.sha256"
+    content, recorded = _trusted_bytes(target), _trusted_bytes(record)
+    if content is None or recorded is None or hashlib.sha256(content).hexdigest() != recorded.decode(errors="replace"):
+        content = _build(compiler, target)
+        atomic_write_bytes(str(target), content)
+        atomic_write_text(str(record), hashlib.sha256(content).hexdigest())
+    return target
 
 
 @cache
@@ -67,11 +110,9 @@ def library() -> ctypes.CDLL | None:
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
         key = hashlib.sha256("\0".join([SOURCE_TEXT, *FLAGS, version, _cpu_id()]).encode()).hexdigest()[:16]
-        target = _cache_dir() / f"kernels-{key}.so"
-        if not target.exists():
-            _build(compiler, target)
-        lib = ctypes.CDLL(str(target))
-    except OSError:
+        lib = ctypes.CDLL(str(_verified_library(compiler, private_dir(kernel_dir()), key)))
+    except OSError as exc:
+        print(f"seqgan-music: fused CPU kernels not used ({exc}); the PyTorch path runs instead", file=sys.stderr)
         return None
     for name, argtypes in SIGNATURES.items():
         getattr(lib, name).argtypes = argtypes
@@ -79,8 +120,9 @@ def library() -> ctypes.CDLL | None:
     return lib
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqgan-music"
+def kernel_dir() -> Path:
+    """The private folder of the compiled kernels."""
+    return Path(cache_root()) / "kernels"
 
 
 _switched_off = False
@@ -118,10 +160,12 @@ def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torc
     (:meth:`Generator.step_tables` layout); h, c (R, H) contiguous; u (R,) uniform draws; the
     tokens go to ``tokens[:, column]`` of the (R, T) int64 ``tokens``.
     """
-    R, V = hw.shape[0], table.shape[0]
-    width = V + 4 * h.shape[1] if advance else V
-    if not (len(h) == len(c) == len(u) == len(tokens) == R and hw.shape[1] == width):
-        raise ValueError("rollout_step: inconsistent shapes")
+    R, V, H = hw.shape[0], table.shape[0], h.shape[1]
+    width = V + 4 * H if advance else V
+    if not (hw.dim() == table.dim() == h.dim() == tokens.dim() == 2 and hw.shape[1] == width
+            and table.shape[1] == 4 * H and h.shape == c.shape == (R, H) and u.shape == (R,)
+            and tokens.shape[0] == R and 0 <= column < tokens.shape[1] and 0 < V <= MAX_VOCAB):
+        raise ValueError("rollout_step: inconsistent shapes")  # the kernel indexes raw memory
     library().rollout_step(_ptr(hw), hw.shape[1], _ptr(table), V, h.shape[1], _ptr(h), _ptr(c), _ptr(u),
                            _ptr(tokens, torch.int64, column), tokens.shape[1], R, int(advance))
 

@@ -348,20 +348,20 @@ def test_native_kernels_refuse_what_would_read_outside_their_arrays():
 def test_native_kernels_build_from_the_source_read_at_import(monkeypatch, tmp_path):
     """A kernels.c changed on disk after import (a package upgrade under a running training) does
     not reach the running process: it builds the source its wrappers were written for."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("SEQGAN_MUSIC_CACHE", str(tmp_path))
     changed = tmp_path / "kernels.c"
     changed.write_text("this is not C")
     monkeypatch.setattr(native, "SOURCE", changed)
     native.library.cache_clear()
     try:
-        assert native.library() is not None and list((tmp_path / "seqgan-music").glob("kernels-*.so"))
+        assert native.library() is not None and list((tmp_path / "kernels").glob("kernels-*.so"))
     finally:
         native.library.cache_clear()
 
 
 def test_native_kernels_fall_back_without_a_compiler(monkeypatch, tmp_path):
     """No compiler (or SEQGAN_MUSIC_NATIVE=0): no kernels, and rollouts run the PyTorch path."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("SEQGAN_MUSIC_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "false")
     native.library.cache_clear()
     try:
@@ -374,7 +374,7 @@ def test_native_kernels_fall_back_without_a_compiler(monkeypatch, tmp_path):
         assert native.library() is None
         monkeypatch.delenv("SEQGAN_MUSIC_NATIVE")
         native.library.cache_clear()
-        assert native.library() is not None and list(tmp_path.glob("seqgan-music/kernels-*.so"))
+        assert native.library() is not None and list(tmp_path.glob("kernels/kernels-*.so"))
         assert native.available(torch.device("cpu"), 39) and not native.available(torch.device("cpu"), 70_000)
     finally:
         native.library.cache_clear()
@@ -387,3 +387,65 @@ def test_rollout_policy_update(rate):
     update_rollout_policy(a, b, rate)
     for old, new, theta in zip(before, a.parameters(), b.parameters()):
         assert torch.allclose(new, rate * old + (1 - rate) * theta)
+
+
+def test_native_rollout_step_checks_every_shape_and_index():
+    """The kernel indexes raw memory, so the wrapper refuses a table that is not 4H wide, a column
+    outside the token matrix, a cell state unlike h and a wrong number of uniforms."""
+    R, V, H = 4, 7, 3
+    good = dict(hw=torch.zeros(R, V + 4 * H), table=torch.zeros(V, 4 * H), h=torch.zeros(R, H), c=torch.zeros(R, H),
+                u=torch.rand(R), tokens=torch.zeros(R, 2, dtype=torch.long), column=1, advance=True)
+    native.rollout_step(**good)
+    for change in (dict(table=torch.zeros(V, 4 * H + 1)), dict(hw=torch.zeros(R, V + 4 * H - 1)),
+                   dict(column=2), dict(column=-1), dict(c=torch.zeros(R, H + 1)), dict(c=torch.zeros(R - 1, H)),
+                   dict(u=torch.rand(R + 1))):
+        with pytest.raises(ValueError, match="inconsistent"):
+            native.rollout_step(**{**good, **change})
+
+
+PLANTED = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void planted(void) { FILE *f = fopen(getenv("PLANT_MARK"), "w"); if (f) fclose(f); }
+void rollout_step(void) {}
+void pool_windows(void) {}
+void highway_real_prob(void) {}
+"""
+
+
+def test_native_kernels_live_in_a_private_verified_cache(tmp_path):
+    """SEQGAN_MUSIC_CACHE moves the kernels; a library planted where they are loaded from (replacing
+    the built one, or with a matching hash record written while the folder was open to others) is
+    never loaded: its constructor would create PLANT_MARK."""
+    import os
+    import shutil
+    import stat
+    import subprocess
+    import sys
+
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    env = dict(os.environ, SEQGAN_MUSIC_CACHE=str(tmp_path / "cache"), XDG_CACHE_HOME=str(tmp_path / "xdg"),
+               HOME=str(tmp_path / "home"), PLANT_MARK=str(tmp_path / "planted"), SEQGAN_MUSIC_NATIVE="1")
+    probe = "from seqgan_music import native; lib = native.library(); print(lib._name if lib else '')"
+
+    def loaded_path() -> str:
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    built = loaded_path()
+    assert built.startswith(str(tmp_path / "cache")), built
+    folder = os.path.dirname(built)
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    subprocess.run([compiler, "-shared", "-fPIC", "-x", "c", "-", "-o", str(tmp_path / "planted.so")],
+                   input=PLANTED, text=True, check=True)
+    shutil.copyfile(tmp_path / "planted.so", built)  # same owner, same name: the hash record says otherwise
+    assert loaded_path() == built and not (tmp_path / "planted").exists()
+    os.chmod(folder, 0o777)  # a folder others could write: a forged hash record proves nothing
+    shutil.copyfile(tmp_path / "planted.so", built)
+    digest = __import__("hashlib").sha256((tmp_path / "planted.so").read_bytes()).hexdigest()
+    (tmp_path / "record").write_text(digest)
+    for name in os.listdir(folder):
+        if name.endswith(".sha256"):
+            shutil.copyfile(tmp_path / "record", os.path.join(folder, name))
+    assert loaded_path() == built and not (tmp_path / "planted").exists()
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
