@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 import zipfile
@@ -21,13 +22,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from seqgan_music.checkpoint import LAST, MODELS, read_checkpoint
+from seqgan_music.checkpoint import LAST, MODELS, check_progress, read_checkpoint
 from seqgan_music.config import apply_overrides, make_run_config
-from seqgan_music.dataset import load_dataset, prepare
+from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
 from seqgan_music.generate import generate_tokens, load_run, primer_tokens, token_rewards
-from seqgan_music.jobs import TrainingJob
+from seqgan_music.jobs import TrainingJob, latest_job
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, heatmap, midi_to_wav, piano_roll
 from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
@@ -101,17 +102,27 @@ def songs_tab(ws: str) -> None:
             return
         cfg = TokenizerConfig(steps_per_quarter=int(spq), seq_len=int(seq_len), hop=int(seq_len) // 2,
                               transpose=int(transpose))
-        out = os.path.join(ws, "dataset")
+        out = os.path.join(ws, "dataset")  # a new dataset replaces the old one only once it is complete
         bar = st.progress(0.0, text="Reading songs")
         try:
-            report = prepare(source, out, cfg, uploads=uploads,
+            prepare(source, out, cfg, uploads=uploads,
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Reading songs {d}/{t}"))
         except UserError as exc:
             st.error(str(exc))
             return
-        st.session_state.dataset_dir, st.session_state.report = out, report
-    if "report" in st.session_state:
-        show_dataset(st.session_state.dataset_dir, st.session_state.report)
+    if (data := dataset_dir(ws)) is not None:
+        show_dataset(data, read_report(data))
+
+
+def dataset_dir(ws: str) -> str | None:
+    """The workspace's prepared dataset (kept in its folder, so a reload finds it), or None."""
+    path = os.path.join(ws, "dataset")
+    return path if os.path.exists(os.path.join(path, "manifest.json")) else None
+
+
+def current_job(ws: str) -> TrainingJob | None:
+    """The newest training started in this workspace (by this page, an earlier load of it, or another tab)."""
+    return latest_job(os.path.join(ws, "runs"))
 
 
 def show_dataset(path: str, report) -> None:
@@ -140,10 +151,12 @@ def _manifest_entries(path: str) -> list[dict]:
 
 def train_tab(ws: str) -> None:
     st.subheader("Train")
-    if "dataset_dir" not in st.session_state:
+    job = current_job(ws)
+    data = dataset_dir(ws)
+    if data is None and job is None:
         st.info("Prepare a dataset in the Songs tab first.")
         return
-    tokenizer = Tokenizer.load(os.path.join(st.session_state.dataset_dir, "tokenizer.json"))
+    tokenizer = Tokenizer.load(os.path.join(job.data_dir if job else data, "tokenizer.json"))
     label = st.selectbox("Preset", list(PRESETS), key="preset")
     base = make_run_config(PRESETS[label], tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token)
     overrides = []
@@ -155,18 +168,17 @@ def train_tab(ws: str) -> None:
         lr = st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
                              key=f"g_lr_{PRESETS[label]}")
         overrides.append(f"g_lr={lr}")
-    job: TrainingJob | None = st.session_state.get("job")
     state = job.snapshot() if job else None
     running = state is not None and state.status in ("starting", "running", "paused", "stopping")
     cols = st.columns(4)
-    start = cols[0].button("Start training", key="start", disabled=running, type="primary")
+    start = cols[0].button("Start training", key="start", disabled=running or data is None, type="primary")
     pause = cols[1].button("Pause", key="pause", disabled=not running or state.status == "paused")
     resume = cols[2].button("Resume", key="resume", disabled=job is None or (running and state.status != "paused"))
     stop = cols[3].button("Stop", key="stop", disabled=not running)
     clicked = True
     if start:
         run_dir = os.path.join(ws, "runs", time.strftime("%Y%m%d-%H%M%S"))
-        clicked = _start_job(TrainingJob(st.session_state.dataset_dir, run_dir, apply_overrides(base, overrides), device()))
+        clicked = _start_job(TrainingJob(data, run_dir, apply_overrides(base, overrides), device()))
     elif pause:
         job.pause()
     elif resume and running:
@@ -179,11 +191,11 @@ def train_tab(ws: str) -> None:
         clicked = False
     if clicked:
         st.rerun()  # redraw the buttons for the new state
-    if st.session_state.get("job") is not None:
-        state = st.session_state.job.snapshot()
-        st.session_state.milestone = _milestone(st.session_state.job, state)
+    if (job := current_job(ws)) is not None:
+        state = job.snapshot()
+        st.session_state.milestone = _milestone(job, state)
         live = state.status in ("starting", "running", "paused", "stopping")
-        st.fragment(run_every=1.0 if live else None)(live_view)(tokenizer)
+        st.fragment(run_every=1.0 if live else None)(live_view)(job, tokenizer)
 
 
 def _start_job(job: TrainingJob) -> bool:
@@ -193,8 +205,6 @@ def _start_job(job: TrainingJob) -> bool:
     except UserError as exc:
         st.error(str(exc))
         return False
-    st.session_state.job = job
-    st.session_state.run_dir = job.run_dir
     return True
 
 
@@ -203,10 +213,10 @@ def _milestone(job: TrainingJob, state) -> tuple:
     return id(job), state.unit > 0, state.status
 
 
-def live_view(tokenizer) -> None:
+def live_view(job: TrainingJob, tokenizer) -> None:
     """Polled once a second while training runs: progress, losses, rewards, the newest sample."""
-    state = st.session_state.job.snapshot()
-    if _milestone(st.session_state.job, state) != st.session_state.get("milestone"):
+    state = job.snapshot()
+    if _milestone(job, state) != st.session_state.get("milestone"):
         st.rerun(scope="app")  # first checkpoint or a new status: redraw the buttons and the other tabs
     eta = state.eta_seconds()
     st.markdown(f"**Status:** {state.status} · **phase:** {state.phase or '-'} · unit {state.unit}/{state.units}"
@@ -256,7 +266,7 @@ def generate_tab(ws: str) -> None:
     if not runs:
         st.info("Train a model (or upload a checkpoint in the Models tab) first.")
         return
-    current = os.path.basename(st.session_state.get("run_dir", ""))
+    current = os.path.basename(job.run_dir) if (job := current_job(ws)) else ""
     cols = st.columns([2, 1])
     name = cols[0].selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run")
     which = cols[1].radio("Generator", list(GENERATORS), key="gen_which", horizontal=True,
@@ -276,13 +286,52 @@ def generate_tab(ws: str) -> None:
     primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
     if st.button("Generate", key="generate", type="primary"):
         try:
-            st.session_state.generated = _generate(os.path.join(ws, "runs", name), GENERATORS[which], ws, int(num), int(bars),
-                                                   float(temperature), int(top_k), int(seed), float(qpm),
-                                                   INSTRUMENTS[instrument], primer_file, colour)
+            save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], ws, int(num), int(bars),
+                                         float(temperature), int(top_k), int(seed), float(qpm),
+                                         INSTRUMENTS[instrument], primer_file, colour))
         except UserError as exc:
             st.error(str(exc))
-    if st.session_state.get("generated"):
-        show_generated(st.session_state.generated)
+    if (generated := load_generated(ws)) is not None:
+        show_generated(generated)
+
+
+def save_generated(ws: str, gen: dict) -> None:
+    """Keep the newest generated melodies in the workspace (``generated/``: MIDI, WAV, tokens and
+    rewards as JSON), replacing the previous ones only once all are written."""
+    folder = os.path.join(ws, "generated")
+    tmp = folder + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for i, m in enumerate(gen["melodies"]):
+        for ext in ("mid", "wav"):
+            with open(os.path.join(tmp, f"melody_{i + 1:02d}.{ext}"), "wb") as fh:
+                fh.write(m["midi" if ext == "mid" else "wav"])
+    listing = {"tokenizer": gen["tokenizer"].to_dict(),
+               "melodies": [{"tokens": m["tokens"].tolist(),
+                             "rewards": None if m["rewards"] is None else m["rewards"].tolist()} for m in gen["melodies"]]}
+    with open(os.path.join(tmp, "melodies.json"), "w", encoding="utf-8") as fh:
+        json.dump(listing, fh)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def load_generated(ws: str) -> dict | None:
+    """The melodies :func:`save_generated` kept, in :func:`_generate`'s shape; None if there are none."""
+    folder = os.path.join(ws, "generated")
+    try:
+        with open(os.path.join(folder, "melodies.json"), encoding="utf-8") as fh:
+            listing = json.load(fh)
+        melodies = []
+        for i, m in enumerate(listing["melodies"]):
+            files = {}
+            for ext in ("mid", "wav"):
+                with open(os.path.join(folder, f"melody_{i + 1:02d}.{ext}"), "rb") as fh:
+                    files[ext] = fh.read()
+            melodies.append({"tokens": np.array(m["tokens"]), "midi": files["mid"], "wav": files["wav"],
+                             "rewards": None if m["rewards"] is None else np.array(m["rewards"])})
+        return {"tokenizer": Tokenizer.from_dict(listing["tokenizer"]), "melodies": melodies}
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return None
 
 
 def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour) -> dict:
@@ -339,12 +388,24 @@ def models_tab(ws: str) -> None:
     if runs:
         rows = []
         for name in runs:
-            state = read_checkpoint(os.path.join(ws, "runs", name, LAST))
-            rows.append({"run": name, "units done": f"{state['progress']}/{state['units']}"})
+            path = os.path.join(ws, "runs", name, LAST)
+            try:
+                done, units = check_progress(read_checkpoint(path), path)
+                rows.append({"run": name, "units done": f"{done}/{units}"})
+            except UserError as exc:
+                rows.append({"run": name, "units done": f"unreadable: {str(exc).replace(path + ': ', '')}"})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        name = st.selectbox("Checkpoint to download", runs, key="dl_run")
-        with open(os.path.join(ws, "runs", name, LAST), "rb") as fh:
-            st.download_button("Download checkpoint", fh.read(), f"{name}.pt", "application/octet-stream", key="dl_ckpt")
+        name = st.selectbox("Run", runs, key="dl_run")
+        run_dir = os.path.join(ws, "runs", name)
+        cols = st.columns(2)
+        with open(os.path.join(run_dir, LAST), "rb") as fh:
+            cols[0].download_button("Download checkpoint", fh.read(), f"{name}.pt", "application/octet-stream",
+                                    key="dl_ckpt")
+        training = (job := current_job(ws)) is not None and job.alive() and job.run_dir == run_dir
+        if cols[1].button("Delete run", key="delete_run", disabled=training,
+                          help="stop its training first" if training else "removes its checkpoints and metrics"):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            st.rerun()
     else:
         st.caption("No models in this session yet.")
     upload = st.file_uploader("Upload a checkpoint (.pt; loaded safely, weights only)", type=["pt"], key="ckpt_upload")

@@ -48,8 +48,9 @@ def read_checkpoint(path: str) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: not a loadable seqgan-music checkpoint ({first})") from None
+        why = ("it holds objects other than tensors and plain values, which are never loaded"
+               if "weights only" in str(exc).lower() else "not a PyTorch file, or a damaged one")
+        raise UserError(f"{path}: not a loadable seqgan-music checkpoint ({why})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not a seqgan-music checkpoint")
     if state.get("version") != VERSION:
@@ -75,27 +76,36 @@ def load_checkpoint(path: str, device: str | torch.device = "cpu") -> LoadedRun:
     tokenizer = Tokenizer.from_dict(state["tokenizer"], f"{path}: tokenizer") if state.get("tokenizer") else None
     if tokenizer is not None and tokenizer.vocab_size != cfg.generator.vocab_size:
         raise UserError(f"{path}: tokenizer vocabulary ({tokenizer.vocab_size}) does not match the generator's")
-    try:
-        gen, disc = Generator(cfg.generator), Discriminator(cfg.discriminator)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise UserError(f"{path}: invalid model config ({exc})") from None
-    _load_weights(gen, state.get("generator"), path, "generator")
-    _load_weights(disc, state.get("discriminator"), path, "discriminator")
-    return LoadedRun(cfg, tokenizer, gen.to(device), disc.to(device), state)
+    check_progress(state, path)
+    models = []
+    for cls, sub_cfg, what in ((Generator, cfg.generator, "generator"), (Discriminator, cfg.discriminator, "discriminator")):
+        with torch.device("meta"):  # shapes without memory: a small file cannot make us allocate what it declares
+            _check_weights(cls(sub_cfg).state_dict(), state.get(what), path, what)
+        model = cls(sub_cfg)
+        model.load_state_dict(state[what])
+        models.append(model.to(device))
+    return LoadedRun(cfg, tokenizer, *models, state)
 
 
-def _load_weights(model: torch.nn.Module, weights: Any, path: str, what: str) -> None:
+def check_progress(state: dict[str, Any], path: str) -> tuple[int, int]:
+    """(units done, units in all) of a raw checkpoint dict; a UserError unless 0 <= done <= all."""
+    progress, units = state.get("progress"), state.get("units")
+    if not (type(progress) is int and type(units) is int and 0 <= progress <= units):
+        raise UserError(f"{path}: progress and units must be counts with progress <= units")
+    return progress, units
+
+
+def _check_weights(expected: dict[str, torch.Tensor], weights: Any, path: str, what: str) -> None:
+    """Keys, shapes, dtypes and finiteness of ``weights`` against ``expected`` (a meta-device state dict)."""
     if not isinstance(weights, dict):
         raise UserError(f"{path}: {what} weights are missing")
-    expected = model.state_dict()
     if set(weights) != set(expected):
         raise UserError(f"{path}: {what} weights do not match its config (keys differ)")
     for key, tensor in weights.items():
-        if not isinstance(tensor, torch.Tensor) or tensor.shape != expected[key].shape:
-            raise UserError(f"{path}: {what} weight {key} has the wrong shape for its config")
+        if not isinstance(tensor, torch.Tensor) or tensor.shape != expected[key].shape or tensor.dtype != expected[key].dtype:
+            raise UserError(f"{path}: {what} weight {key} has the wrong shape or type for its config")
         if not torch.isfinite(tensor).all():
             raise UserError(f"{path}: {what} weight {key} holds non-finite values")
-    model.load_state_dict(weights)
 
 
 def run_state(cfg: RunConfig, tokenizer: Tokenizer | None, **rest: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import time
 import warnings
 
 from seqgan_music.errors import UserError
+from seqgan_music.fileio import check_writable_dir
 
 
 def _tqdm_callback(bars: dict):
@@ -103,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     info = init_from_env(args.device)
     ds = load_dataset(args.data_dir)
+    check_writable_dir(args.out)
     last = os.path.join(args.out, LAST)
     if os.path.exists(last) and not args.resume:
         raise UserError(f"{args.out}: already holds a run; pass --resume to continue it or choose another --out")
@@ -139,6 +141,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.generate import generate_tokens, load_run, primer_tokens, write_midis
 
     run = load_run(args.run_dir, resolve_device(args.device), args.model)
+    check_writable_dir(args.out)
     tokenizer = run.tokenizer
     primer = primer_tokens(args.primer, tokenizer) if args.primer else None
     steps = args.steps or 4 * run.config.discriminator.seq_len
@@ -179,6 +182,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
     if os.path.exists(os.path.join(args.out, LAST)) and not args.resume:
         raise UserError(f"{args.out}: already holds a run; pass --resume to continue it or choose another --out")
+    check_writable_dir(args.out)
     device = resolve_device(args.device)
     oracle = oracle_generator(read_oracle_params(args.params) if args.params else None, args.seed).to(device)
     train = sample_many(oracle, args.num_train, seed=args.seed)

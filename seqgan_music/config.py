@@ -17,6 +17,22 @@ from seqgan_music.errors import UserError
 C = TypeVar("C")
 
 
+MAX_VOCAB = 1 << 16  # largest vocabulary a config may declare (music: tens of tokens; the oracle: 5,000)
+MAX_SIZE = 4096  # largest embedding, hidden or filter count a config may declare
+MAX_SEQ_LEN = 4096
+
+
+def _check_vocab(vocab_size: int) -> None:
+    if not 2 <= vocab_size <= MAX_VOCAB:
+        raise UserError(f"vocab_size must be between 2 and {MAX_VOCAB}, not {vocab_size}")
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not 1 <= value <= MAX_SIZE:
+            raise UserError(f"{name} must be between 1 and {MAX_SIZE}, not {value}")
+
+
 @dataclass
 class TokenizerConfig:
     encoding: str = "melody"  # "melody" (beat grid, NOTE_ON/HOLD/REST) or "paper" (0.4 s samples)
@@ -52,6 +68,12 @@ class GeneratorConfig:
     hidden_dim: int = 32  # LSTM hidden size
     start_token: int = 0  # input at the first step (REST for music, 0 as in the paper's code)
 
+    def validate(self) -> None:
+        _check_vocab(self.vocab_size)
+        _check_sizes(embed_dim=self.embed_dim, hidden_dim=self.hidden_dim)
+        if not 0 <= self.start_token < self.vocab_size:
+            raise UserError(f"start_token must be a token id in 0..{self.vocab_size - 1}, not {self.start_token}")
+
 
 @dataclass
 class DiscriminatorConfig:
@@ -64,6 +86,19 @@ class DiscriminatorConfig:
     )
     dropout_keep: float = 0.75  # keep probability of the dropout before the output layer
     l2_reg: float = 0.2  # L2 penalty on the output layer's weights and bias
+
+    def validate(self) -> None:
+        _check_vocab(self.vocab_size)
+        _check_sizes(embed_dim=self.embed_dim)
+        if not 2 <= self.seq_len <= MAX_SEQ_LEN:
+            raise UserError(f"seq_len must be between 2 and {MAX_SEQ_LEN}, not {self.seq_len}")
+        if len(self.filter_widths) != len(self.num_filters) or not self.filter_widths:
+            raise UserError("filter_widths and num_filters must be non-empty lists of equal length")
+        if not all(1 <= w <= self.seq_len for w in self.filter_widths):
+            raise UserError(f"every filter width must lie in 1..seq_len ({self.seq_len})")
+        _check_sizes(**{f"num_filters[{i}]": n for i, n in enumerate(self.num_filters)})
+        if not 0 < self.dropout_keep <= 1 or self.l2_reg < 0:
+            raise UserError("dropout_keep must lie in (0, 1] and l2_reg must be >= 0")
 
 
 @dataclass
@@ -105,6 +140,17 @@ class TrainConfig:
     amp: str = "off"  # "bf16": bfloat16 autocast for D's training passes (meant for CUDA GPUs)
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        at_least = {"batch_size": 1, "mle_epochs": 0, "d_pretrain_rounds": 0, "d_epochs": 1, "adv_rounds": 0,
+                    "g_steps": 0, "d_steps": 0, "d_samples": 1, "rollout_num": 1, "max_nonfinite": 1,
+                    "rollout_memory_mb": 1, "sample_every": 1, "seed": 0}
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise UserError(f"{name} must be >= {low}, not {getattr(self, name)}")
+        if min(self.g_lr, self.pg_lr, self.d_lr, self.grad_clip) <= 0 or not 0 <= self.rollout_update_rate <= 1:
+            raise UserError("g_lr, pg_lr, d_lr and grad_clip must be positive, rollout_update_rate in [0, 1]")
         if self.amp not in ("off", "bf16"):
             raise UserError(f"amp must be 'off' or 'bf16', not {self.amp!r}")
         if self.pg_baseline not in ("none", "batch"):
@@ -199,11 +245,32 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
     kwargs = {}
     for name, value in data.items():
         sub = _nested_type(cls, name)
-        kwargs[name] = from_dict(sub, value, f"{where}.{name}") if sub else value
+        kwargs[name] = from_dict(sub, value, f"{where}.{name}") if sub else _typed(value, fields[name].type, f"{where}.{name}")
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
+        if hasattr(obj, "validate"):
+            obj.validate()
     except TypeError as exc:
         raise UserError(f"{where}: {exc}") from None
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    return obj
+
+
+def _typed(value: Any, annotation: str, where: str) -> Any:
+    """``value`` checked against a field annotation (``int``, ``float``, ``bool``, ``str``,
+    ``str | None``, ``list[int]``); an int is accepted for a float and converted."""
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    ok = {"int": is_int(value), "float": is_int(value) or isinstance(value, float), "bool": isinstance(value, bool),
+          "str": isinstance(value, str), "str | None": value is None or isinstance(value, str),
+          "list[int]": isinstance(value, list) and all(is_int(v) for v in value)}.get(annotation)
+    if ok is None:
+        raise TypeError(f"no type check for annotation {annotation!r}")
+    if not ok:
+        raise UserError(f"{where}: expected {annotation}, got {value!r}"[:200])
+    return float(value) if annotation == "float" else value
 
 
 def _nested_type(cls: type, name: str) -> type | None:

@@ -28,7 +28,7 @@ import torch
 
 from seqgan_music.config import TokenizerConfig, to_dict
 from seqgan_music.errors import UserError
-from seqgan_music.fileio import atomic_save_npz, atomic_write_text, cache_root
+from seqgan_music.fileio import atomic_save_npz, atomic_write_text, cache_root, check_writable_dir
 from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, items_from_uploads, parse_item
 from seqgan_music.tokenizer import Tokenizer
 
@@ -47,6 +47,18 @@ class PrepareReport:
     cached_files: int = 0  # input files whose parse came from the cache
     parsed_files: int = 0
     seconds: float = 0.0
+
+
+def read_report(path: str) -> PrepareReport:
+    """The report of the dataset folder ``path`` as ``prepare`` returned it, from its manifest."""
+    try:
+        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        summary = {k: v for k, v in manifest["summary"].items() if k != "skipped"}
+        skipped = [{"source": e["source"], "reason": e["skipped"]} for e in manifest["entries"] if "skipped" in e]
+        return PrepareReport(**summary, skipped=skipped)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: damaged dataset manifest ({exc})") from None
 
 
 @dataclass
@@ -257,6 +269,7 @@ def items_label(items: list[Item], skipped: list[PieceResult]) -> list[str]:
 def _check_out_dir(out_dir: str) -> None:
     if os.path.isfile(out_dir):
         raise UserError(f"{out_dir}: exists and is a file, not a dataset folder")
+    check_writable_dir(os.path.dirname(os.path.abspath(out_dir)))  # the new dataset is built beside it
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, "manifest.json")):
         raise UserError(f"{out_dir}: folder is not empty and is not a dataset folder; choose another --out")
 

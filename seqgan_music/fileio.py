@@ -13,6 +13,8 @@ from typing import IO
 
 import numpy as np
 
+from seqgan_music.errors import UserError
+
 
 def cache_root() -> str:
     """Where prepared-piece caches and the compiled kernels live: ``$SEQGAN_MUSIC_CACHE``, else
@@ -20,6 +22,17 @@ def cache_root() -> str:
     if os.environ.get("SEQGAN_MUSIC_CACHE"):
         return os.environ["SEQGAN_MUSIC_CACHE"]
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "seqgan-music")
+
+
+def check_writable_dir(path: str) -> None:
+    """Create folder ``path`` if needed and prove a file can be written in it; a UserError naming it
+    otherwise (under a file, on a read-only or virtual file system, without permission)."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write there ({exc.strerror or exc})") from None
 
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:

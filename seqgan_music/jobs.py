@@ -23,6 +23,7 @@ from seqgan_music.trainer import TrainControl, Trainer
 
 _running: set[TrainingJob] = set()
 _running_lock = threading.Lock()
+_latest: dict[str, TrainingJob] = {}  # runs folder -> the newest job started in it (finished ones too)
 
 
 def max_trainings() -> int:
@@ -55,6 +56,13 @@ class JobState:
         return per_unit * (self.units - self.unit)
 
 
+def latest_job(runs_folder: str) -> TrainingJob | None:
+    """The newest job started with its run folder in ``runs_folder`` in this server process, so a
+    reloaded page (or a second tab on the same workspace) re-attaches to it."""
+    with _running_lock:
+        return _latest.get(os.path.abspath(runs_folder))
+
+
 class TrainingJob:
     """Train ``cfg`` on a dataset folder into ``run_dir`` in a daemon thread."""
 
@@ -75,6 +83,7 @@ class TrainingJob:
                 raise UserError(f"the server is busy: {len(active)} trainings are running (limit {max_trainings()}); "
                                 "try again when one finishes")
             _running.add(self)
+            _latest[os.path.dirname(os.path.abspath(self.run_dir))] = self
         self._state.started = time.time()
         self._thread = threading.Thread(target=self._work, name=f"train:{self.run_dir}", daemon=True)
         self._thread.start()

@@ -72,6 +72,7 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
+        cfg.validate()
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         self.lstm = nn.LSTM(cfg.embed_dim, cfg.hidden_dim, batch_first=True)
@@ -206,10 +207,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: DiscriminatorConfig):
         super().__init__()
-        if len(cfg.filter_widths) != len(cfg.num_filters) or not cfg.filter_widths:
-            raise ValueError("filter_widths and num_filters must be non-empty lists of equal length")
-        if max(cfg.filter_widths) > cfg.seq_len:
-            raise ValueError("a filter is wider than the sequence length")
+        cfg.validate()
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         self.convs = nn.ModuleList(nn.Conv1d(cfg.embed_dim, n, w) for w, n in zip(cfg.filter_widths, cfg.num_filters))

@@ -287,6 +287,13 @@ class Tokenizer:
         return pm
 
     # persistence -------------------------------------------------------
+    def meaning(self) -> dict:
+        """What a token id stands for (encoding, grid, window length, vocabulary); datasets that agree
+        on it can train the same model, whatever their windows' hop or augmentation."""
+        c = self.config
+        return {"encoding": c.encoding, "grid": c.steps_per_quarter if c.encoding == "melody" else c.sample_seconds,
+                "seq_len": c.seq_len, "vocab": self.token_names()}
+
     def to_dict(self) -> dict:
         return {"config": to_dict(self.config), "vocab": self.token_names()}
 

@@ -164,6 +164,8 @@ class Trainer:
         st = loaded.state
         if loaded.config != self.cfg:
             raise UserError(f"{path}: checkpoint was trained with another configuration; drop --set/--preset changes or use a new --out")
+        if (loaded.tokenizer and loaded.tokenizer.meaning()) != (self.tokenizer and self.tokenizer.meaning()):
+            raise UserError(f"{path}: checkpoint was trained on a dataset with another tokenizer; resume it with that dataset")
         self.G.load_state_dict(loaded.generator.state_dict())
         self.D.load_state_dict(loaded.discriminator.state_dict())
         try:
@@ -227,6 +229,7 @@ class Trainer:
         """Train to the end of the schedule. Returns 'done' or 'stopped' (checkpoint kept)."""
         if resume and os.path.exists(self.last_path):
             self.load_state(self.last_path)
+        self._check_data()
         try:
             while self.progress < len(self.units):
                 phase, index = self.units[self.progress]
@@ -254,6 +257,14 @@ class Trainer:
                     save_checkpoint(os.path.join(self.run_dir, name), self.state())
         barrier(self.dist)
         return "done"
+
+    def _check_data(self) -> None:
+        cfg = self.cfg
+        for name, data in (("training", self.train_data), ("validation", self.valid_data)):
+            if data.numel() and (data.shape[1] != cfg.discriminator.seq_len or int(data.min()) < 0
+                                 or int(data.max()) >= cfg.generator.vocab_size):
+                raise UserError(f"the {name} windows ({data.shape[1]} tokens, ids up to {int(data.max())}) do not fit "
+                                f"this run's models (T {cfg.discriminator.seq_len}, {cfg.generator.vocab_size} tokens)")
 
     def _run_unit(self, phase: str, index: int) -> dict[str, Any]:
         if phase == "mle":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from hostile import CodeRunningPickle
 from midi_factory import random_melody_pm, song_pm, to_bytes
 from streamlit.testing.v1 import AppTest
 
+from seqgan_music.jobs import latest_job
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
@@ -19,11 +23,32 @@ def _app_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQGAN_MUSIC_APP_DIR", str(tmp_path / "app"))
 
 
-def new_session() -> AppTest:
+def new_session(ws: str | None = None) -> AppTest:
+    """A fresh page load; with ``ws`` the address of an existing workspace (a reload)."""
     at = AppTest.from_file(APP, default_timeout=120)
+    if ws is not None:
+        at.query_params["ws"] = ws
     at.run()
     assert not at.exception
     return at
+
+
+def ws_dir(at: AppTest) -> str:
+    return os.path.join(os.environ["SEQGAN_MUSIC_APP_DIR"], at.session_state["ws"])
+
+
+def job_of(at: AppTest):
+    """The training the page shows: the newest one started in its workspace."""
+    return latest_job(os.path.join(ws_dir(at), "runs"))
+
+
+def generated(at: AppTest) -> list[dict]:
+    """The melodies the page keeps in its workspace: MIDI and WAV bytes, tokens, rewards."""
+    folder = os.path.join(ws_dir(at), "generated")
+    with open(os.path.join(folder, "melodies.json"), encoding="utf-8") as fh:
+        listing = json.load(fh)["melodies"]
+    return [dict(m, midi=Path(folder, f"melody_{i + 1:02d}.mid").read_bytes(),
+                 wav=Path(folder, f"melody_{i + 1:02d}.wav").read_bytes()) for i, m in enumerate(listing)]
 
 
 def upload(at: AppTest, files) -> AppTest:
@@ -40,7 +65,7 @@ SONGS = [(f"tune_{i}.mid", to_bytes(random_melody_pm(i))) for i in range(5)] + [
 def wait_for_job(at: AppTest, timeout: float = 120.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        state = at.session_state["job"].snapshot()
+        state = job_of(at).snapshot()
         if state.status not in ("starting", "running", "stopping"):
             return state
         time.sleep(0.2)
@@ -99,14 +124,14 @@ def test_train_tiny_then_generate_with_downloads():
     assert not at.exception and not at.error
     labels = [b.label for b in at.get("download_button")]
     assert labels.count("Download MIDI") == 2 and "Download all as .zip" in labels and "Download checkpoint" in labels
-    melodies = at.session_state["generated"]["melodies"]
+    melodies = generated(at)
     assert all(m["midi"].startswith(b"MThd") and m["wav"].startswith(b"RIFF") for m in melodies)
-    assert all(m["rewards"].min() >= 0 and m["rewards"].max() <= 1 for m in melodies)
+    assert all(min(m["rewards"]) >= 0 and max(m["rewards"]) <= 1 for m in melodies)
     assert len(melodies[0]["tokens"]) == 2 * 4 * 4  # 2 bars of 4/4 at 4 steps per quarter
     assert at.session_state["gen_which"] == "Best"
     at.radio(key="gen_which").set_value("MLE")
     at.button(key="generate").click().run()
-    assert not at.exception and not at.error and len(at.session_state["generated"]["melodies"]) == 2
+    assert not at.exception and not at.error and len(generated(at)) == 2
 
 
 def test_silent_melodies_are_called_out(monkeypatch):
@@ -127,7 +152,7 @@ def test_pause_stop_and_resume_a_run():
     at.selectbox(key="preset").set_value("Tiny (tests)").run()
     at.number_input(key="mle_epochs_tiny").set_value(300).run()
     at.button(key="start").click().run()
-    job = at.session_state["job"]
+    job = job_of(at)
     deadline = time.time() + 60
     while job.snapshot().unit < 2 and time.time() < deadline:
         time.sleep(0.05)
@@ -138,7 +163,7 @@ def test_pause_stop_and_resume_a_run():
     at.button(key="stop").click().run()
     assert wait_for_job(at).status == "stopped"
     at.button(key="resume").click().run()  # continues the stopped run from its checkpoint
-    resumed = at.session_state["job"]
+    resumed = job_of(at)
     assert resumed is not job and resumed.run_dir == job.run_dir
     deadline = time.time() + 60
     while resumed.snapshot().status == "starting" and time.time() < deadline:
@@ -153,7 +178,7 @@ def test_sessions_are_isolated():
     train_tiny(a)
     b = new_session()
     assert a.session_state["ws"] != b.session_state["ws"]
-    assert "dataset_dir" not in b.session_state
+    assert not any(m.label == "Pieces" for m in b.metric)
     assert any("Train a model" in i.value for i in b.info)  # b sees no runs of a
 
 
@@ -167,8 +192,8 @@ def test_training_cap_per_server(monkeypatch):
     b.selectbox(key="preset").set_value("Tiny (tests)").run()
     b.button(key="start").click().run()
     assert any("server is busy" in e.value for e in b.error)
-    a.session_state["job"].stop()
-    a.session_state["job"].join(30)
+    job_of(a).stop()
+    job_of(a).join(30)
 
 
 def test_checkpoint_upload_is_validated(tmp_path):
@@ -183,3 +208,50 @@ def test_checkpoint_upload_is_validated(tmp_path):
     at.button(key="add_ckpt").click().run()
     assert any("not a loadable" in e.value for e in at.error) and not marker.exists()
     assert any("No models" in c.value for c in at.caption)
+    assert not any("PyTorch 2.6" in e.value or "Weights only" in e.value for e in at.error)  # our sentence only
+
+
+def test_reload_reattaches_to_the_workspace(tmp_path):
+    """A reload (the same address, a new session) finds the running training with its live view and
+    controls, the prepared dataset and the generated melodies; Stop works from the new page."""
+    a = upload(new_session(), SONGS)
+    train_tiny(a)
+    a.number_input(key="gen_num").set_value(2)
+    a.button(key="generate").click().run()
+    a.selectbox(key="preset").set_value("Tiny (tests)").run()
+    a.number_input(key="mle_epochs_tiny").set_value(400).run()
+    a.button(key="start").click().run()
+    job = job_of(a)
+    b = new_session(a.session_state["ws"])
+    assert {m.label: m.value for m in b.metric}["Pieces"] == "6"
+    assert sum("Melody" in m.value for m in b.markdown) == 2 and len(b.get("audio")) >= 2 + 3
+    assert any("**Status:**" in m.value for m in b.markdown)
+    assert not b.button(key="stop").disabled and b.button(key="start").disabled
+    b.button(key="stop").click().run()
+    job.join(60)
+    assert job.snapshot().status == "stopped"
+
+
+def test_bad_runs_are_refused_or_deletable(tmp_path):
+    """A checkpoint without 'progress' is refused at upload; one already in the workspace (an older
+    version's) is listed as unreadable instead of breaking the tab, and Delete removes a run."""
+    a = upload(new_session(), SONGS)
+    train_tiny(a)
+    runs = os.path.join(ws_dir(a), "runs")
+    (name,) = os.listdir(runs)
+    state = torch.load(os.path.join(runs, name, "last.pt"), weights_only=True)
+    del state["progress"]
+    torch.save(state, str(tmp_path / "old.pt"))
+    a.file_uploader(key="ckpt_upload").set_value(("old.pt", (tmp_path / "old.pt").read_bytes(), "application/octet-stream"))
+    a.run()
+    a.button(key="add_ckpt").click().run()
+    assert any("progress" in e.value for e in a.error) and os.listdir(runs) == [name]
+    os.makedirs(os.path.join(runs, "planted"))
+    (tmp_path / "old.pt").rename(os.path.join(runs, "planted", "last.pt"))
+    a.run()
+    assert not a.exception
+    table = a.dataframe[-1].value
+    assert any(v.startswith("unreadable") for v in table["units done"])
+    a.selectbox(key="dl_run").set_value("planted").run()
+    a.button(key="delete_run").click().run()
+    assert not a.exception and os.listdir(runs) == [name]
