@@ -38,9 +38,18 @@ def test_generate_is_reproducible_by_seed(tiny_run_dir, tmp_path):
     (["train", "{data}", "--out", "{run}", "--set", "mle_epoch=3"], "unknown setting"),
     (["train", "{data}", "--out", "{run}", "--set", "g_lr=fast"], "expected a number"),
     (["train", "{data}", "--out", "{run}", "--device", "cuda:7"], "CUDA is not available"),
+    (["train", "{data}", "--out", "{run}", "--set", "start_token=100000"], "start_token must be a token id"),
+    (["train", "{data}", "--out", "{run}", "--set", "hidden_dim=-5"], "hidden_dim must be between"),
+    (["train", "{data}", "--out", "{run}", "--set", "num_filters=[2, 0]", "--set", "filter_widths=[1, 2]"], "num_filters[1] must be between"),
+    (["train", "{data}", "--out", "{run}", "--set", "pg_normalize=1"], "expected bool"),
+    (["prepare", "{midi}", "--out", "{file}/data"], "cannot write there"),
+    (["train", "{data}", "--out", "/proc/seqgan-run"], "cannot write there"),
+    (["train", "{data}", "--out", "{file}/run"], "cannot write there"),
+    (["oracle", "--preset", "tiny", "--out", "/sys/seqgan-run"], "cannot write there"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_dataset, midi_folder, tmp_path, capsys):
-    argv = [a.format(data=tiny_dataset, run=tmp_path / "run", midi=midi_folder) for a in argv]
+    (tmp_path / "file").write_text("a plain file")
+    argv = [a.format(data=tiny_dataset, run=tmp_path / "run", midi=midi_folder, file=tmp_path / "file") for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
@@ -123,3 +132,64 @@ def test_bench_first_melody(midi_folder, capsys):
     files = [str(p) for p in sorted(midi_folder.glob("*.mid"))]
     assert main(["bench", "first-melody", *files, "--preset", "tiny"]) == 0
     assert "first generated melody" in capsys.readouterr().out
+
+
+def test_generate_to_an_unwritable_place_is_one_line(tiny_run_dir, tmp_path, capsys):
+    (tmp_path / "file").write_text("a plain file")
+    for out in (str(tmp_path / "file" / "midi"), "/proc/seqgan-midi"):
+        assert main(["generate", tiny_run_dir, "--num", "1", "--out", out]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "cannot write there" in err and len(err.splitlines()) == 1
+
+
+def _crafted(run_dir, tmp_path, change) -> str:
+    """A copy of ``run_dir``'s last.pt with ``change(state)`` applied, as a run folder of its own."""
+    import torch
+
+    state = torch.load(f"{run_dir}/last.pt", weights_only=True)
+    change(state)
+    (tmp_path / "crafted").mkdir(exist_ok=True)
+    torch.save(state, str(tmp_path / "crafted" / "last.pt"))
+    return str(tmp_path / "crafted")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("start_token", 100000, "start_token must be a token id"), ("start_token", -5, "start_token must be a token id"),
+    ("hidden_dim", 16000, "hidden_dim must be between"), ("embed_dim", "32", "expected int"),
+])
+def test_generate_refuses_crafted_config_values(field, value, message, tiny_run_dir, tmp_path, capsys):
+    run = _crafted(tiny_run_dir, tmp_path, lambda s: s["run_config"]["generator"].update({field: value}))
+    assert main(["generate", run, "--num", "1", "--out", str(tmp_path / "midi")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_small_checkpoint_cannot_force_a_large_allocation(tiny_run_dir, tmp_path):
+    """Declared sizes are compared with the stored tensors before any model is built: a checkpoint
+    declaring a 4096-wide generator (half a gigabyte of LSTM weights) is refused without the memory."""
+    import subprocess
+    import sys
+
+    run = _crafted(tiny_run_dir, tmp_path, lambda s: s["run_config"]["generator"].update(hidden_dim=4096, embed_dim=4096))
+    probe = ("import resource, sys\n"
+             "from seqgan_music.checkpoint import load_checkpoint\n"
+             "from seqgan_music.errors import UserError\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "try:\n    load_checkpoint(sys.argv[1])\nexcept UserError as exc:\n    print('refused', exc)\n"
+             "print('grew_mb', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", probe, f"{run}/last.pt"], capture_output=True, text=True, check=True).stdout
+    assert "refused" in out and "wrong shape" in out
+    assert int(out.split("grew_mb")[1]) < 100, out
+
+
+def test_resume_with_another_dataset_is_refused(tiny_run_dir, midi_folder, tmp_path, capsys):
+    import shutil
+
+    paper = tmp_path / "paper"
+    assert main(["prepare", str(midi_folder), "--out", str(paper), "--encoding", "paper", "--seq-len", "16"]) == 0
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run_dir, run)
+    capsys.readouterr()
+    assert main(["train", str(paper), "--out", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another tokenizer" in err and len(err.splitlines()) == 1
