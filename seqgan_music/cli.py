@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 
-from seqgan_music.errors import UserError
+from seqgan_music.errors import UserError, printable
 from seqgan_music.fileio import check_writable_dir
 
 
@@ -76,7 +76,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                      workers=args.workers, progress=progress, cache_dir=None if args.no_cache else "default")
     bar.close()
     for skip in report.skipped[:20]:
-        print(f"warning: skipped {skip['source']}: {skip['reason']}", file=sys.stderr)
+        print(printable(f"warning: skipped {skip['source']}: {skip['reason']}"), file=sys.stderr)
     if len(report.skipped) > 20:
         print(f"warning: ... {len(report.skipped) - 20} more skipped (see {args.out}/manifest.json)", file=sys.stderr)
     print(f"{args.out}: {report.pieces} pieces ({report.train_pieces} train, {report.valid_pieces} valid), "
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + 13
     except UserError as exc:
-        print(f"seqgan-music: error: {exc}", file=sys.stderr)
+        print(printable(f"seqgan-music: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seqgan-music: interrupted; the last checkpoint is kept", file=sys.stderr)

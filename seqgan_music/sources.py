@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import os
+import stat
 import zipfile
 from dataclasses import dataclass, field
 
@@ -41,7 +42,7 @@ class Limits:
     max_notes: int = 200_000  # note events in one file
     max_seconds: float = 3600.0  # duration of one piece
     max_zip_members: int = 10_000  # entries in one zip archive
-    max_zip_bytes: int = 500_000_000  # total uncompressed MIDI bytes read from one archive
+    max_zip_bytes: int = 200_000_000  # bytes decompressed from one archive (and the largest archive read)
 
 
 @dataclass
@@ -57,17 +58,20 @@ class Item:
     kind: str
     data: bytes | None = None
     path: str | None = None
-    size: int = field(init=False)
+    max_bytes: int = Limits.max_file_bytes  # a file on disk is read up to this many bytes (+ 1, to tell it is longer)
+    size: int = field(init=False)  # bytes, as the file system says at expansion (orders the work, nothing more)
     _sha256: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.size = len(self.data) if self.data is not None else os.path.getsize(self.path)
+        self.size = len(self.data) if self.data is not None else os.stat(self.path).st_size
 
     def read(self) -> bytes:
+        """The bytes; a file that is (now) not a regular file reads as empty, whatever it claims."""
         if self.data is not None:
             return self.data
-        with open(self.path, "rb") as fh:
-            return fh.read()
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in cannot block the open
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(self.max_bytes + 1) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
 
     @property
     def sha256(self) -> str:
@@ -112,7 +116,7 @@ def expand_sources(sources: list[str], limits: Limits) -> tuple[list[Item], list
                         _add_file(path, items, skipped, limits)
                     elif name.lower().endswith(".zip"):
                         _add_zip(path, items, skipped, limits)
-        elif os.path.isfile(src):
+        elif os.path.lexists(src):
             if src.lower().endswith(".zip"):
                 _add_zip(src, items, skipped, limits)
             else:
@@ -140,17 +144,37 @@ def items_from_uploads(uploads: list[tuple[str, bytes]], limits: Limits) -> tupl
     return items, skipped
 
 
+def _regular_file_size(path: str) -> tuple[int, str | None]:
+    """(size, None) for a readable regular file (or a link to one), else (0, the reason to skip it)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return 0, "broken or looping symbolic link" if os.path.islink(path) else f"cannot read ({exc.strerror})"
+    if not stat.S_ISREG(info.st_mode):
+        return 0, "not a regular file (a FIFO, device or socket); only regular files are read"
+    if not os.access(path, os.R_OK):
+        return 0, "cannot read (permission denied)"
+    return info.st_size, None
+
+
 def _add_file(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
-    size = os.path.getsize(path)
-    if size > limits.max_file_bytes:
-        skipped.append(PieceResult(path, reason=f"file too large ({size} bytes > {limits.max_file_bytes})"))
-        return
-    items.append(Item(path, "midi", path=path))
+    size, reason = _regular_file_size(path)
+    if reason is None and size > limits.max_file_bytes:
+        reason = f"file too large ({size} bytes > {limits.max_file_bytes})"
+    if reason:
+        skipped.append(PieceResult(path, reason=reason))
+    else:
+        items.append(Item(path, "midi", path=path, max_bytes=limits.max_file_bytes))
 
 
 def _add_zip(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
-    with open(path, "rb") as fh:
-        data = fh.read()
+    size, reason = _regular_file_size(path)
+    if reason is None and size > limits.max_zip_bytes:
+        reason = f"zip archive too large ({size} bytes > {limits.max_zip_bytes})"
+    if reason:
+        skipped.append(PieceResult(path, reason=reason))
+        return
+    data = Item(path, "zip", path=path, max_bytes=limits.max_zip_bytes).read()
     items.extend(read_zip(path, data, skipped, limits))
 
 
@@ -168,11 +192,17 @@ def read_zip(label: str, data: bytes, skipped: list[PieceResult], limits: Limits
     if len(members) > limits.max_zip_members:
         skipped.append(PieceResult(label, reason=f"zip has {len(members)} members (limit {limits.max_zip_members})"))
         return []
+    midi = [m for m in members if m.filename.lower().endswith(MIDI_SUFFIXES)]
     out: list[Item] = []
-    budget = limits.max_zip_bytes
-    for member in members:
+    budget = limits.max_zip_bytes  # every byte decompressed counts, kept or not
+    for i, member in enumerate(midi):
         name = f"{label}/{member.filename}"
-        if not member.filename.lower().endswith(MIDI_SUFFIXES):
+        if budget <= 0:
+            skipped.extend(PieceResult(f"{label}/{m.filename}", reason=f"not read: the archive already expanded to its "
+                                       f"limit of {limits.max_zip_bytes} bytes") for m in midi[i:])
+            break
+        if member.file_size > limits.max_file_bytes:
+            skipped.append(PieceResult(name, reason=f"file too large ({member.file_size} bytes > {limits.max_file_bytes})"))
             continue
         cap = min(limits.max_file_bytes, budget)
         try:
@@ -181,13 +211,11 @@ def read_zip(label: str, data: bytes, skipped: list[PieceResult], limits: Limits
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
             skipped.append(PieceResult(name, reason=f"cannot read zip member ({exc})"))
             continue
+        budget -= len(content)
         if len(content) > cap:
             why = "file too large" if cap == limits.max_file_bytes else "zip expands past its size limit"
             skipped.append(PieceResult(name, reason=f"{why} (> {cap} bytes)"))
-            if cap < limits.max_file_bytes:
-                break
             continue
-        budget -= len(content)
         out.append(Item(name, "midi", content))
     return out
 
@@ -220,7 +248,10 @@ def parse_item(item: Item, tok_cfg: TokenizerConfig, limits: Limits) -> list[Pie
     if item.kind == "abc":
         return _parse_abc(item, tokenizer, limits)
     try:
-        pm = read_midi(item.read(), limits)
+        data = item.read()
+        if len(data) > limits.max_file_bytes:
+            raise SkipPiece(f"file too large (> {limits.max_file_bytes} bytes)")
+        pm = read_midi(data, limits)
         melody = extract_melody(pm, tok_cfg)
         return [_tokenize(item.label, melody, tokenizer, limits)]
     except SkipPiece as exc:

@@ -107,7 +107,7 @@ def test_zip_total_size_cap(tmp_path):
             zf.writestr(f"{i}.mid", b"\0" * 400_000)
     skipped = []
     items = read_zip("z.zip", buf.getvalue(), skipped, Limits(max_zip_bytes=1_000_000))
-    assert len(items) == 2 and "size limit" in skipped[-1].reason
+    assert len(items) == 2 and "size limit" in skipped[0].reason and len(skipped) == 3
     not_zip = []
     assert read_zip("fake.zip", b"PK nonsense", not_zip, Limits()) == [] and "zip" in not_zip[0].reason
 
@@ -192,3 +192,67 @@ def test_streamlit_server_settings():
     cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["enableXsrfProtection"] is True and cfg["server"]["enableCORS"] is True
     assert 0 < cfg["server"]["maxUploadSize"] <= 200
+
+
+def test_zip_budget_counts_every_decompressed_byte_and_reports_every_member(monkeypatch):
+    """Oversize members are judged by their declared size before any decompression, what is
+    decompressed counts against the archive's budget whether kept or not, and every MIDI member
+    appears in the result: read, or skipped with its reason."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(20):
+            zf.writestr(f"huge_{i}.mid", b"\0" * 3_000_000)
+        for i in range(5):
+            zf.writestr(f"{i}.mid", b"\0" * 400_000)
+    decompressed = []
+    real_read = zipfile.ZipExtFile.read
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: decompressed.append(len(out := real_read(self, n))) or out)
+    skipped = []
+    items = read_zip("z.zip", buf.getvalue(), skipped, Limits(max_file_bytes=1_000_000, max_zip_bytes=1_000_000))
+    assert sum(decompressed) <= 1_000_000 + 1
+    assert len(items) + len(skipped) == 25 and len(items) == 2
+    assert sum("too large" in s.reason for s in skipped) == 20
+    assert [s.reason.startswith("not read") for s in skipped[-2:]] == [True, True]
+
+
+def test_special_files_in_a_source_folder_are_skipped(tmp_path):
+    """A dangling link, a link loop, a FIFO and a link to /dev/zero named .mid end as skip reasons
+    (regular files only), next to a good file; nothing hangs or reads without bound."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    (folder / "good.mid").write_bytes(to_bytes(random_melody_pm(1)))
+    os.symlink(folder / "missing.mid", folder / "dangling.mid")
+    os.symlink(folder / "loop.mid", folder / "loop.mid")
+    os.mkfifo(folder / "fifo.mid")
+    os.symlink("/dev/zero", folder / "zero.mid")
+    os.symlink(folder, folder / "self")  # a folder loop: not followed
+    out = subprocess.run([sys.executable, "-m", "seqgan_music", "prepare", str(folder), "--out", str(tmp_path / "data"),
+                          "--seq-len", "16", "--no-cache", "--workers", "1"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr and "1 pieces" in out.stdout
+    reasons = dict(line.removeprefix("warning: skipped ").split(": ", 1) for line in out.stderr.splitlines()
+                   if line.startswith("warning: skipped"))
+    assert "broken or looping" in reasons[str(folder / "dangling.mid")]
+    assert "broken or looping" in reasons[str(folder / "loop.mid")]
+    assert "not a regular file" in reasons[str(folder / "fifo.mid")]
+    assert "not a regular file" in reasons[str(folder / "zero.mid")]
+
+
+def test_file_names_reach_the_terminal_escaped(tmp_path):
+    """A file name carrying a terminal escape (set the window title) is printed escaped."""
+    from seqgan_music.cli import main
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    (folder / "good.mid").write_bytes(to_bytes(random_melody_pm(1)))
+    (folder / "evil\x1b]0;owned\x07.mid").write_bytes(b"not midi")
+    import contextlib
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["prepare", str(folder), "--out", str(tmp_path / "data"), "--seq-len", "16", "--no-cache"]) == 0
+    text = err.getvalue()
+    assert "\x1b" not in text and "\x07" not in text and "evil\\x1b]0;owned\\x07.mid" in text
