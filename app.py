@@ -8,6 +8,7 @@ never calls Streamlit, and the page polls it once a second.
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import os
@@ -53,15 +54,53 @@ def device() -> torch.device:
     return resolve_device("auto")
 
 
+def server_password() -> str | None:
+    """The optional server password: ``password`` in Streamlit secrets, else $SEQGAN_MUSIC_PASSWORD."""
+    try:
+        secret = st.secrets.get("password")
+    except FileNotFoundError:  # no secrets file at all
+        secret = None
+    return secret or os.environ.get("SEQGAN_MUSIC_PASSWORD") or None
+
+
+def signed_in() -> bool:
+    """True when the server has no password or this session gave it; else shows the sign-in form."""
+    password = server_password()
+    if password is None or st.session_state.get("signed_in"):
+        return True
+    given = st.text_input("Password", type="password", key="password")
+    if st.button("Sign in", key="sign_in"):
+        if hmac.compare_digest(given.encode(), str(password).encode()):
+            st.session_state.signed_in = True
+            st.rerun()
+        st.error("Wrong password.")
+    return False
+
+
 def workspace() -> str:
     """This session's folder; its id lives in the page address (?ws=...)."""
     if "ws" not in st.session_state:
         ws = st.query_params.get("ws", "")
         st.session_state.ws = ws if re.fullmatch(r"[0-9a-f]{32}", ws or "") else uuid.uuid4().hex
     st.query_params["ws"] = st.session_state.ws
-    path = os.path.join(APP_ROOT, st.session_state.ws)
-    os.makedirs(os.path.join(path, "runs"), exist_ok=True)
-    return path
+    tidy_workspaces()
+    return os.path.join(APP_ROOT, st.session_state.ws)  # created by the first thing stored in it
+
+
+@st.cache_resource(ttl=3600)
+def tidy_workspaces() -> None:
+    """At most once an hour: remove workspaces that hold no model and were not touched for
+    $SEQGAN_MUSIC_EMPTY_WORKSPACE_DAYS days (default 7). A workspace with a run is only ever
+    removed by its user (Models tab)."""
+    max_age = float(os.environ.get("SEQGAN_MUSIC_EMPTY_WORKSPACE_DAYS", "7")) * 86400
+    if not os.path.isdir(APP_ROOT):
+        return
+    for name in os.listdir(APP_ROOT):
+        path = os.path.join(APP_ROOT, name)
+        runs = os.path.join(path, "runs")
+        if (re.fullmatch(r"[0-9a-f]{32}", name) and time.time() - os.path.getmtime(path) > max_age
+                and not (os.path.isdir(runs) and os.listdir(runs)) and latest_job(runs) is None):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -257,6 +296,8 @@ def live_view(job: TrainingJob, tokenizer) -> None:
 
 def list_runs(ws: str) -> list[str]:
     root = os.path.join(ws, "runs")
+    if not os.path.isdir(root):
+        return []
     return sorted((d for d in os.listdir(root) if os.path.exists(os.path.join(root, d, LAST))), reverse=True)
 
 
@@ -341,10 +382,7 @@ def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, prog
         max(1, round(bars * 4 * 60.0 / qpm / tok.config.sample_seconds))
     primer = None
     if primer_file is not None:
-        path = os.path.join(ws, "primer.mid")
-        with open(path, "wb") as fh:
-            fh.write(primer_file.getvalue())
-        primer = primer_tokens(path, tok)
+        primer = primer_tokens(primer_file.name, tok, primer_file.getvalue())
     tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer)
     melodies = []
     for i, row in enumerate(tokens):
@@ -422,6 +460,15 @@ def models_tab(ws: str) -> None:
             os.remove(path)
             os.rmdir(run_dir)
             st.error(f"{upload.name}: {exc}".replace(path + ": ", ""))
+    st.divider()
+    busy = (job := current_job(ws)) is not None and job.alive()
+    st.caption("This session's folder is reached through the `ws=` part of the page address: whoever has the "
+               "address has the session, like a private link. Deleting it removes its dataset, runs and melodies.")
+    if st.button("Delete this session's folder", key="delete_workspace", disabled=busy or not os.path.isdir(ws),
+                 help="stop the training first" if busy else None):
+        shutil.rmtree(ws, ignore_errors=True)
+        st.session_state.ws = uuid.uuid4().hex
+        st.rerun()
 
 
 # ---------------------------------------------------------------- page
@@ -432,6 +479,8 @@ def main() -> None:
     st.title("seqgan-music")
     st.caption(f"Train a SeqGAN on melodies, listen to what it writes. Device: {describe_device(device())} · audio: "
                + ("FluidSynth, General MIDI SoundFont" if fluidsynth_available() else "built-in synthesizer"))
+    if not signed_in():
+        return
     ws = workspace()
     tabs = st.tabs(["1 · Songs", "2 · Train", "3 · Generate", "Models"])
     with tabs[0]:

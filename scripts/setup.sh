@@ -16,9 +16,7 @@ printf '#include <stdint.h>\nint main(void){return 0;}\n' | cc -x c - -o /dev/nu
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: apt-get install ${apt_pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+    bash scripts/apt_install.sh "${apt_pkgs[@]}" >/dev/null
   else
     echo "setup: please install ${apt_pkgs[*]} with your package manager (without them audio falls back to a plain synthesizer, rollouts to PyTorch ops)" >&2
   fi

@@ -36,12 +36,14 @@ def load_run(run: str, device: str | torch.device = "cpu", which: str = LAST) ->
     return loaded
 
 
-def primer_tokens(path: str, tokenizer: Tokenizer) -> torch.Tensor:
-    """The melody of a MIDI file as (P,) token ids to continue from."""
+def primer_tokens(path: str, tokenizer: Tokenizer, data: bytes | None = None) -> torch.Tensor:
+    """The melody of a MIDI file as (P,) token ids to continue from; ``data`` holds the file's bytes
+    when it is not on disk (an upload), ``path`` then only names it in errors."""
     try:
-        with open(path, "rb") as fh:
-            melody = extract_melody(read_midi(fh.read(), Limits()), tokenizer.config)
-        return torch.from_numpy(tokenizer.encode(melody))
+        if data is None:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        return torch.from_numpy(tokenizer.encode(extract_melody(read_midi(data, Limits()), tokenizer.config)))
     except OSError as exc:
         raise UserError(f"{path}: cannot read primer ({exc.strerror})") from None
     except SkipPiece as exc:

@@ -255,3 +255,41 @@ def test_bad_runs_are_refused_or_deletable(tmp_path):
     a.selectbox(key="dl_run").set_value("planted").run()
     a.button(key="delete_run").click().run()
     assert not a.exception and os.listdir(runs) == [name]
+
+
+def test_optional_server_password():
+    """With a password in Streamlit secrets, nothing of the app shows (no workspace is touched)
+    until a session gives it; a wrong one is refused."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["password"] = "s3cret"
+    at.run()
+    assert not at.exception and not at.tabs and not os.path.exists(os.environ["SEQGAN_MUSIC_APP_DIR"])
+    at.text_input(key="password").set_value("guess")
+    at.button(key="sign_in").click().run()
+    assert any("Wrong password" in e.value for e in at.error) and not at.tabs
+    at.text_input(key="password").set_value("s3cret")
+    at.button(key="sign_in").click().run()
+    assert not at.exception and len(at.tabs) == 4
+
+
+def test_workspaces_are_created_lazily_tidied_and_deletable(monkeypatch):
+    """A visit stores nothing; an old workspace without models is tidied away, one with a run is
+    kept; the user can delete their own workspace."""
+    root = os.environ["SEQGAN_MUSIC_APP_DIR"]
+    at = new_session()
+    assert not os.path.exists(ws_dir(at))
+    a = upload(new_session(), SONGS)
+    train_tiny(a)
+    stale, keep = os.path.join(root, "a" * 32), ws_dir(a)
+    os.makedirs(os.path.join(stale, "dataset"))
+    for path in (stale, keep):
+        os.utime(path, (time.time() - 30 * 86400,) * 2)
+    monkeypatch.setenv("SEQGAN_MUSIC_EMPTY_WORKSPACE_DAYS", "7")
+    import streamlit
+
+    streamlit.cache_resource.clear()
+    new_session()
+    assert not os.path.exists(stale) and os.path.exists(keep)
+    a.run()
+    a.button(key="delete_workspace").click().run()
+    assert not a.exception and not os.path.exists(keep) and ws_dir(a) != keep
