@@ -30,12 +30,21 @@ from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
 from seqgan_music.generate import generate_tokens, load_run, primer_tokens, token_rewards
 from seqgan_music.jobs import TrainingJob, latest_job
+from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.sources import BUILTIN
-from seqgan_music.synth import fluidsynth_available, heatmap, midi_to_wav, piano_roll
+from seqgan_music.synth import fluidsynth_available, midi_to_wav
 from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
 PRESETS = {"Fast demo": "demo", "Tiny (tests)": "tiny", "CPU": "cpu", "Paper (GPU)": "paper"}
+CHARTS = [  # (title, y axis, {legend: metrics key})
+    ("Generator loss", "nats per token", {"MLE loss (training)": "mle_loss", "NLL on validation tunes": "valid_nll"}),
+    ("Discriminator accuracy", "share correct (0-1)", {"D accuracy on real tunes": "d_acc_real",
+                                                       "D accuracy on generated": "d_acc_fake"}),
+    ("Adversarial reward", "mean reward (0-1)", {"mean reward of G's samples": "mean_reward"}),
+]
+RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
+PHASE_NAMES = {"mle": "MLE pre-training", "d_pretrain": "D pre-training", "adversarial": "adversarial"}
 GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in MODELS}  # label -> model name
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
                "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
@@ -107,13 +116,19 @@ def tidy_workspaces() -> None:
 def _melody_media(tokenizer_json: str, tokens: tuple[int, ...]) -> tuple[np.ndarray, bytes]:
     """Piano roll image and WAV of a token sequence; cached, so reruns do not synthesize again."""
     tokenizer = Tokenizer.from_dict(json.loads(tokenizer_json))
-    return piano_roll(tokenizer.decode_notes(tokens), len(tokens)), midi_to_wav(tokenizer.decode(tokens))
+    return roll(tokenizer, tokens), midi_to_wav(tokenizer.decode(tokens))
+
+
+def roll(tokenizer: Tokenizer, tokens, rewards: np.ndarray | None = None, primer_steps: int = 0) -> bytes:
+    """The piano roll (PNG) of a token sequence, in bars for the melody encoding."""
+    return piano_roll(tokenizer.decode_notes(tokens), len(tokens), tokenizer.steps_per_bar, rewards, primer_steps,
+                      tokenizer.config.sample_seconds)
 
 
 def melody_view(tokenizer: Tokenizer, tokens) -> None:
     """Piano roll and an audio player for one token sequence (120 qpm, piano)."""
     image, wav = _melody_media(json.dumps(tokenizer.to_dict()), tuple(int(t) for t in tokens))
-    st.image(image, clamp=True)
+    st.image(image)
     st.audio(wav, format="audio/wav")
 
 
@@ -166,7 +181,8 @@ def current_job(ws: str) -> TrainingJob | None:
 
 def show_dataset(path: str, report) -> None:
     ds = load_dataset(path)
-    notes = sum(int(e.get("notes", 0)) for e in _manifest_entries(path) if "split" in e)
+    usable = [e for e in _manifest_entries(path) if "split" in e]  # in the order of ds.pieces
+    notes = sum(int(e.get("notes", 0)) for e in usable)
     cols = st.columns(4)
     cols[0].metric("Pieces", report.pieces)
     cols[1].metric("Notes", notes)
@@ -176,8 +192,20 @@ def show_dataset(path: str, report) -> None:
         st.warning(f"{len(report.skipped)} file(s) or tune(s) skipped; the others are kept.")
         st.dataframe(pd.DataFrame(report.skipped), hide_index=True, width="stretch")
     st.markdown("**What the model will learn** (the extracted melodies of a few songs):")
-    for piece in ds.pieces[:3]:
-        melody_view(ds.tokenizer, piece[: 4 * ds.seq_len])
+    for index in preview_pieces(ds):
+        st.caption(usable[index]["source"])
+        melody_view(ds.tokenizer, ds.pieces[index][: 4 * ds.seq_len])
+
+
+def preview_pieces(ds, count: int = 3) -> list[int]:
+    """Indices of up to ``count`` pieces worth hearing: at least 8 notes and 3 pitches in the excerpt
+    shown (never a single note or a silent stretch); others only if nothing else qualifies."""
+    def lively(piece) -> bool:
+        pitches = ds.tokenizer.token_pitch(piece[: 4 * ds.seq_len])
+        return int((pitches >= 0).sum()) >= 8 and len(set(pitches[pitches >= 0].tolist())) >= 3
+
+    good = [i for i, piece in enumerate(ds.pieces) if lively(piece)]
+    return (good or list(range(len(ds.pieces))))[:count]
 
 
 def _manifest_entries(path: str) -> list[dict]:
@@ -197,6 +225,9 @@ def train_tab(ws: str) -> None:
         return
     tokenizer = Tokenizer.load(os.path.join(job.data_dir if job else data, "tokenizer.json"))
     label = st.selectbox("Preset", list(PRESETS), key="preset")
+    default_name = f"{dataset_name(data)} · {label}" if data else ""
+    run_name = st.text_input("Run name", default_name, key=f"run_name_{default_name}",  # follows the preset
+                             help="shown in the Generate and Models tabs")
     base = make_run_config(PRESETS[label], tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token)
     overrides = []
     with st.expander("Training settings"):
@@ -217,6 +248,9 @@ def train_tab(ws: str) -> None:
     clicked = True
     if start:
         run_dir = os.path.join(ws, "runs", time.strftime("%Y%m%d-%H%M%S"))
+        os.makedirs(run_dir)
+        with open(os.path.join(run_dir, RUN_NAME), "w", encoding="utf-8") as fh:
+            fh.write(run_name.strip() or os.path.basename(run_dir))
         clicked = _start_job(TrainingJob(data, run_dir, apply_overrides(base, overrides), device()))
     elif pause:
         job.pause()
@@ -252,14 +286,24 @@ def _milestone(job: TrainingJob, state) -> tuple:
     return id(job), state.unit > 0, state.status
 
 
+def time_left(state) -> str:
+    """'about N s left', with the phases not measured yet named; 'estimating' before any data."""
+    seconds, unmeasured = state.eta()
+    later = ", ".join(PHASE_NAMES[p] for p in unmeasured)
+    if not state.metrics:
+        return "time left: estimating"
+    if unmeasured:
+        return f"about {seconds:.0f} s left, plus the {later} phase (not measured yet)"
+    return f"about {seconds:.0f} s left"
+
+
 def live_view(job: TrainingJob, tokenizer) -> None:
     """Polled once a second while training runs: progress, losses, rewards, the newest sample."""
     state = job.snapshot()
     if _milestone(job, state) != st.session_state.get("milestone"):
         st.rerun(scope="app")  # first checkpoint or a new status: redraw the buttons and the other tabs
-    eta = state.eta_seconds()
-    st.markdown(f"**Status:** {state.status} · **phase:** {state.phase or '-'} · unit {state.unit}/{state.units}"
-                + (f" · about {eta:.0f} s left" if eta is not None and state.status == "running" else ""))
+    st.markdown(f"**Status:** {state.status} · **phase:** {PHASE_NAMES.get(state.phase, '-')} · unit "
+                f"{state.unit}/{state.units}" + (f" · {time_left(state)}" if state.status == "running" else ""))
     if state.error:
         st.error(state.error)
     for notice in state.notices:
@@ -267,31 +311,55 @@ def live_view(job: TrainingJob, tokenizer) -> None:
     best = next((m["best_model"] for m in reversed(state.metrics) if "best_model" in m), None)
     if best is not None:
         st.caption(f"Best model so far (lowest validation NLL without worse melodies): {best}")
-    st.progress(state.unit / max(state.units, 1), text="Overall")
-    st.progress(min(state.phase_done / max(state.phase_total, 1), 1.0), text=f"Current {state.phase or 'unit'}")
+    done = state.status == "done"
+    st.progress(1.0 if done else state.unit / max(state.units, 1), text="Overall")
+    st.progress(1.0 if done else min(state.phase_done / max(state.phase_total, 1), 1.0),
+                text=f"Current unit ({PHASE_NAMES.get(state.phase, 'starting')})")
     if state.first_sample_at is not None:
         st.caption(f"First generated melody after {state.first_sample_at:.1f} s")
     metrics = pd.DataFrame(state.metrics)
     cols = st.columns(3)
-    for col, title, keys in ((cols[0], "Generator MLE loss (nats/token)", ["mle_loss", "valid_nll"]),
-                             (cols[1], "D accuracy on real and generated", ["d_acc_real", "d_acc_fake"]),
-                             (cols[2], "Mean adversarial reward", ["mean_reward"])):
+    for col, (title, y_label, series) in zip(cols, CHARTS):
         col.markdown(f"**{title}**")
-        present = [k for k in keys if k in metrics]
-        if present:
-            col.line_chart(metrics[present].dropna(how="all").reset_index(drop=True), height=180)
+        present = {name: key for name, key in series.items() if key in metrics}
+        data = metrics[list(present.values())].rename(columns={v: k for k, v in present.items()}) if present else None
+        if data is not None:
+            data.index = metrics["unit_index"] + 1
+            data = data.dropna(how="all")
+        if data is None or len(data) < 2:
+            col.caption("drawn from the second measurement on")
         else:
-            col.caption("not yet")
+            col.line_chart(data, height=200, x_label="training unit (epoch or round)", y_label=y_label)
     sample = state.sample
     if sample and sample.get("rewards"):
-        st.markdown("**Per-timestep rewards of the latest batch** (rows: sequences, columns: steps; red = D unconvinced)")
-        st.image(heatmap(np.array(sample["rewards"])), clamp=True)
+        st.markdown("**Per-timestep rewards of the latest batch**: each row one generated sequence, each column "
+                    "one token; the colour is D's Monte Carlo reward for that token (red: D judged the sequence "
+                    "fake, green: real).")
+        st.image(reward_heatmap(np.array(sample["rewards"])))
     if sample:
         st.markdown(f"**Newest sample** ({sample['phase']}, unit {sample['unit']})")
         melody_view(tokenizer, sample["tokens"])
 
 
 # ---------------------------------------------------------------- 3. generate
+
+
+def dataset_name(path: str) -> str:
+    """A short name of what a dataset was prepared from: the collection, the one file, or a count."""
+    sources = [e["source"] for e in _manifest_entries(path) if "split" in e]
+    builtins = {src.split("/")[0] for src in sources if src.startswith("builtin:")}
+    if len(builtins) == 1 and len(builtins) == len({src.split("/")[0] for src in sources}):
+        return builtins.pop().removeprefix("builtin:")
+    return os.path.basename(sources[0]) if len(sources) == 1 else f"{len(sources)} songs"
+
+
+def run_label(ws: str, name: str) -> str:
+    """The name its user gave a run (kept in the run folder), else the folder's name."""
+    try:
+        with open(os.path.join(ws, "runs", name, RUN_NAME), encoding="utf-8") as fh:
+            return fh.read().strip() or name
+    except OSError:
+        return name
 
 
 def list_runs(ws: str) -> list[str]:
@@ -309,14 +377,16 @@ def generate_tab(ws: str) -> None:
         return
     current = os.path.basename(job.run_dir) if (job := current_job(ws)) else ""
     cols = st.columns([2, 1])
-    name = cols[0].selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run")
+    name = cols[0].selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run",
+                             format_func=lambda run: run_label(ws, run))
     which = cols[1].radio("Generator", list(GENERATORS), key="gen_which", horizontal=True,
                           help="Best: the state with the lowest validation NLL among those whose melodies are not worse "
                                "than the MLE model's (the MLE model unless a round beat it). MLE: the end of "
                                "pre-training. Last: the end of training.")
     cols = st.columns(4)
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
-    bars = cols[1].number_input("Length in bars (4/4)", 1, 32, 4, key="gen_bars")
+    bars = cols[1].number_input("Length in bars (4/4)", 1, 32, 4, key="gen_bars",
+                                help="with a primer: the length of the new part, after the primer")
     temperature = cols[2].slider("Temperature", 0.5, 1.5, 1.0, 0.05, key="gen_temp", help="lower = safer, higher = wilder")
     top_k = cols[3].number_input("Top-k (0 = off)", 0, 100, 0, key="gen_topk")
     cols = st.columns(4)
@@ -347,7 +417,7 @@ def save_generated(ws: str, gen: dict) -> None:
         for ext in ("mid", "wav"):
             with open(os.path.join(tmp, f"melody_{i + 1:02d}.{ext}"), "wb") as fh:
                 fh.write(m["midi" if ext == "mid" else "wav"])
-    listing = {"tokenizer": gen["tokenizer"].to_dict(),
+    listing = {"tokenizer": gen["tokenizer"].to_dict(), "primer_steps": gen["primer_steps"],
                "melodies": [{"tokens": m["tokens"].tolist(),
                              "rewards": None if m["rewards"] is None else m["rewards"].tolist()} for m in gen["melodies"]]}
     with open(os.path.join(tmp, "melodies.json"), "w", encoding="utf-8") as fh:
@@ -370,7 +440,8 @@ def load_generated(ws: str) -> dict | None:
                     files[ext] = fh.read()
             melodies.append({"tokens": np.array(m["tokens"]), "midi": files["mid"], "wav": files["wav"],
                              "rewards": None if m["rewards"] is None else np.array(m["rewards"])})
-        return {"tokenizer": Tokenizer.from_dict(listing["tokenizer"]), "melodies": melodies}
+        return {"tokenizer": Tokenizer.from_dict(listing["tokenizer"]), "melodies": melodies,
+                "primer_steps": int(listing["primer_steps"])}
     except (OSError, ValueError, KeyError, TypeError, UserError):
         return None
 
@@ -378,8 +449,7 @@ def load_generated(ws: str) -> dict | None:
 def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
-    steps = bars * 4 * tok.config.steps_per_quarter if tok.config.encoding == "melody" else \
-        max(1, round(bars * 4 * 60.0 / qpm / tok.config.sample_seconds))
+    steps = tok.steps_for(bars, qpm)
     primer = None
     if primer_file is not None:
         primer = primer_tokens(primer_file.name, tok, primer_file.getvalue())
@@ -391,7 +461,7 @@ def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, prog
         pm.write(buf)
         rewards = token_rewards(run, row, seed=seed + i) if colour else None
         melodies.append({"tokens": row.numpy(), "midi": buf.getvalue(), "wav": midi_to_wav(pm), "rewards": rewards})
-    return {"tokenizer": tok, "melodies": melodies}
+    return {"tokenizer": tok, "melodies": melodies, "primer_steps": 0 if primer is None else len(primer)}
 
 
 def show_generated(gen: dict) -> None:
@@ -400,7 +470,8 @@ def show_generated(gen: dict) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
         for i, m in enumerate(gen["melodies"]):
             zf.writestr(f"melody_{i + 1:02d}.mid", m["midi"])
-    silent = [i + 1 for i, m in enumerate(gen["melodies"]) if not tok.decode_notes(m["tokens"])]
+    new = gen["primer_steps"]  # the primer's tokens come first; length, silence and reward count the new part
+    silent = [i + 1 for i, m in enumerate(gen["melodies"]) if not tok.decode_notes(m["tokens"][new:])]
     if silent:
         st.warning(f"{len(silent)} of {len(gen['melodies'])} melodies have no notes (melody "
                    f"{', '.join(map(str, silent))}): this model writes silence. Try the MLE or Best generator, "
@@ -410,9 +481,9 @@ def show_generated(gen: dict) -> None:
         if i + 1 in silent:
             st.markdown(f"**Melody {i + 1}** · :red[silent: no notes]")
             continue
-        reward = f" · mean reward {m['rewards'].mean():.2f}" if m["rewards"] is not None else ""
+        reward = f" · mean reward of the new notes {m['rewards'][new:].mean():.2f}" if m["rewards"] is not None else ""
         st.markdown(f"**Melody {i + 1}**{reward}")
-        st.image(piano_roll(tok.decode_notes(m["tokens"]), len(m["tokens"]), m["rewards"]), clamp=True)
+        st.image(roll(tok, m["tokens"], m["rewards"], new))
         st.audio(m["wav"], format="audio/wav")
         st.download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}")
 
@@ -429,11 +500,11 @@ def models_tab(ws: str) -> None:
             path = os.path.join(ws, "runs", name, LAST)
             try:
                 done, units = check_progress(read_checkpoint(path), path)
-                rows.append({"run": name, "units done": f"{done}/{units}"})
+                rows.append({"run": run_label(ws, name), "units done": f"{done}/{units}"})
             except UserError as exc:
-                rows.append({"run": name, "units done": f"unreadable: {str(exc).replace(path + ': ', '')}"})
+                rows.append({"run": run_label(ws, name), "units done": f"unreadable: {str(exc).replace(path + ': ', '')}"})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        name = st.selectbox("Run", runs, key="dl_run")
+        name = st.selectbox("Run", runs, key="dl_run", format_func=lambda run: run_label(ws, run))
         run_dir = os.path.join(ws, "runs", name)
         cols = st.columns(2)
         with open(os.path.join(run_dir, LAST), "rb") as fh:
@@ -455,7 +526,9 @@ def models_tab(ws: str) -> None:
             fh.write(upload.getvalue())
         try:
             load_run(path)
-            st.success(f"Added {os.path.basename(run_dir)}")
+            with open(os.path.join(run_dir, RUN_NAME), "w", encoding="utf-8") as fh:
+                fh.write(f"{os.path.splitext(upload.name)[0]} (uploaded)")
+            st.success(f"Added {upload.name}")
         except UserError as exc:
             os.remove(path)
             os.rmdir(run_dir)

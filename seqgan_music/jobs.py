@@ -41,6 +41,7 @@ class JobState:
     phase_total: int = 0
     unit: int = 0  # completed units
     units: int = 0
+    schedule: list[str] = field(default_factory=list)  # the phase of every unit of the run, in order
     metrics: list[dict[str, Any]] = field(default_factory=list)
     sample: dict[str, Any] | None = None  # newest generated sample event
     notices: list[str] = field(default_factory=list)  # the trainer's messages (collapse guard)
@@ -48,13 +49,27 @@ class JobState:
     first_sample_at: float | None = None  # seconds after start when the first sample arrived
     resumed_from: int = 0  # units already done when this job started
 
-    def eta_seconds(self) -> float | None:
-        """Remaining seconds, from the mean time per completed unit (None before the first)."""
-        if self.unit <= self.resumed_from or self.units == 0:
-            return None
-        per_unit = (time.time() - self.started) / (self.unit - self.resumed_from)
-        return per_unit * (self.units - self.unit)
+    def eta(self, now: float | None = None) -> tuple[float, list[str]]:
+        """(seconds left, phases still to come that have no measured unit yet).
 
+        Each remaining unit costs the mean measured duration of its phase's units (this job's
+        metrics events), less the time already spent in the current unit; phases without a
+        measured unit are listed instead of guessed (an adversarial round costs many MLE epochs).
+        """
+        now = time.time() if now is None else now
+        durations: dict[str, list[float]] = {}
+        previous = self.started
+        for m in self.metrics:
+            durations.setdefault(m["phase"], []).append(m["time"] - previous)
+            previous = m["time"]
+        mean = {phase: sum(d) / len(d) for phase, d in durations.items()}
+        left, unmeasured = 0.0, []
+        for i, phase in enumerate(self.schedule[self.unit:]):
+            if phase not in mean:
+                unmeasured += [phase] if phase not in unmeasured else []
+            else:
+                left += mean[phase] - (min(now - previous, mean[phase]) if i == 0 else 0.0)
+        return left, unmeasured
 
 def latest_job(runs_folder: str) -> TrainingJob | None:
     """The newest job started with its run folder in ``runs_folder`` in this server process, so a
@@ -142,6 +157,7 @@ class TrainingJob:
                 self._set(unit=trainer.progress, resumed_from=trainer.progress, started=time.time())
             with self._lock:  # a pause or stop pressed while starting keeps its status
                 self._state.units = len(trainer.units)
+                self._state.schedule = [phase for phase, _ in trainer.units]
                 if self._state.status == "starting":
                     self._state.status = "running"
             result = trainer.run()

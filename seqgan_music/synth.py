@@ -1,5 +1,4 @@
-"""Audio rendering (FluidSynth with a General MIDI SoundFont, plain synthesizer fallback) and
-piano-roll pictures."""
+"""Audio rendering: FluidSynth with a General MIDI SoundFont, or a plain synthesizer as fallback."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import numpy as np
 import pretty_midi
 
 SAMPLE_RATE = 22050  # Hz
-BLUE = np.array([40, 90, 200], dtype=np.uint8)
 SOUNDFONTS = (
     os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2"),  # shipped in pretty_midi's wheel
     "/usr/share/sounds/sf2/default-GM.sf2",
@@ -61,37 +59,3 @@ def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
 
 def midi_to_wav(pm: pretty_midi.PrettyMIDI) -> bytes:
     return wav_bytes(render_audio(pm))
-
-
-def reward_colours(values: np.ndarray) -> np.ndarray:
-    """Rewards in [0, 1] -> RGB uint8 (..., 3): red (0, unconvincing) through yellow to green (1)."""
-    values = np.clip(np.asarray(values, dtype=float), 0.0, 1.0)
-    rgb = np.stack([np.minimum(1.0, 2 * (1 - values)), np.minimum(1.0, 2 * values), np.full_like(values, 0.15)], -1)
-    return (rgb * 255).astype(np.uint8)
-
-
-def piano_roll(notes: list[tuple[int, int, int]], steps: int, rewards: np.ndarray | None = None,
-               cell: int = 8, row: int = 6) -> np.ndarray:
-    """Notes (pitch, on step, off step) -> an RGB image (rows = pitches, high at the top).
-
-    ``rewards`` (steps,) in [0, 1] colours each note by the reward at its onset; else blue.
-    Returns (height, width, 3) uint8.
-    """
-    pitches = [p for p, _, _ in notes] or [60]
-    low, high = min(pitches) - 2, max(pitches) + 2
-    height, width = (high - low + 1) * row, max(steps, 1) * cell
-    img = np.full((height, width, 3), 250, dtype=np.uint8)
-    for pitch in range(low, high + 1):  # faint lines at every C
-        if pitch % 12 == 0:
-            y = (high - pitch) * row + row - 1
-            img[y, :, :] = 215
-    for pitch, on, off in notes:
-        y = (high - pitch) * row
-        colour = reward_colours(rewards[min(on, len(rewards) - 1)]) if rewards is not None else BLUE
-        img[y : y + row - 1, on * cell : max(off * cell - 1, on * cell + 1)] = colour
-    return img
-
-
-def heatmap(values: np.ndarray, cell: int = 8) -> np.ndarray:
-    """(rows, cols) values in [0, 1] -> an RGB image in the reward colours, (rows*cell, cols*cell, 3)."""
-    return np.kron(reward_colours(values), np.ones((cell, cell, 1), dtype=np.uint8))

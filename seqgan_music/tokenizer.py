@@ -179,6 +179,18 @@ class Tokenizer:
     def start_token(self) -> int:
         return REST
 
+    @property
+    def steps_per_bar(self) -> int | None:
+        """Grid steps in a bar of 4/4 (melody encoding); None for the paper encoding, which samples
+        time in seconds and has no beat grid."""
+        return None if self.config.encoding == "paper" else 4 * self.config.steps_per_quarter
+
+    def steps_for(self, bars: int, qpm: float = 120.0) -> int:
+        """Tokens that last ``bars`` bars of 4/4 at ``qpm`` quarter notes per minute (>= 1)."""
+        if self.steps_per_bar is not None:
+            return bars * self.steps_per_bar
+        return max(1, round(bars * 4 * 60.0 / qpm / self.config.sample_seconds))
+
     def token_names(self) -> list[str]:
         if self.config.encoding == "paper":
             return ["SILENCE"] + [f"PITCH_{p}" for p in range(PIANO_LOW, PIANO_HIGH + 1)]

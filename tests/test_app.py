@@ -129,6 +129,8 @@ def test_train_tiny_then_generate_with_downloads():
     assert all(min(m["rewards"]) >= 0 and max(m["rewards"]) <= 1 for m in melodies)
     assert len(melodies[0]["tokens"]) == 2 * 4 * 4  # 2 bars of 4/4 at 4 steps per quarter
     assert at.session_state["gen_which"] == "Best"
+    assert at.selectbox(key="gen_run").options == ["6 songs · Tiny (tests)"]  # the run's name, not a timestamp
+    assert len(at.caption) and {"tune_0.mid", "tune_1.mid"} <= {c.value for c in at.caption}  # previews name their songs
     at.radio(key="gen_which").set_value("MLE")
     at.button(key="generate").click().run()
     assert not at.exception and not at.error and len(generated(at)) == 2
@@ -293,3 +295,39 @@ def test_workspaces_are_created_lazily_tidied_and_deletable(monkeypatch):
     a.run()
     a.button(key="delete_workspace").click().run()
     assert not a.exception and not os.path.exists(keep) and ws_dir(a) != keep
+
+
+def test_time_left_uses_per_phase_unit_durations():
+    """Each remaining unit costs its phase's measured mean, less the time spent in the current
+    one; a phase with no measured unit is named instead of guessed."""
+    from seqgan_music.jobs import JobState
+
+    state = JobState(started=100.0, unit=2, units=5, schedule=["mle"] * 3 + ["adversarial"] * 2,
+                     metrics=[{"phase": "mle", "time": 101.0}, {"phase": "mle", "time": 103.0}])
+    assert state.eta(now=103.5) == (1.5 - 0.5, ["adversarial"])
+    assert state.eta(now=110.0) == (0.0, ["adversarial"])  # overdue: never negative
+    state.metrics += [{"phase": "mle", "time": 106.0}, {"phase": "adversarial", "time": 116.0}]  # a 10 s round
+    state.unit = 4
+    assert state.eta(now=116.0) == (10.0, []) and state.eta(now=120.0) == (6.0, [])
+
+
+def test_primer_is_continued_and_counted_apart(tmp_path):
+    """With a primer, 'Length in bars' is the new part; the kept melodies record where it starts and
+    the mean reward shown is that of the new notes."""
+    at = upload(new_session(), SONGS)
+    train_tiny(at)
+    at.number_input(key="gen_num").set_value(1)
+    at.number_input(key="gen_bars").set_value(2)
+    at.file_uploader(key="primer").set_value(("primer.mid", to_bytes(random_melody_pm(11, notes=5)), "audio/midi"))
+    at.run()
+    at.button(key="generate").click().run()
+    assert not at.exception and not at.error
+    with open(os.path.join(ws_dir(at), "generated", "melodies.json"), encoding="utf-8") as fh:
+        listing = json.load(fh)
+    primer_steps = listing["primer_steps"]
+    (melody,) = listing["melodies"]
+    assert primer_steps > 0 and len(melody["tokens"]) == primer_steps + 2 * 16
+    new_mean = sum(melody["rewards"][primer_steps:]) / (len(melody["rewards"]) - primer_steps)
+    assert any(f"mean reward of the new notes {new_mean:.2f}" in m.value for m in at.markdown)
+    charts = " ".join(str(c.proto) for c in at.get("vega_lite_chart"))
+    assert "D accuracy on real tunes" in charts and "training unit" in charts and "d_acc_real" not in charts
