@@ -137,10 +137,12 @@ def melody_view(tokenizer: Tokenizer, tokens) -> None:
 
 def songs_tab(ws: str) -> None:
     st.subheader("Bring songs")
-    kind = st.radio("Songs", ["Upload MIDI files", "Built-in collection"], horizontal=True, key="source_kind")
+    kind = st.radio("Songs", ["Upload songs", "Built-in collection"], horizontal=True, key="source_kind")
     uploads, source = [], []
-    if kind == "Upload MIDI files":
-        files = st.file_uploader("MIDI files (.mid, .midi) or .zip archives of them", type=["mid", "midi", "zip"],
+    if kind == "Upload songs":
+        files = st.file_uploader("Songs: MIDI (.mid, .midi), ABC (.abc, many tunes per file), MusicXML "
+                                 "(.musicxml, .xml, .mxl), or .zip archives of them",
+                                 type=["mid", "midi", "abc", "musicxml", "xml", "mxl", "zip"],
                                  accept_multiple_files=True, key="uploads")
         uploads = [(f.name, f.getvalue()) for f in files or []]
     else:
@@ -152,7 +154,7 @@ def songs_tab(ws: str) -> None:
         transpose = st.slider("Transposition augmentation (+- semitones)", 0, 6, 0, key="transpose")
     if st.button("Prepare dataset", key="prepare", type="primary"):
         if not uploads and not source:
-            st.error("Upload at least one MIDI or .zip file first.")
+            st.error("Upload at least one song file or .zip archive first.")
             return
         cfg = TokenizerConfig(steps_per_quarter=int(spq), seq_len=int(seq_len), hop=int(seq_len) // 2,
                               transpose=int(transpose))

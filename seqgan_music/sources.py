@@ -1,4 +1,5 @@
-"""Reading pieces from MIDI files, folders, zip archives and music21's built-in folk collections.
+"""Reading pieces from MIDI, ABC and MusicXML files, folders, zip archives and music21's built-in
+folk collections.
 
 A source expands to :class:`Item` s (one file's bytes each); :func:`parse_item` turns an item into
 :class:`PieceResult` s: token ids of one melody, or the reason it was skipped. Parsing is bounded
@@ -11,6 +12,7 @@ import functools
 import hashlib
 import io
 import os
+import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -22,7 +24,14 @@ from seqgan_music.config import TokenizerConfig
 from seqgan_music.errors import UserError
 from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody, melody_from_quarters
 
-MIDI_SUFFIXES = (".mid", ".midi")
+KINDS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".musicxml": "musicxml", ".xml": "musicxml",
+         ".mxl": "musicxml"}  # file name suffix -> how it is parsed
+SUFFIXES = tuple(KINDS)
+
+
+def kind_of(name: str) -> str | None:
+    """'midi', 'abc' or 'musicxml' by the file name's suffix; None for other files."""
+    return KINDS.get(os.path.splitext(name.lower())[1])
 
 # name -> (music21 corpus folder, description)
 BUILTIN = {
@@ -47,7 +56,7 @@ class Limits:
 
 @dataclass
 class Item:
-    """One input file: ``label`` names it for reports, ``kind`` is 'midi' or 'abc'.
+    """One input file: ``label`` names it for reports, ``kind`` is 'midi', 'abc' or 'musicxml'.
 
     Files on disk are held by ``path`` and read only when needed (hashing, then parsing in a
     worker), so preparing a large folder never holds all of its bytes; uploads and zip members
@@ -112,7 +121,7 @@ def expand_sources(sources: list[str], limits: Limits) -> tuple[list[Item], list
                 dirs.sort()
                 for name in sorted(files):
                     path = os.path.join(root, name)
-                    if name.lower().endswith(MIDI_SUFFIXES):
+                    if kind_of(name):
                         _add_file(path, items, skipped, limits)
                     elif name.lower().endswith(".zip"):
                         _add_zip(path, items, skipped, limits)
@@ -140,7 +149,7 @@ def items_from_uploads(uploads: list[tuple[str, bytes]], limits: Limits) -> tupl
         elif len(data) > limits.max_file_bytes:
             skipped.append(PieceResult(name, reason=f"file too large ({len(data)} bytes > {limits.max_file_bytes})"))
         else:
-            items.append(Item(name, "midi", data))
+            items.append(Item(name, kind_of(name) or "midi", data))
     return items, skipped
 
 
@@ -164,7 +173,7 @@ def _add_file(path: str, items: list[Item], skipped: list[PieceResult], limits: 
     if reason:
         skipped.append(PieceResult(path, reason=reason))
     else:
-        items.append(Item(path, "midi", path=path, max_bytes=limits.max_file_bytes))
+        items.append(Item(path, kind_of(path) or "midi", path=path, max_bytes=limits.max_file_bytes))
 
 
 def _add_zip(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
@@ -192,7 +201,7 @@ def read_zip(label: str, data: bytes, skipped: list[PieceResult], limits: Limits
     if len(members) > limits.max_zip_members:
         skipped.append(PieceResult(label, reason=f"zip has {len(members)} members (limit {limits.max_zip_members})"))
         return []
-    midi = [m for m in members if m.filename.lower().endswith(MIDI_SUFFIXES)]
+    midi = [m for m in members if kind_of(m.filename)]
     out: list[Item] = []
     budget = limits.max_zip_bytes  # every byte decompressed counts, kept or not
     for i, member in enumerate(midi):
@@ -216,7 +225,7 @@ def read_zip(label: str, data: bytes, skipped: list[PieceResult], limits: Limits
             why = "file too large" if cap == limits.max_file_bytes else "zip expands past its size limit"
             skipped.append(PieceResult(name, reason=f"{why} (> {cap} bytes)"))
             continue
-        out.append(Item(name, "midi", content))
+        out.append(Item(name, kind_of(name), content))
     return out
 
 
@@ -245,14 +254,16 @@ def _builtin_items(src: str) -> list[Item]:
 def parse_item(item: Item, tok_cfg: TokenizerConfig, limits: Limits) -> list[PieceResult]:
     """Parse one item into piece results; every failure becomes a skip reason."""
     tokenizer = Tokenizer(tok_cfg)
+    data = item.read()
+    if len(data) > limits.max_file_bytes:
+        return [PieceResult(item.label, reason=f"file too large (> {limits.max_file_bytes} bytes)")]
     if item.kind == "abc":
-        return _parse_abc(item, tokenizer, limits)
+        return _parse_abc(item.label, data, tokenizer, limits)
     try:
-        data = item.read()
-        if len(data) > limits.max_file_bytes:
-            raise SkipPiece(f"file too large (> {limits.max_file_bytes} bytes)")
-        pm = read_midi(data, limits)
-        melody = extract_melody(pm, tok_cfg)
+        if item.kind == "musicxml":
+            melody = _musicxml_melody(data, limits)
+        else:
+            melody = extract_melody(read_midi(data, limits), tok_cfg)
         return [_tokenize(item.label, melody, tokenizer, limits)]
     except SkipPiece as exc:
         return [PieceResult(item.label, reason=str(exc))]
@@ -307,7 +318,7 @@ def _midi_number(pitch_name: str) -> int:
     return int(pitch.Pitch(pitch_name).midi)
 
 
-def _parse_abc(item: Item, tokenizer: Tokenizer, limits: Limits) -> list[PieceResult]:
+def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) -> list[PieceResult]:
     """An ABC file (many tunes) via music21's ABC tokenizer, without building full streams.
 
     Notes, rests, chords (highest note), ties and tuplets are read; repeats are not expanded and
@@ -317,13 +328,16 @@ def _parse_abc(item: Item, tokenizer: Tokenizer, limits: Limits) -> list[PieceRe
 
     try:
         handler = abcFormat.ABCHandler()
-        handler.process(item.read().decode("latin-1"))
+        handler.process(data.decode("latin-1"))
         tunes = handler.splitByReferenceNumber()
     except Exception as exc:  # music21's ABC parser raises assorted errors on bad input
-        return [PieceResult(item.label, reason=f"ABC parse error ({type(exc).__name__}: {str(exc)[:80]})")]
+        return [PieceResult(label, reason=f"ABC parse error ({type(exc).__name__}: {str(exc)[:80]})")]
+    if not tunes:
+        return [PieceResult(label, reason="no ABC tunes (no X: reference numbers)")]
     results = []
+    file_label = label
     for number, tune in tunes.items():
-        label = f"{item.label}#{number}"
+        label = f"{file_label}#{number}"
         try:
             pitch, start, end, qpm = _abc_notes(tune)
             if not pitch:
@@ -335,6 +349,45 @@ def _parse_abc(item: Item, tokenizer: Tokenizer, limits: Limits) -> list[PieceRe
         except Exception as exc:  # a tune music21 cannot interpret is skipped, the rest go on
             results.append(PieceResult(label, reason=f"ABC tune not understood ({type(exc).__name__}: {str(exc)[:80]})"))
     return results
+
+
+def _musicxml_melody(data: bytes, limits: Limits):
+    """The top line of a MusicXML score's first part (``.musicxml``/``.xml``, or ``.mxl``: zipped
+    with META-INF/container.xml naming the score) as a Melody; ties merged, chords by their top
+    note, the tempo of the first metronome mark (else 120 qpm)."""
+    from music21 import converter, tempo
+
+    if data[:2] == b"PK":  # .mxl
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+            container = archive.read("META-INF/container.xml").decode("utf-8", "replace")
+            match = re.search(r'full-path="([^"]+)"', container)
+            root = match.group(1) if match else next(n for n in archive.namelist() if not n.startswith("META-INF"))
+            with archive.open(root) as fh:
+                data = fh.read(limits.max_file_bytes + 1)
+        except (zipfile.BadZipFile, KeyError, StopIteration, OSError, ValueError, RuntimeError, EOFError) as exc:
+            raise SkipPiece(f"not a readable compressed MusicXML file ({type(exc).__name__})") from None
+        if len(data) > limits.max_file_bytes:
+            raise SkipPiece(f"compressed MusicXML expands past {limits.max_file_bytes} bytes")
+    try:
+        score = converter.parseData(data.decode("utf-8", "replace"), format="musicxml")
+        part = score.parts[0] if getattr(score, "parts", None) else score
+        flat = part.stripTies().flatten()
+        notes = list(flat.notes)
+        if len(notes) > limits.max_notes:
+            raise SkipPiece(f"too many notes ({len(notes)} > {limits.max_notes})")
+        marks = list(flat.getElementsByClass(tempo.MetronomeMark))
+        qpm = float(marks[0].getQuarterBPM() or 120.0) if marks else 120.0
+        pitch = [max(p.midi for p in n.pitches) for n in notes]
+        start = [float(n.offset) for n in notes]
+        end = [float(n.offset + n.quarterLength) for n in notes]
+    except SkipPiece:
+        raise
+    except Exception as exc:  # music21 raises assorted errors on bad XML
+        raise SkipPiece(f"not a readable MusicXML file ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not pitch:
+        raise SkipPiece("no notes")
+    return melody_from_quarters(pitch, start, end, qpm)
 
 
 def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float]:

@@ -15,7 +15,8 @@ from midi_factory import random_melody_pm, song_pm, to_bytes, write
 from seqgan_music.config import TokenizerConfig
 from seqgan_music.dataset import load_dataset, prepare, split_pieces, windows_of
 from seqgan_music.errors import UserError
-from seqgan_music.sources import Item, Limits, expand_sources, parse_item, read_zip
+from seqgan_music.sources import Item, Limits, expand_sources, items_from_uploads, parse_item, read_zip
+from seqgan_music.tokenizer import Tokenizer
 
 CFG = TokenizerConfig(seq_len=16, hop=8)
 
@@ -256,3 +257,62 @@ def test_file_names_reach_the_terminal_escaped(tmp_path):
         assert main(["prepare", str(folder), "--out", str(tmp_path / "data"), "--seq-len", "16", "--no-cache"]) == 0
     text = err.getvalue()
     assert "\x1b" not in text and "\x07" not in text and "evil\\x1b]0;owned\\x07.mid" in text
+
+
+ABC_TUNES = """X:1
+T:The First
+M:6/8
+L:1/8
+K:D
+DFA dfa|agf edc|d3 A3|d6|]
+
+X:2
+T:The Second
+M:4/4
+L:1/8
+K:G
+GABc d2B2|c2A2 B2G2|]
+"""
+
+
+def _musicxml_bytes(compressed: bool) -> bytes:
+    """A 4-note MusicXML score from music21, plain or as .mxl (zip with META-INF/container.xml)."""
+    from music21 import note, stream
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    part = stream.Part([note.Note(p, quarterLength=1.0) for p in ("C4", "E4", "G4", "C5")])
+    xml = GeneralObjectExporter(stream.Score([part])).parse()
+    if not compressed:
+        return xml
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("META-INF/container.xml", '<container><rootfiles><rootfile full-path="score.xml"/></rootfiles></container>')
+        zf.writestr("score.xml", xml)
+    return buf.getvalue()
+
+
+def test_abc_and_musicxml_files_are_sources(tmp_path):
+    """.abc (every tune of the file), .musicxml and .mxl are read in folders, zips and uploads;
+    notes keep their pitches and durations."""
+    folder = tmp_path / "folk"
+    folder.mkdir()
+    (folder / "tunes.abc").write_text(ABC_TUNES)
+    (folder / "score.musicxml").write_bytes(_musicxml_bytes(False))
+    (folder / "score.mxl").write_bytes(_musicxml_bytes(True))
+    (folder / "broken.musicxml").write_text("<score-partwise><part>")
+    items, skipped = expand_sources([str(folder)], Limits())
+    results = {r.label.rsplit("/", 1)[-1]: r for it in items for r in parse_item(it, CFG, Limits())}
+    assert set(results) == {"tunes.abc#1", "tunes.abc#2", "score.musicxml", "score.mxl", "broken.musicxml"}
+    assert results["tunes.abc#1"].notes == 15 and results["tunes.abc#2"].notes == 10
+    assert "MusicXML" in results["broken.musicxml"].reason
+    tok = Tokenizer(CFG)
+    for name in ("score.musicxml", "score.mxl"):
+        notes = tok.decode_notes(results[name].tokens)  # (pitch, on step, off step), 4 steps per quarter
+        assert [(p, on, off - on) for p, on, off in notes] == [(60, 0, 4), (64, 4, 4), (67, 8, 4), (72, 12, 4)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("folk/tunes.abc", ABC_TUNES)
+    zipped = read_zip("folk.zip", buf.getvalue(), [], Limits())
+    uploaded, _ = items_from_uploads([("score.mxl", _musicxml_bytes(True))], Limits())
+    assert [it.kind for it in zipped + uploaded] == ["abc", "musicxml"]
+    assert len(parse_item(zipped[0], CFG, Limits())) == 2 and parse_item(uploaded[0], CFG, Limits())[0].reason is None
