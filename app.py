@@ -28,9 +28,10 @@ from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
-from seqgan_music.generate import generate_tokens, load_run, primer_tokens, token_rewards
+from seqgan_music.generate import generate_tokens, load_run, new_steps, primer_tokens, token_rewards
 from seqgan_music.jobs import TrainingJob, latest_job
 from seqgan_music.plots import piano_roll, reward_heatmap
+from seqgan_music.score import abc_text, musicxml_bytes, score_svg
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, midi_to_wav
 from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
@@ -43,6 +44,7 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
                                                        "D accuracy on generated": "d_acc_fake"}),
     ("Adversarial reward", "mean reward (0-1)", {"mean reward of G's samples": "mean_reward"}),
 ]
+MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix
 RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
 PHASE_NAMES = {"mle": "MLE pre-training", "d_pretrain": "D pre-training", "adversarial": "adversarial"}
 GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in MODELS}  # label -> model name
@@ -416,9 +418,10 @@ def save_generated(ws: str, gen: dict) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     for i, m in enumerate(gen["melodies"]):
-        for ext in ("mid", "wav"):
-            with open(os.path.join(tmp, f"melody_{i + 1:02d}.{ext}"), "wb") as fh:
-                fh.write(m["midi" if ext == "mid" else "wav"])
+        for key, ext in MELODY_FILES.items():
+            if key in m:
+                with open(os.path.join(tmp, f"melody_{i + 1:02d}.{ext}"), "wb") as fh:
+                    fh.write(m[key])
     listing = {"tokenizer": gen["tokenizer"].to_dict(), "primer_steps": gen["primer_steps"],
                "melodies": [{"tokens": m["tokens"].tolist(),
                              "rewards": None if m["rewards"] is None else m["rewards"].tolist()} for m in gen["melodies"]]}
@@ -436,12 +439,13 @@ def load_generated(ws: str) -> dict | None:
             listing = json.load(fh)
         melodies = []
         for i, m in enumerate(listing["melodies"]):
-            files = {}
-            for ext in ("mid", "wav"):
-                with open(os.path.join(folder, f"melody_{i + 1:02d}.{ext}"), "rb") as fh:
-                    files[ext] = fh.read()
-            melodies.append({"tokens": np.array(m["tokens"]), "midi": files["mid"], "wav": files["wav"],
-                             "rewards": None if m["rewards"] is None else np.array(m["rewards"])})
+            melody = {"tokens": np.array(m["tokens"]), "rewards": None if m["rewards"] is None else np.array(m["rewards"])}
+            for key, ext in MELODY_FILES.items():
+                path = os.path.join(folder, f"melody_{i + 1:02d}.{ext}")
+                if key in ("midi", "wav") or os.path.exists(path):
+                    with open(path, "rb") as fh:
+                        melody[key] = fh.read()
+            melodies.append(melody)
         return {"tokenizer": Tokenizer.from_dict(listing["tokenizer"]), "melodies": melodies,
                 "primer_steps": int(listing["primer_steps"])}
     except (OSError, ValueError, KeyError, TypeError, UserError):
@@ -451,10 +455,10 @@ def load_generated(ws: str) -> dict | None:
 def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
-    steps = tok.steps_for(bars, qpm)
     primer = None
     if primer_file is not None:
         primer = primer_tokens(primer_file.name, tok, primer_file.getvalue())
+    steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer))
     tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer)
     melodies = []
     for i, row in enumerate(tokens):
@@ -462,7 +466,13 @@ def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, prog
         buf = io.BytesIO()
         pm.write(buf)
         rewards = token_rewards(run, row, seed=seed + i) if colour else None
-        melodies.append({"tokens": row.numpy(), "midi": buf.getvalue(), "wav": midi_to_wav(pm), "rewards": rewards})
+        melody = {"tokens": row.numpy(), "midi": buf.getvalue(), "wav": midi_to_wav(pm), "rewards": rewards}
+        if tok.steps_per_bar is not None:  # sheet music needs a beat grid
+            title = f"Melody {i + 1}"
+            melody["musicxml"] = musicxml_bytes(tok, row, qpm, title)
+            melody["abc"] = abc_text(tok, row, qpm, title, number=i + 1).encode("utf-8")
+            melody["svg"] = score_svg(melody["musicxml"]).encode("utf-8")
+        melodies.append(melody)
     return {"tokenizer": tok, "melodies": melodies, "primer_steps": 0 if primer is None else len(primer)}
 
 
@@ -471,7 +481,9 @@ def show_generated(gen: dict) -> None:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         for i, m in enumerate(gen["melodies"]):
-            zf.writestr(f"melody_{i + 1:02d}.mid", m["midi"])
+            for key, ext in MELODY_FILES.items():
+                if key in m and key not in ("wav", "svg"):
+                    zf.writestr(f"melody_{i + 1:02d}.{ext}", m[key])
     new = gen["primer_steps"]  # the primer's tokens come first; length, silence and reward count the new part
     silent = [i + 1 for i, m in enumerate(gen["melodies"]) if not tok.decode_notes(m["tokens"][new:])]
     if silent:
@@ -487,7 +499,14 @@ def show_generated(gen: dict) -> None:
         st.markdown(f"**Melody {i + 1}**{reward}")
         st.image(roll(tok, m["tokens"], m["rewards"], new))
         st.audio(m["wav"], format="audio/wav")
-        st.download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}")
+        if "svg" in m:
+            st.image(m["svg"].decode("utf-8"), caption="score (4/4, key estimated from the notes)")
+        cols = st.columns(3)
+        cols[0].download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}")
+        if "musicxml" in m:
+            cols[1].download_button("Download MusicXML", m["musicxml"], f"melody_{i + 1:02d}.musicxml",
+                                    "application/vnd.recordare.musicxml+xml", key=f"dl_xml_{i}")
+            cols[2].download_button("Download ABC", m["abc"], f"melody_{i + 1:02d}.abc", "text/vnd.abc", key=f"dl_abc_{i}")
 
 
 # ---------------------------------------------------------------- models

@@ -138,17 +138,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.device import resolve_device
-    from seqgan_music.generate import generate_tokens, load_run, primer_tokens, write_midis
+    from seqgan_music.generate import FORMATS, generate_tokens, load_run, new_steps, primer_tokens, write_melodies
 
+    formats = tuple(dict.fromkeys(f.strip() for f in args.formats.split(",")))
+    if not formats or not set(formats) <= set(FORMATS):
+        raise UserError(f"--formats {args.formats!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+    if args.bars is not None and args.steps is not None:
+        raise UserError("give --bars or --steps, not both")
     run = load_run(args.run_dir, resolve_device(args.device), args.model)
     check_writable_dir(args.out)
     tokenizer = run.tokenizer
+    if tokenizer.steps_per_bar is None and set(formats) - {"mid"}:
+        raise UserError(f"{args.run_dir}: MusicXML and ABC need the melody encoding (this run uses the paper encoding)")
     primer = primer_tokens(args.primer, tokenizer) if args.primer else None
-    steps = args.steps or 4 * run.config.discriminator.seq_len
+    primer_steps = 0 if primer is None else len(primer)
+    if args.bars is not None:
+        if args.bars < 1:
+            raise UserError("--bars must be at least 1")
+        steps = new_steps(tokenizer, args.bars, args.qpm, primer_steps)
+    else:
+        steps = args.steps or 4 * run.config.discriminator.seq_len
     tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer)
-    paths = write_midis(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program)
-    print(f"wrote {len(paths)} MIDI files to {args.out} ({steps} steps each)")
-    silent = [os.path.basename(p) for p, row in zip(paths, tokens) if not tokenizer.decode_notes(row)]
+    paths = write_melodies(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program, formats=formats)
+    print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({steps} new steps each"
+          + (f" after a primer of {primer_steps})" if primer_steps else ")"))
+    silent = [os.path.basename(p) for p, row in zip(paths, tokens) if not tokenizer.decode_notes(row[primer_steps:])]
     if silent:
         print(f"warning: {len(silent)} of {len(paths)} melodies have no notes ({', '.join(silent[:5])}"
               f"{', ...' if len(silent) > 5 else ''}); try --model mle or a lower temperature", file=sys.stderr)
@@ -287,11 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     tp.set_defaults(func=cmd_train)
 
-    gp = sub.add_parser("generate", help="sample melodies from a run and write .mid files")
+    gp = sub.add_parser("generate", help="sample melodies from a run and write .mid (and .musicxml, .abc) files")
     gp.add_argument("run_dir", help="run folder or checkpoint file")
     gp.add_argument("--num", type=int, default=8)
     gp.add_argument("--out", required=True)
-    gp.add_argument("--steps", type=int, default=None, help="tokens per melody (default 4 T)")
+    gp.add_argument("--steps", type=int, default=None, help="new tokens per melody (default 4 T)")
+    gp.add_argument("--bars", type=int, default=None,
+                    help="new bars of 4/4 per melody; after a primer, its last bar is completed first so the tune "
+                         "ends at a bar line")
+    gp.add_argument("--formats", default="mid", help="comma-separated: mid, musicxml, abc (default mid)")
     gp.add_argument("--temperature", type=float, default=1.0)
     gp.add_argument("--top-k", type=int, default=0)
     gp.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,4 @@
-"""Sampling melodies from a trained run and writing them as MIDI files."""
+"""Sampling melodies from a trained run and writing them as MIDI, MusicXML and ABC files."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 
 from seqgan_music.checkpoint import BEST, LAST, MODELS, LoadedRun, load_checkpoint
 from seqgan_music.errors import UserError
+from seqgan_music.fileio import atomic_write_bytes, atomic_write_text
 from seqgan_music.rollout import rollout_rewards
 from seqgan_music.sources import Limits, read_midi
 from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody
@@ -93,13 +94,34 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     return out[:L]
 
 
-def write_midis(tokens: torch.Tensor, tokenizer: Tokenizer, out_dir: str, qpm: float = 120.0, program: int = 0,
-                prefix: str = "melody") -> list[str]:
-    """Write each row of (num, L) token ids to ``out_dir/prefix_NNN.mid``; returns the paths."""
+FORMATS = ("mid", "musicxml", "abc")  # what generate can write per melody
+
+
+def new_steps(tokenizer: Tokenizer, bars: int, qpm: float = 120.0, primer_steps: int = 0) -> int:
+    """Tokens to sample for ``bars`` new bars of 4/4 after a primer of ``primer_steps`` tokens. On a
+    beat grid the primer's last bar is completed first, so the whole tune ends at a bar line."""
+    steps = tokenizer.steps_for(bars, qpm)
+    if tokenizer.steps_per_bar and primer_steps % tokenizer.steps_per_bar:
+        steps += tokenizer.steps_per_bar - primer_steps % tokenizer.steps_per_bar
+    return steps
+
+
+def write_melodies(tokens: torch.Tensor, tokenizer: Tokenizer, out_dir: str, qpm: float = 120.0, program: int = 0,
+                   formats: tuple[str, ...] = ("mid",), prefix: str = "melody") -> list[str]:
+    """Write each row of (num, L) token ids to ``out_dir/prefix_NNN.<format>`` for each of
+    ``formats`` (MIDI, MusicXML, ABC); returns the MIDI paths (or the first format's)."""
+    from seqgan_music.score import abc_text, musicxml_bytes
+
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for i, row in enumerate(tokens):
-        path = os.path.join(out_dir, f"{prefix}_{i:03d}.mid")
-        tokenizer.decode(row, qpm=qpm, program=program).write(path)
-        paths.append(path)
+        stem, title = os.path.join(out_dir, f"{prefix}_{i:03d}"), f"{prefix} {i + 1}"
+        for fmt in formats:
+            if fmt == "mid":
+                tokenizer.decode(row, qpm=qpm, program=program).write(stem + ".mid")
+            elif fmt == "musicxml":
+                atomic_write_bytes(stem + ".musicxml", musicxml_bytes(tokenizer, row, qpm, title))
+            else:
+                atomic_write_text(stem + ".abc", abc_text(tokenizer, row, qpm, title, number=i + 1))
+        paths.append(f"{stem}.{formats[0]}")
     return paths

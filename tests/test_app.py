@@ -124,6 +124,10 @@ def test_train_tiny_then_generate_with_downloads():
     assert not at.exception and not at.error
     labels = [b.label for b in at.get("download_button")]
     assert labels.count("Download MIDI") == 2 and "Download all as .zip" in labels and "Download checkpoint" in labels
+    assert labels.count("Download MusicXML") == 2 and labels.count("Download ABC") == 2
+    folder = os.path.join(ws_dir(at), "generated")
+    assert Path(folder, "melody_01.svg").read_text().count('class="note"') >= 1
+    assert Path(folder, "melody_01.abc").read_text().startswith("X:1")
     melodies = generated(at)
     assert all(m["midi"].startswith(b"MThd") and m["wav"].startswith(b"RIFF") for m in melodies)
     assert all(min(m["rewards"]) >= 0 and max(m["rewards"]) <= 1 for m in melodies)
@@ -326,7 +330,7 @@ def test_primer_is_continued_and_counted_apart(tmp_path):
         listing = json.load(fh)
     primer_steps = listing["primer_steps"]
     (melody,) = listing["melodies"]
-    assert primer_steps > 0 and len(melody["tokens"]) == primer_steps + 2 * 16
+    assert primer_steps > 0 and len(melody["tokens"]) == primer_steps + 2 * 16 + (-primer_steps % 16)  # ends at a bar line
     new_mean = sum(melody["rewards"][primer_steps:]) / (len(melody["rewards"]) - primer_steps)
     assert any(f"mean reward of the new notes {new_mean:.2f}" in m.value for m in at.markdown)
     charts = " ".join(str(c.proto) for c in at.get("vega_lite_chart"))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pretty_midi
 import pytest
 from midi_factory import random_melody_pm, write
@@ -193,3 +195,26 @@ def test_resume_with_another_dataset_is_refused(tiny_run_dir, midi_folder, tmp_p
     assert main(["train", str(paper), "--out", str(run), "--resume"]) == 2
     err = capsys.readouterr().err.strip()
     assert "another tokenizer" in err and len(err.splitlines()) == 1
+
+
+def test_generate_whole_bars_in_three_formats(tiny_run_dir, tmp_path, capsys):
+    """--bars N writes N bars of 4/4 (after a primer, whose last bar is completed first) as MIDI,
+    MusicXML and ABC; the MusicXML has the bars, the ABC parses back."""
+    from music21 import converter
+
+    out = tmp_path / "tunes"
+    assert main(["generate", tiny_run_dir, "--num", "2", "--bars", "3", "--formats", "mid,musicxml,abc",
+                 "--out", str(out)]) == 0
+    assert "48 new steps" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [f"melody_00{i}.{ext}" for i in range(2) for ext in ("abc", "mid", "musicxml")]
+    score = converter.parse(str(out / "melody_000.musicxml"))
+    assert len(score.parts[0].getElementsByClass("Measure")) == 3
+    converter.parse((out / "melody_001.abc").read_text(), format="abc")
+    primer = write(random_melody_pm(3, notes=3), tmp_path / "primer.mid")
+    assert main(["generate", tiny_run_dir, "--num", "1", "--bars", "2", "--primer", primer, "--out", str(tmp_path / "p"),
+                 "--formats", "musicxml"]) == 0
+    report = capsys.readouterr().out
+    new, primer_steps = map(int, re.search(r"(\d+) new steps each after a primer of (\d+)", report).groups())
+    assert (new + primer_steps) % 16 == 0 and 32 <= new < 48
+    assert main(["generate", tiny_run_dir, "--bars", "2", "--steps", "8", "--out", str(tmp_path / "x")]) == 2
+    assert main(["generate", tiny_run_dir, "--formats", "mid,pdf", "--out", str(tmp_path / "x")]) == 2

@@ -1,0 +1,129 @@
+"""Sheet music of melodies in the melody encoding: a music21 score, MusicXML, ABC text, and an SVG
+engraved offline by verovio.
+
+A token sequence is laid out in 4/4 from its first step (bar lines every 4 quarter notes), with
+the key estimated from its notes (Krumhansl-Schmuckler, music21) for the key signature and the
+spelling of black keys. The paper encoding samples time in seconds and has no beat grid, so it
+has no score.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from seqgan_music.errors import UserError
+from seqgan_music.tokenizer import Tokenizer
+
+ABC_LETTERS = ["C", "^C", "D", "^D", "E", "F", "^F", "G", "^G", "A", "^A", "B"]  # sharps; K:C
+
+
+def _grid(tokenizer: Tokenizer) -> int:
+    """Grid steps per quarter note; a UserError for the paper encoding."""
+    if tokenizer.steps_per_bar is None:
+        raise UserError("sheet music needs the melody encoding (the paper encoding has no beat grid)")
+    return tokenizer.config.steps_per_quarter
+
+
+def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody"):
+    """(L,) token ids -> a music21 Score of one part: 4/4, tempo, estimated key, notes and rests."""
+    from music21 import metadata, meter, note, stream, tempo
+
+    per_quarter = _grid(tokenizer)
+    part = stream.Part()
+    part.append(meter.TimeSignature("4/4"))
+    part.append(tempo.MetronomeMark(number=qpm))
+    now = 0
+    notes = tokenizer.decode_notes(np.asarray(tokens))
+    for pitch, on, off in notes:
+        if on > now:
+            part.append(note.Rest(quarterLength=(on - now) / per_quarter))
+        part.append(note.Note(pitch, quarterLength=(off - on) / per_quarter))
+        now = off
+    if len(tokens) > now:
+        part.append(note.Rest(quarterLength=(len(tokens) - now) / per_quarter))
+    if notes:
+        key = part.analyze("key")
+        part.insert(0, key)
+        if key.sharps < 0:  # a flat key: spell black keys as flats
+            for n in part.recurse().notes:
+                if n.pitch.accidental is not None and n.pitch.accidental.name == "sharp":
+                    n.pitch = n.pitch.getEnharmonic()
+    score = stream.Score([part])
+    score.insert(0, metadata.Metadata(title=title))
+    return score
+
+
+def musicxml_bytes(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody") -> bytes:
+    """MusicXML (uncompressed, UTF-8) of :func:`melody_score`."""
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    return GeneralObjectExporter(melody_score(tokenizer, tokens, qpm, title)).parse()
+
+
+def score_svg(musicxml: bytes, width_px: int = 1000) -> str:
+    """One SVG image of a MusicXML score engraved by verovio (systems broken to ``width_px``)."""
+    import verovio
+
+    # verovio finds its fonts by itself only in the thread that imported it (the app renders in others)
+    toolkit = verovio.toolkit(False)
+    if not toolkit.setResourcePath(os.path.join(os.path.dirname(verovio.__file__), "data")):
+        raise UserError("verovio's font resources are missing; reinstall verovio")
+    toolkit.setOptions({"pageWidth": width_px * 2, "pageHeight": 60000, "scale": 50, "adjustPageHeight": True,
+                        "header": "none", "footer": "none", "breaks": "auto"})
+    if not toolkit.loadData(musicxml.decode("utf-8")):
+        raise UserError("verovio could not read the MusicXML score")
+    return toolkit.renderToSVG(1)
+
+
+def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody", number: int = 1) -> str:
+    """ABC notation: K:C with every sharp written out (and a natural wherever a letter was altered
+    earlier in the bar), L: one grid step, bars of 4/4, notes across bar lines tied."""
+    per_quarter = _grid(tokenizer)
+    bar = 4 * per_quarter
+    events: list[tuple[int | None, int, int]] = []  # (pitch or None for a rest, on, off)
+    now = 0
+    for pitch, on, off in tokenizer.decode_notes(np.asarray(tokens)):
+        if on > now:
+            events.append((None, now, on))
+        events.append((pitch, on, off))
+        now = off
+    if len(tokens) > now:
+        events.append((None, now, len(tokens)))
+    body: list[str] = []
+    altered: set[str] = set()  # letters with an accidental earlier in this bar
+    for pitch, on, off in events:
+        start = on
+        while start < off:  # one piece per bar the event touches
+            end = min(off, (start // bar + 1) * bar)
+            if pitch is None:
+                body.append("z" + _abc_length(end - start))
+            else:
+                symbol = _abc_pitch(pitch)
+                letter = symbol.lstrip("^").upper()[0]
+                if symbol.startswith("^"):
+                    altered.add(letter)
+                elif letter in altered:
+                    symbol = "=" + symbol
+                body.append(symbol + _abc_length(end - start) + ("-" if end < off else ""))
+            if end % bar == 0:
+                body.append("|\n" if (end // bar) % 4 == 0 else "|")
+                altered.clear()
+            start = end
+    text = " ".join(body).replace(" |", "|").replace("|\n ", "|\n").rstrip()
+    text = text[:-1] + "|]" if text.endswith("|") else text + "|]"
+    return (f"X:{number}\nT:{title}\nM:4/4\nL:1/{4 * per_quarter}\nQ:1/4={qpm:g}\nK:C\n{text}\n")
+
+
+def _abc_pitch(midi: int) -> str:
+    """MIDI number -> ABC pitch with sharps: 60 (C4) -> 'C', 72 -> 'c', 84 -> "c'", 48 -> 'C,'."""
+    name = ABC_LETTERS[midi % 12]
+    octave = midi // 12 - 1
+    if octave >= 5:
+        return name.lower() + "'" * (octave - 5)
+    return name + "," * (4 - octave)
+
+
+def _abc_length(steps: int) -> str:
+    return "" if steps == 1 else str(steps)

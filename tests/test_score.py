@@ -1,0 +1,62 @@
+"""Sheet music: ABC and MusicXML keep every note, verovio engraves one notehead per written note."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from music21 import converter
+
+from seqgan_music.config import TokenizerConfig
+from seqgan_music.errors import UserError
+from seqgan_music.score import abc_text, musicxml_bytes, score_svg
+from seqgan_music.tokenizer import HOLD, Tokenizer
+
+TOK = Tokenizer()
+
+
+def tune(seed: int, steps: int = 64) -> np.ndarray:
+    """Random tokens with long notes (so that many cross bar lines) and rests; a note on step 0."""
+    rng = np.random.default_rng(seed)
+    tokens = np.where(rng.random(steps) < 0.6, HOLD, rng.integers(0, TOK.vocab_size, steps))
+    tokens[0] = 2 + int(rng.integers(0, TOK.vocab_size - 2))
+    return tokens
+
+
+def expected_notes(tokens) -> list[tuple[int, float, float]]:
+    return [(p, on / 4, (off - on) / 4) for p, on, off in TOK.decode_notes(tokens)]
+
+
+def parsed_notes(score) -> list[tuple[int, float, float]]:
+    return [(n.pitch.midi, float(n.offset), float(n.quarterLength)) for n in score.stripTies().flatten().notes]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_abc_round_trip_through_music21(seed):
+    tokens = tune(seed)
+    text = abc_text(TOK, tokens, qpm=100, title="Test")
+    assert "M:4/4" in text and "L:1/16" in text and "Q:1/4=100" in text and text.rstrip().endswith("|]")
+    assert text.count("|") == len(tokens) // 16  # one bar line per bar, the last one |]
+    assert parsed_notes(converter.parse(text, format="abc")) == expected_notes(tokens)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_musicxml_opens_in_music21_with_the_notes_and_bars(seed):
+    tokens = tune(seed)
+    score = converter.parseData(musicxml_bytes(TOK, tokens, title="Test").decode("utf-8"), format="musicxml")
+    assert parsed_notes(score) == expected_notes(tokens)
+    part = score.parts[0]
+    assert len(part.getElementsByClass("Measure")) == len(tokens) // 16
+    assert part.recurse().getElementsByClass("TimeSignature")[0].ratioString == "4/4"
+
+
+def test_score_svg_has_a_notehead_per_written_note():
+    tokens = tune(1)
+    xml = musicxml_bytes(TOK, tokens)
+    written = len(converter.parseData(xml.decode("utf-8"), format="musicxml").flatten().notes)  # tied pieces count
+    svg = score_svg(xml)
+    assert svg.lstrip().startswith("<svg") and svg.count('class="note"') == written >= len(TOK.decode_notes(tokens))
+
+
+def test_no_score_for_the_paper_encoding():
+    with pytest.raises(UserError, match="melody encoding"):
+        abc_text(Tokenizer(TokenizerConfig(encoding="paper")), np.zeros(8, dtype=int))
