@@ -95,6 +95,19 @@ def test_upload_train_listen_download_in_chromium(server, tmp_path):
             page.get_by_role("button", name="Download MIDI").first.click()
         midi = Path(info.value.path()).read_bytes()
         assert midi.startswith(b"MThd")
+        score = page.locator('[role="tabpanel"]:visible img[src^="data:image/svg+xml"]').first
+        expect(score).to_be_visible()
+        assert score.evaluate("el => el.naturalWidth") > 200  # the browser decoded the engraved SVG
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download MusicXML").first.click()
+        from music21 import converter
+
+        assert len(converter.parse(info.value.path(), format="musicxml").flatten().notes) >= 1
+        if os.environ.get("SEQGAN_MUSIC_SCREENSHOT"):
+            score.screenshot(path=str(Path(os.environ["SEQGAN_MUSIC_SCREENSHOT"]).with_name("score.png")))
+        page.reload()  # the workspace keeps the melodies: the Generate tab shows them again
+        page.get_by_role("tab", name="3 · Generate").click()
+        expect(page.get_by_text("Melody 1", exact=False)).to_be_visible()
         shot = os.environ.get("SEQGAN_MUSIC_SCREENSHOT") or str(tmp_path / "screenshot.png")
         page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
         page.screenshot(path=shot, full_page=True)
