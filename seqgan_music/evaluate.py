@@ -29,6 +29,7 @@ from seqgan_music.generate import generate_tokens, load_run
 from seqgan_music.markov import MarkovChain
 from seqgan_music.metrics import (
     STAT_NAMES,
+    STRUCTURE_NAMES,
     bleu,
     duration_entropy,
     histogram_overlap,
@@ -37,6 +38,7 @@ from seqgan_music.metrics import (
     pitch_mse,
     self_bleu,
     silent_rate,
+    structure_stats,
 )
 from seqgan_music.selection import decode_all, stats_table
 
@@ -52,6 +54,10 @@ DEFINITIONS = {
     "phrase_rep": "mean share of a window's 4-note pitch patterns that recur within it",
     "pc_dist": "total variation distance (0..1) of the pooled pitch-class histogram to the validation windows'",
     "overlap": "mean over the music statistics of the overlap of generated vs validation histograms (1 = same distribution)",
+    "tonic_ending": "structure: share of melodies whose last note is the tonic of their estimated key (Krumhansl-Schmuckler)",
+    "downbeat_share": "structure: share of note onsets on the first step of a 4/4 bar (bars counted from step 0)",
+    "on_beat_share": "structure: share of note onsets on a beat (a quarter note)",
+    "key_agreement": "structure: mean over bars of the share of sounding steps whose pitch class is in the estimated key's scale",
 }
 MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
@@ -83,6 +89,16 @@ class _Reference:
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
         self.valid_notes = decode_all(tok, self.valid)
         self.valid_stats = stats_table(self.valid_notes, self.valid)
+        self.valid_structure = self.structure(self.valid_notes)
+
+    def structure(self, melodies: list) -> dict[str, np.ndarray]:
+        """{name: (N,) values} of :func:`structure_stats` plus phrase repetition; {} without a beat grid."""
+        tok = self.tokenizer
+        if tok.steps_per_bar is None:
+            return {}
+        rows = [dict(structure_stats(n, tok.steps_per_bar, tok.config.steps_per_quarter), phrase_rep=phrase_repetition(n))
+                for n in melodies]
+        return {name: np.array([r[name] for r in rows]) for name in ("phrase_rep", *STRUCTURE_NAMES)}
 
     def row(self, label: str, temperature: float | None, samples: np.ndarray, valid_nll: float,
             sample_groups: np.ndarray | None = None, seed: int = 0) -> dict:
@@ -91,6 +107,9 @@ class _Reference:
         notes = decode_all(tok, samples)
         gen_stats = stats_table(notes, samples)
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
+        structure = self.structure(notes)
+        present = {k: (v[np.isfinite(v)], self.valid_structure[k][np.isfinite(self.valid_structure[k])])
+                   for k, v in structure.items()}
         return {
             "model": label, "temperature": temperature,
             "critic": two_sample_accuracy(self.valid, self.valid_groups, samples, tok.vocab_size, sample_groups, seed=seed)
@@ -102,6 +121,9 @@ class _Reference:
             "pc_dist": pitch_class_distance(notes, self.valid_notes),
             "overlap": float(np.mean(list(overlaps.values()))),
             "stats_mean": {k: float(v.mean()) for k, v in gen_stats.items()}, "stats_overlap": overlaps,
+            "structure_mean": {k: float(g.mean()) if len(g) else float("nan") for k, (g, _) in present.items()},
+            "structure_overlap": {k: histogram_overlap(g, v) if len(g) and len(v) else float("nan")
+                                  for k, (g, v) in present.items()},
             "seconds": time.perf_counter() - start,
         }
 
@@ -137,6 +159,7 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
     return {"run": run_dir, "data": data_dir, "num": num, "references": len(ref.refs), "valid_windows": len(ref.valid),
             "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
+            "valid_structure_mean": {k: float(np.nanmean(v)) for k, v in ref.valid_structure.items()},
             "rows": rows}
 
 
@@ -163,6 +186,16 @@ def format_report(result: dict) -> str:
     for r in result["rows"]:
         label = f"{r['model']} {temp(r)}"
         lines.append(f"{label:14s}" + "".join(f"{r['stats_mean'][n]:8.3f} ({r['stats_overlap'][n]:.2f})" for n in stat_names))
+    if result["valid_structure_mean"]:
+        names = list(result["valid_structure_mean"])
+        lines.append("")
+        lines.append("structure (means; overlap with validation in brackets; melodies laid out in 4/4 bars from step 0):")
+        lines.append(f"{'':14s}" + "".join(f"{n[:14]:>16s}" for n in names))
+        lines.append(f"{'validation':14s}" + "".join(f"{result['valid_structure_mean'][n]:16.3f}" for n in names))
+        for r in result["rows"]:
+            label = f"{r['model']} {temp(r)}"
+            lines.append(f"{label:14s}" + "".join(f"{r['structure_mean'][n]:9.3f} ({r['structure_overlap'][n]:.2f})"
+                                                  for n in names))
     lines.append("")
     lines += [f"{k}: {v}" for k, v in result["definitions"].items()]
     return "\n".join(lines)

@@ -199,3 +199,51 @@ def pitch_class_histogram(melodies: list[Notes]) -> np.ndarray:
 def pitch_class_distance(melodies: list[Notes], reference: list[Notes]) -> float:
     """Total variation distance (0..1) between the pooled pitch-class histograms of two sets."""
     return float(0.5 * np.abs(pitch_class_histogram(melodies) - pitch_class_histogram(reference)).sum())
+
+
+# ---------------------------------------------------------------- structure (needs a beat grid)
+# Krumhansl-Kessler key profiles (probe-tone ratings), index 0 = the tonic
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+MAJOR_SCALE = {0, 2, 4, 5, 7, 9, 11}
+MINOR_SCALE = {0, 2, 3, 5, 7, 8, 10, 11}  # natural minor and the raised leading note
+STRUCTURE_NAMES = ("tonic_ending", "downbeat_share", "on_beat_share", "key_agreement")
+
+
+def estimate_key(notes: Notes) -> tuple[int, bool]:
+    """(tonic pitch class, major?) by the Krumhansl-Schmuckler method: the key whose profile
+    correlates best with the duration-weighted pitch-class histogram. C major without notes."""
+    weights = np.zeros(12)
+    for pitch, on, off in notes:
+        weights[pitch % 12] += off - on
+    if not weights.any():
+        return 0, True
+    best = max(((np.corrcoef(weights, np.roll(profile, tonic))[0, 1] if weights.std() > 0 else 0.0, tonic, major)
+                for tonic in range(12) for major, profile in ((True, MAJOR_PROFILE), (False, MINOR_PROFILE))),
+               key=lambda t: t[0])
+    return best[1], best[2]
+
+
+def structure_stats(notes: Notes, steps_per_bar: int, steps_per_beat: int) -> dict[str, float]:
+    """Structure of one melody laid out in bars from step 0 (NaN where a measure has no notes):
+    tonic_ending (1 if its last note is the tonic of its estimated key), downbeat_share and
+    on_beat_share (shares of note onsets on the first step of a bar / of a beat), key_agreement
+    (mean over bars with notes of the share of sounding steps whose pitch class lies in the key's
+    scale)."""
+    if not notes:
+        return dict.fromkeys(STRUCTURE_NAMES, float("nan"))
+    tonic, major = estimate_key(notes)
+    scale = {(tonic + d) % 12 for d in (MAJOR_SCALE if major else MINOR_SCALE)}
+    onsets = np.array([on for _, on, _ in notes])
+    in_key: dict[int, list[int]] = {}  # bar -> [steps in the scale, steps sounding]
+    for pitch, on, off in notes:
+        for step in range(on, off):
+            counts = in_key.setdefault(step // steps_per_bar, [0, 0])
+            counts[0] += pitch % 12 in scale
+            counts[1] += 1
+    return {
+        "tonic_ending": float(notes[-1][0] % 12 == tonic),
+        "downbeat_share": float(np.mean(onsets % steps_per_bar == 0)),
+        "on_beat_share": float(np.mean(onsets % steps_per_beat == 0)),
+        "key_agreement": float(np.mean([inside / total for inside, total in in_key.values()])),
+    }

@@ -126,8 +126,12 @@ def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
     for r in result["rows"]:
         assert 0 <= r["bleu4"] <= 1 and r["mse"] >= 0 and 0 <= r["overlap"] <= 1
     assert "nearest training window" in result["definitions"]["mse"]
+    real = result["rows"][-1]
+    assert set(real["structure_mean"]) == {"phrase_rep", "tonic_ending", "downbeat_share", "on_beat_share", "key_agreement"}
+    assert 0 <= real["structure_mean"]["tonic_ending"] <= 1 and 0.5 < real["structure_mean"]["key_agreement"] <= 1
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "20", "--temperature", "1.0"]) == 0
-    assert "BLEU-4" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "BLEU-4" in report and "structure (means" in report and "tonic_ending" in report
 
 
 def test_bench_first_melody(midi_folder, capsys):

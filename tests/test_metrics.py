@@ -81,3 +81,22 @@ def test_music_stats():
     assert stats["pitch_range"] == 7 and stats["pitches_used"] == 3
     assert stats["mean_abs_interval"] == pytest.approx(3.5) and stats["rest_ratio"] == pytest.approx(1 / 8)
     assert stats["note_density"] == pytest.approx(3 / 8)
+
+
+def test_key_estimate_and_structure_stats_by_hand():
+    """C major scale up and down in quarter notes (4 steps each, bars of 16 steps): key C major,
+    ends on the tonic, onsets on every beat, 3 of 9 on a downbeat (steps 0, 16, 32), all in key.
+    The A minor line shifted by an eighth note: no onset on a beat."""
+    from seqgan_music.metrics import estimate_key, structure_stats
+
+    up_down = [(p, 4 * i, 4 * i + 4) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62, 60])]
+    assert estimate_key(up_down) == (0, True)
+    assert structure_stats(up_down, 16, 4) == {"tonic_ending": 1.0, "downbeat_share": 3 / 9, "on_beat_share": 1.0,
+                                               "key_agreement": 1.0}
+    minor = [(p, 4 * i + 2, 4 * i + 4) for i, p in enumerate([57, 59, 60, 62, 64, 62, 60, 59, 57])]
+    assert estimate_key(minor) == (9, False)
+    stats = structure_stats(minor, 16, 4)
+    assert stats["on_beat_share"] == 0.0 and stats["downbeat_share"] == 0.0 and stats["tonic_ending"] == 1.0
+    ending_off = up_down[:-1] + [(61, 32, 36)]  # C#: outside C major, not the tonic; bar 3 is all C#
+    stats = structure_stats(ending_off, 16, 4)
+    assert stats["tonic_ending"] == 0.0 and stats["key_agreement"] == (1.0 + 1.0 + 0.0) / 3
