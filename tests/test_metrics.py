@@ -97,6 +97,7 @@ def test_key_estimate_and_structure_stats_by_hand():
     assert estimate_key(minor) == (9, False)
     stats = structure_stats(minor, 16, 4)
     assert stats["on_beat_share"] == 0.0 and stats["downbeat_share"] == 0.0 and stats["tonic_ending"] == 1.0
-    ending_off = up_down[:-1] + [(61, 32, 36)]  # C#: outside C major, not the tonic; bar 3 is all C#
+    ending_off = up_down[:-1] + [(66, 32, 36)]  # without the final C the white notes read as D minor; F# is outside
+    assert estimate_key(ending_off) == (2, False)
     stats = structure_stats(ending_off, 16, 4)
     assert stats["tonic_ending"] == 0.0 and stats["key_agreement"] == (1.0 + 1.0 + 0.0) / 3
