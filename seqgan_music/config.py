@@ -289,7 +289,10 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
             raise UserError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
         section, _, name = key.rpartition(".")
-        section = section or _section_of(name)
+        if name in DATASET_FIELDS:
+            raise UserError(f"--set {key!r}: {name} comes from the dataset (prepare --seq-len, --encoding); "
+                            "prepare another dataset to change it")
+        section = section or _section_of(name, key)
         if section not in data or name not in data[section]:
             raise UserError(f"--set {key!r}: unknown setting")
         try:
@@ -305,8 +308,15 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     return from_dict(RunConfig, data, "run config")
 
 
-def _section_of(name: str) -> str:
-    for section, cls in (("train", TrainConfig), ("generator", GeneratorConfig), ("discriminator", DiscriminatorConfig)):
-        if name in {f.name for f in dataclasses.fields(cls)}:
-            return section
-    return "train"
+DATASET_FIELDS = ("seq_len", "vocab_size", "start_token")  # fixed by the dataset's tokenizer, never by --set
+
+
+def _section_of(name: str, key: str) -> str:
+    """The one config section that has ``name``; a UserError when G's and D's both have it."""
+    sections = [section for section, cls in (("train", TrainConfig), ("generator", GeneratorConfig),
+                                             ("discriminator", DiscriminatorConfig))
+                if name in {f.name for f in dataclasses.fields(cls)}]
+    if len(sections) > 1:
+        raise UserError(f"--set {key!r}: both {' and '.join(sections)} have {name}; write "
+                        + " or ".join(f"{s}.{name}=..." for s in sections))
+    return sections[0] if sections else "train"
