@@ -3,25 +3,20 @@ MLE result matches single-process training on the same global batches."""
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import subprocess
 import sys
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from ports import free_port
 
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset
 from seqgan_music.distributed import DistInfo
 from seqgan_music.trainer import Trainer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def flat_weights(model) -> torch.Tensor:
@@ -65,6 +60,11 @@ def test_two_gloo_ranks_stay_identical_and_match_single_process(tiny_dataset, tm
 
 
 def test_torchrun_cli_train_and_resume(tiny_dataset, tmp_path):
+    """Two torchrun ranks train and write one set of files; a run cut after MLE pre-training (its
+    mle.pt as the newest checkpoint) resumes from there and trains the remaining units. (Not to
+    the same bits: rank 1 reseeds its random streams from the unit count on resume.)"""
+    import shutil
+
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(free_port()),
            "-m", "seqgan_music", "train", tiny_dataset, "--out", str(run), "--preset", "tiny", "--device", "cpu"]
@@ -73,6 +73,20 @@ def test_torchrun_cli_train_and_resume(tiny_dataset, tmp_path):
     assert first.stdout.count("training done") == 1  # only rank 0 reports
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 5  # rank 0 alone writes metrics
-    again = subprocess.run(cmd[:4] + ["--master_port", str(free_port())] + cmd[6:] + ["--resume", "--set", "adv_rounds=2"],
+    final = torch.load(run / "last.pt", weights_only=True)
+    shutil.copyfile(run / "mle.pt", run / "last.pt")  # as if killed right after pre-training
+    cut_state = torch.load(run / "last.pt", weights_only=True)
+    cut = cut_state["progress"]
+    assert 0 < cut < 5
+    (run / "metrics.jsonl").write_text("\n".join(lines[:cut]) + "\n")
+    again = subprocess.run(cmd[:4] + ["--master_port", str(free_port())] + cmd[6:] + ["--resume"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["unit_index"] for r in records] == list(range(5))
+    resumed = torch.load(run / "last.pt", weights_only=True)
+    assert resumed["progress"] == 5 and resumed["units"] == 5
+    moved = [not torch.equal(resumed["generator"][k], t) for k, t in cut_state["generator"].items()]
+    assert any(moved)  # the adversarial rounds after the cut did train G
+    for key, tensor in final["generator"].items():
+        assert torch.allclose(resumed["generator"][key], tensor, atol=0.05), key

@@ -10,7 +10,19 @@ def test_fixed_seed_fuzz_finds_nothing():
     assert result["findings"] == []
     assert sum(result["outcomes"].values()) == 350
     assert result["outcomes"]["melody"] > 0 and result["outcomes"]["skipped"] > 0
-    assert len(MUTATIONS) == 7
+
+
+
+def test_every_mutation_changes_its_input():
+    """Each mutation kind of the fuzzer really mutates: no kind silently returns its input."""
+    import numpy as np
+
+    from seqgan_music.fuzz import seed_midis
+
+    rng = np.random.default_rng(5)
+    seeds = seed_midis(rng)
+    for name, mutate in MUTATIONS.items():
+        assert any(mutate(rng, seed) != seed for seed in seeds for _ in range(3)), name
 
 
 def test_fuzz_command(capsys):
