@@ -25,6 +25,8 @@ CONFIGS = {
     # the paper's music experiment as scripts/reproduce_nottingham.sh trains it: paper encoding
     # (88 keys + silence), T 32, the paper's G and D sizes
     "nottingham": dict(batch=64, seq_len=32, vocab=89, embed=32, hidden=32, rollouts=16, d_embed=64, table="paper"),
+    # whole strains: the music config at 8 bars of 4/4 (T 128), the length the whole-tune work needs
+    "tune": dict(batch=64, seq_len=128, vocab=39, embed=32, hidden=64, rollouts=16, d_embed=32, table="cpu"),
 }
 
 

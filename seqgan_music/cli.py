@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bsub = bp.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("rollout", help="batched vs sequential Monte Carlo reward computation")
-    br.add_argument("--config", choices=["music", "nottingham", "oracle"], default="oracle")
+    br.add_argument("--config", choices=["music", "nottingham", "oracle", "tune"], default="oracle")
     br.add_argument("--json", action="store_true")
     br.add_argument("--reps", type=int, default=3,
                     help="timed repetitions of the batched path, and side-by-side pairs for the speedup (medians)")
