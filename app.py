@@ -24,6 +24,7 @@ import streamlit as st
 import torch
 
 from seqgan_music.checkpoint import LAST, MODELS, check_progress, read_checkpoint
+from seqgan_music.config import PRESETS as RUN_PRESETS
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
@@ -37,7 +38,7 @@ from seqgan_music.synth import fluidsynth_available, midi_to_wav
 from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
-PRESETS = {"Fast demo": "demo", "Tiny (tests)": "tiny", "CPU": "cpu", "Paper (GPU)": "paper"}
+PRESETS = {spec["label"]: name for name, spec in RUN_PRESETS.items()}  # label -> preset name; the default first
 CHARTS = [  # (title, y axis, {legend: metrics key})
     ("Generator loss", "nats per token", {"MLE loss (training)": "mle_loss", "NLL on validation tunes": "valid_nll"}),
     ("Discriminator accuracy", "share correct (0-1)", {"D accuracy on real tunes": "d_acc_real",

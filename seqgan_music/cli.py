@@ -12,6 +12,7 @@ import sys
 import time
 import warnings
 
+from seqgan_music.config import PRESETS
 from seqgan_music.errors import UserError, printable
 from seqgan_music.fileio import check_writable_dir
 
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp = sub.add_parser("train", help="train SeqGAN on a prepared dataset")
     tp.add_argument("data_dir")
     tp.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
-    tp.add_argument("--preset", choices=["tiny", "demo", "cpu", "paper"], default="cpu")
+    tp.add_argument("--preset", choices=list(PRESETS), default="cpu")
     tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting, e.g. --set mle_epochs=5 --set generator.hidden_dim=64")
     tp.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -336,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     op = sub.add_parser("oracle", help="the paper's synthetic experiment (Table 1): NLL-oracle of MLE and SeqGAN")
     op.add_argument("--params", help="oracle parameters (.npz, or the original .pkl read numpy-only); default N(0,1)")
     op.add_argument("--out", required=True, help="run folder")
-    op.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="cpu")
+    op.add_argument("--preset", choices=[p for p in PRESETS if p != "demo"], default="cpu",
+                    help="demo is the app's melody schedule; the oracle has its own cpu schedule")
     op.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     op.add_argument("--samples-out", help="write 10,000 final generator samples (10000 x 20 int32) to this .npy")
     op.add_argument("--num-train", type=int, default=10000, help="oracle sequences to train on")
@@ -363,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.set_defaults(func=cmd_bench)
     bf = bsub.add_parser("first-melody", help="upload -> Train -> first generated melody, as the app does it")
     bf.add_argument("files", nargs="+", help="MIDI files to 'upload'")
-    bf.add_argument("--preset", default="demo")
+    bf.add_argument("--preset", choices=list(PRESETS), default="demo")
     bf.set_defaults(func=cmd_bench_first_melody)
     return p
 

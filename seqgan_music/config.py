@@ -190,21 +190,6 @@ def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
     return widths, [scale] * len(widths)
 
 
-PRESETS = ("tiny", "demo", "cpu", "paper")
-# preset -> (G embedding, G hidden, D embedding, D filters per width, schedule); "paper" is the paper's sizes
-SMALL_PRESETS = {
-    "tiny": (16, 32, 16, 8, dict(  # tests: seconds
-        mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1, d_samples=64, rollout_num=4,
-        batch_size=16)),
-    "demo": (32, 64, 16, 16, dict(  # the app's fast demo: a first melody within seconds on a 2-core CPU
-        mle_epochs=8, d_pretrain_rounds=2, d_epochs=1, adv_rounds=20, d_steps=1, d_samples=256, rollout_num=8,
-        batch_size=32)),
-    "cpu": (32, 64, 32, 32, dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
-        mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8,
-        batch_size=32)),
-}
-
-
 # the adversarial objective of the small presets (README, "Making the adversarial phase help"):
 # baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright,
 # and the collapse guard on; the paper preset keeps TrainConfig's plain algorithm
@@ -212,21 +197,37 @@ STABLE_ADVERSARIAL = dict(
     pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, mle_steps=0, d_max_acc=0.9,
     d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
 
+# name -> the app's label, G and D overrides, D's filters per width (None: the paper's table) and
+# the training schedule; fields not named keep the dataclass defaults (the paper's values)
+PRESETS: dict[str, dict[str, Any]] = {
+    "demo": dict(label="Fast demo", generator=dict(embed_dim=32, hidden_dim=64), discriminator=dict(embed_dim=16),
+                 filters=16, train=dict(  # the app's default: a first melody within seconds on a 2-core CPU
+                     STABLE_ADVERSARIAL, mle_epochs=8, d_pretrain_rounds=2, d_epochs=1, adv_rounds=20, d_steps=1,
+                     d_samples=256, rollout_num=8, batch_size=32)),
+    "tiny": dict(label="Tiny (tests)", generator=dict(embed_dim=16, hidden_dim=32), discriminator=dict(embed_dim=16),
+                 filters=8, train=dict(  # tests: seconds
+                     STABLE_ADVERSARIAL, mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1,
+                     d_samples=64, rollout_num=4, batch_size=16)),
+    "cpu": dict(label="CPU", generator=dict(embed_dim=32, hidden_dim=64), discriminator=dict(embed_dim=32),
+                filters=32, train=dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
+                    STABLE_ADVERSARIAL, mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
+                    d_samples=1000, rollout_num=8, batch_size=32)),
+    "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
+}
+
 
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0) -> RunConfig:
     """Build the run config of a preset for a dataset of ``vocab_size`` tokens and windows of T."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token)
-    disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len)
-    train = TrainConfig()
-    if preset == "paper":
+    spec = PRESETS[preset]
+    gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token, **spec["generator"])
+    disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len, **spec["discriminator"])
+    if spec["filters"] is None:
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)
     else:
-        gen.embed_dim, gen.hidden_dim, disc.embed_dim, filters, schedule = SMALL_PRESETS[preset]
-        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, filters)
-        train = TrainConfig(**STABLE_ADVERSARIAL, **schedule)
-    return RunConfig(gen, disc, train)
+        disc.filter_widths, disc.num_filters = small_filter_table(seq_len, spec["filters"])
+    return RunConfig(gen, disc, TrainConfig(**spec["train"]))
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
