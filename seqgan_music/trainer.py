@@ -72,8 +72,8 @@ class TrainControl:
         self.stop_requested.set()
         self.running.set()
 
-    def checkpoint(self) -> None:
-        """Block while paused; raise TrainingStopped once a stop was requested."""
+    def wait_unless_stopped(self) -> None:
+        """Block while paused; raise TrainingStopped once a stop was requested (called between steps)."""
         while not self.running.wait(0.1):
             pass
         if self.stop_requested.is_set():
@@ -320,7 +320,7 @@ class Trainer:
         return True
 
     def _progress(self, phase: str, done: int, total: int) -> None:
-        self.control.checkpoint()
+        self.control.wait_unless_stopped()
         self.emit({"event": "progress", "phase": phase, "done": done, "total": total})
 
     # ------------------------------------------------------------ units
