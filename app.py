@@ -513,6 +513,16 @@ def show_generated(gen: dict) -> None:
 # ---------------------------------------------------------------- models
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _progress_text(path: str, mtime: float) -> str:
+    """'done/all' units of a checkpoint, or why it cannot be read; cached per file version (mtime)."""
+    try:
+        done, units = check_progress(read_checkpoint(path), path)
+        return f"{done}/{units}"
+    except UserError as exc:
+        return f"unreadable: {str(exc).replace(path + ': ', '')}"
+
+
 def models_tab(ws: str) -> None:
     st.subheader("Models")
     runs = list_runs(ws)
@@ -520,11 +530,7 @@ def models_tab(ws: str) -> None:
         rows = []
         for name in runs:
             path = os.path.join(ws, "runs", name, LAST)
-            try:
-                done, units = check_progress(read_checkpoint(path), path)
-                rows.append({"run": run_label(ws, name), "units done": f"{done}/{units}"})
-            except UserError as exc:
-                rows.append({"run": run_label(ws, name), "units done": f"unreadable: {str(exc).replace(path + ': ', '')}"})
+            rows.append({"run": run_label(ws, name), "units done": _progress_text(path, os.path.getmtime(path))})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         name = st.selectbox("Run", runs, key="dl_run", format_func=lambda run: run_label(ws, run))
         run_dir = os.path.join(ws, "runs", name)
