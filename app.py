@@ -153,7 +153,8 @@ def songs_tab(ws: str) -> None:
         source = [f"builtin:{name}"]
     with st.expander("Tokenizer options"):
         spq = st.number_input("Steps per quarter note", 1, 12, 4, key="spq", help="grid resolution: 4 = sixteenth notes")
-        seq_len = st.selectbox("Sequence length (tokens the model sees at once)", [16, 32, 48, 64], index=1, key="seq_len")
+        seq_len = st.selectbox("Sequence length (tokens the model sees at once)", [16, 32, 48, 64, 128], index=1,
+                               key="seq_len", help="at 4 steps per quarter note, 16 tokens are one bar of 4/4")
         transpose = st.slider("Transposition augmentation (+- semitones)", 0, 6, 0, key="transpose")
     if st.button("Prepare dataset", key="prepare", type="primary"):
         if not uploads and not source:
