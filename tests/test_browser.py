@@ -1,7 +1,10 @@
 """A real browser: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright against
-``streamlit run app.py`` on localhost. Upload a MIDI file, train with the tiny preset, generate,
-check an audio element with a non-zero duration and a working MIDI download, save a screenshot
-(to $SEQGAN_MUSIC_SCREENSHOT when set, e.g. docs/screenshot.png)."""
+``streamlit run app.py`` on localhost. Upload MIDI files, train with the Fast demo preset, reload
+during training (the page re-attaches and progress moves on), stop it from a second tab on the
+same address, generate from the stopped run, check an audio element with a non-zero duration, a
+MIDI and a MusicXML download and the engraved score, reload (dataset and melodies are found
+again), continue a primer, save a screenshot (to $SEQGAN_MUSIC_SCREENSHOT when set, e.g.
+docs/screenshot.png, with docs/score.png beside it)."""
 
 from __future__ import annotations
 
@@ -71,11 +74,24 @@ def test_upload_train_listen_download_in_chromium(server, tmp_path):
         expect(page.get_by_text("What the model will learn")).to_be_visible()
 
         page.get_by_role("tab", name="2 · Train").click()
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").click()
-        page.get_by_role("option", name="Tiny (tests)").click()
-        page.get_by_role("button", name="Start training").click()
-        page.wait_for_function("document.body.innerText.includes('Status: done')", timeout=120_000)
-        expect(page.get_by_text("Newest sample")).to_be_visible()
+        page.get_by_role("button", name="Start training").click()  # the default preset, Fast demo
+        unit = """() => { const m = document.body.innerText.match(/unit (\\d+)\\/\\d+/); return m ? +m[1] : -1; }"""
+        page.wait_for_function(f"({unit})() >= 2", timeout=120_000)
+        page.reload()  # the running training belongs to the workspace: the page re-attaches to it
+        page.get_by_role("tab", name="2 · Train").click()
+        expect(page.get_by_text("Status:", exact=False)).to_be_visible()
+        before = page.evaluate(unit)
+        page.wait_for_function(f"({unit})() > {before}", timeout=60_000)  # progress moves on
+        second = browser.new_page(viewport={"width": 1400, "height": 1000})  # the same address in another tab
+        second.set_default_timeout(60_000)
+        second.goto(page.url)
+        second.get_by_role("tab", name="2 · Train").click()
+        expect(second.get_by_text("Status: running", exact=False)).to_be_visible()
+        # the training's Stop, not the toolbar's Stop of a running script
+        second.locator('[role="tabpanel"]:visible').get_by_role("button", name="Stop", exact=True).click()
+        second.wait_for_function("document.body.innerText.includes('Status: stopped')", timeout=60_000)
+        page.wait_for_function("document.body.innerText.includes('Status: stopped')", timeout=60_000)
+        second.close()
 
         page.get_by_role("tab", name="3 · Generate").click()
         page.get_by_role("button", name="Generate", exact=True).click()
@@ -100,9 +116,15 @@ def test_upload_train_listen_download_in_chromium(server, tmp_path):
         assert len(converter.parse(info.value.path(), format="musicxml").flatten().notes) >= 1
         if os.environ.get("SEQGAN_MUSIC_SCREENSHOT"):
             score.screenshot(path=str(Path(os.environ["SEQGAN_MUSIC_SCREENSHOT"]).with_name("score.png")))
-        page.reload()  # the workspace keeps the melodies: the Generate tab shows them again
+        page.reload()  # the workspace keeps the dataset and the melodies
+        expect(page.get_by_text("What the model will learn")).to_be_visible()
         page.get_by_role("tab", name="3 · Generate").click()
         expect(page.get_by_text("Melody 1", exact=False)).to_be_visible()
+        primer = write(random_melody_pm(9, notes=5), tmp_path / "primer.mid")
+        page.locator('[role="tabpanel"]:visible input[type=file]').first.set_input_files(primer)
+        expect(page.get_by_text("primer.mid")).to_be_visible()
+        page.get_by_role("button", name="Generate", exact=True).click()
+        expect(page.get_by_text("mean reward of the new notes", exact=False).first).to_be_visible()
         shot = os.environ.get("SEQGAN_MUSIC_SCREENSHOT") or str(tmp_path / "screenshot.png")
         page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
         page.screenshot(path=shot, full_page=True)
