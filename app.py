@@ -8,6 +8,7 @@ never calls Streamlit, and the page polls it once a second.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import io
 import json
@@ -25,7 +26,7 @@ import torch
 
 from seqgan_music.checkpoint import LAST, MODELS, check_progress, read_checkpoint
 from seqgan_music.config import PRESETS as RUN_PRESETS
-from seqgan_music.config import apply_overrides, make_run_config
+from seqgan_music.config import make_run_config
 from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
@@ -235,15 +236,13 @@ def train_tab(ws: str) -> None:
     run_name = st.text_input("Run name", default_name, key=f"run_name_{default_name}",  # follows the preset
                              help="shown in the Generate and Models tabs")
     base = make_run_config(PRESETS[label], tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token)
-    overrides = []
+    settings: dict[str, int | float] = {}
     with st.expander("Training settings"):
         for text, field, low, help_text in KNOBS:
-            value = st.number_input(text, low, 100000, getattr(base.train, field), key=f"{field}_{PRESETS[label]}",
-                                    help=help_text)
-            overrides.append(f"{field}={int(value)}")
-        lr = st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
-                             key=f"g_lr_{PRESETS[label]}")
-        overrides.append(f"g_lr={lr}")
+            settings[field] = int(st.number_input(text, low, 100000, getattr(base.train, field),
+                                                  key=f"{field}_{PRESETS[label]}", help=help_text))
+        settings["g_lr"] = float(st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
+                                                 key=f"g_lr_{PRESETS[label]}"))
     state = job.snapshot() if job else None
     running = state is not None and state.status in ("starting", "running", "paused", "stopping")
     cols = st.columns(4)
@@ -257,7 +256,10 @@ def train_tab(ws: str) -> None:
         os.makedirs(run_dir)
         with open(os.path.join(run_dir, RUN_NAME), "w", encoding="utf-8") as fh:
             fh.write(run_name.strip() or os.path.basename(run_dir))
-        clicked = _start_job(TrainingJob(data, run_dir, apply_overrides(base, overrides), device()))
+        cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
+        clicked = _start_job(TrainingJob(data, run_dir, cfg, device()))
+        if not clicked:  # refused (server busy): leave no empty run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
     elif pause:
         job.pause()
     elif resume and running:
