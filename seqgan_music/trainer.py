@@ -20,7 +20,6 @@ Events: ``{"event": "progress", "phase", "done", "total"}`` within a unit;
 from __future__ import annotations
 
 import copy
-import json
 import os
 import threading
 import time
@@ -32,14 +31,14 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
-from seqgan_music.checkpoint import BEST, LAST, MLE, run_state, save_checkpoint
+from seqgan_music.checkpoint import run_state
 from seqgan_music.config import RunConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
-from seqgan_music.fileio import atomic_write_text
 from seqgan_music.models import Discriminator, Generator, eval_mode, mean_nll, token_log_probs
 from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradient_loss
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
+from seqgan_music.run_folder import RunFolder
 from seqgan_music.selection import Judge, Judgement, collapse_reason, eligible
 from seqgan_music.tokenizer import Tokenizer
 
@@ -129,6 +128,7 @@ class Trainer:
         self.progress = 0
         self.nonfinite = 0
         self.skipped_steps = 0
+        self.files = RunFolder(run_dir)
         if self.dist.is_main:
             os.makedirs(run_dir, exist_ok=True)
         barrier(self.dist)
@@ -144,7 +144,7 @@ class Trainer:
     # ------------------------------------------------------------ persistence
     @property
     def last_path(self) -> str:
-        return os.path.join(self.run_dir, LAST)
+        return self.files.last
 
     def state(self) -> dict[str, Any]:
         return run_state(
@@ -190,24 +190,8 @@ class Trainer:
         if self.dist.rank:
             self._seed_rank_streams(self.progress)
         if self.dist.is_main:
-            self._truncate_metrics()
+            self.files.truncate_metrics(self.progress)
         barrier(self.dist)
-
-    def _truncate_metrics(self) -> None:
-        """Keep the metrics lines of completed units only (a kill can leave one unit ahead)."""
-        path = os.path.join(self.run_dir, "metrics.jsonl")
-        if not os.path.exists(path):
-            return
-        kept = []
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a torn last line from a hard kill
-                if rec.get("unit_index", -1) < self.progress:
-                    kept.append(json.dumps(rec))
-        atomic_write_text(path, "".join(k + "\n" for k in kept))
 
     # ------------------------------------------------------------ events
     def emit(self, event: dict[str, Any]) -> None:
@@ -220,8 +204,7 @@ class Trainer:
             return
         rec = {"event": "metrics", "phase": phase, "unit": unit, "unit_index": self.progress, "units": len(self.units),
                "time": time.time(), **metrics}
-        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(rec) + "\n")
+        self.files.append_metrics(rec)
         self.emit(rec)
 
     # ------------------------------------------------------------ main loop
@@ -243,18 +226,12 @@ class Trainer:
                 if self.stop_early:
                     self.progress = len(self.units)
                 if self.dist.is_main:
-                    state = self.state()
-                    save_checkpoint(self.last_path, state)
-                    if phase == "mle" and index == self.cfg.train.mle_epochs - 1:
-                        save_checkpoint(os.path.join(self.run_dir, MLE), state)
-                    if new_best:
-                        save_checkpoint(os.path.join(self.run_dir, BEST), dict(state, generator=self.best_generator))
+                    self.files.save(self.state(), end_of_mle=phase == "mle" and index == self.cfg.train.mle_epochs - 1,
+                                    best_generator=self.best_generator if new_best else None)
         except TrainingStopped:
             return "stopped"
         if self.dist.is_main:
-            for name in (MLE, BEST):  # a schedule without MLE epochs or adversarial rounds
-                if not os.path.exists(os.path.join(self.run_dir, name)):
-                    save_checkpoint(os.path.join(self.run_dir, name), self.state())
+            self.files.save_missing(self.state())
         barrier(self.dist)
         return "done"
 
