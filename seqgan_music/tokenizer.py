@@ -161,19 +161,108 @@ def fold_pitch(pitch: np.ndarray, low: int, high: int) -> np.ndarray:
 # ---------------------------------------------------------------- the tokenizer
 
 
+class MelodyGrid:
+    """The melody encoding: one token per grid step (``steps_per_quarter`` per quarter note); REST,
+    HOLD (the sounding note goes on), NOTE_ON per pitch in ``pitch_low..pitch_high``."""
+
+    def __init__(self, cfg: TokenizerConfig):
+        self.cfg = cfg
+        self.low, self.high = cfg.pitch_low, cfg.pitch_high  # the pitch range a token can hold
+        self.steps_per_bar: int | None = 4 * cfg.steps_per_quarter  # a bar of 4/4
+        self.grid = cfg.steps_per_quarter  # what the time axis is measured in (see Tokenizer.meaning)
+
+    def token_names(self) -> list[str]:
+        return ["REST", "HOLD"] + [f"NOTE_ON_{p}" for p in range(self.low, self.high + 1)]
+
+    def token_pitch(self, tokens: np.ndarray) -> np.ndarray:
+        return np.where(tokens >= 2, tokens - 2 + self.low, -1)
+
+    def sounding_pitch(self, tokens: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+        out = pitch.copy()
+        for t in range(1, tokens.shape[-1]):
+            out[..., t] = np.where(tokens[..., t] == HOLD, out[..., t - 1], out[..., t])
+        return out
+
+    def continues(self, token: int, pitch: int, current: list[int] | None) -> bool:
+        """Whether the token at this step extends the current note."""
+        return token == HOLD
+
+    def steps_for(self, bars: int, qpm: float) -> int:
+        return bars * self.steps_per_bar
+
+    def step_seconds(self, qpm: float) -> float:
+        return 60.0 / qpm / self.cfg.steps_per_quarter
+
+    def encode(self, melody: Melody) -> np.ndarray:
+        spq = self.cfg.steps_per_quarter
+        on = np.round(melody.start_q * spq).astype(np.int64)
+        off = np.maximum(np.round(melody.end_q * spq).astype(np.int64), on + 1)
+        pitch = fold_pitch(melody.pitch, self.low, self.high)
+        on, off = on - on.min(), off - on.min()
+        tokens = np.full(int(off.max()), REST, dtype=np.int64)
+        for i in range(len(on)):
+            if i + 1 < len(on) and on[i + 1] == on[i]:
+                continue  # two onsets quantized to one step: the later onset wins
+            end = off[i] if i + 1 == len(on) else min(off[i], on[i + 1])
+            tokens[on[i]] = 2 + pitch[i] - self.low
+            tokens[on[i] + 1 : end] = HOLD
+        return tokens
+
+
+class PaperSamples:
+    """The SeqGAN paper's encoding: the sounding pitch every ``sample_seconds``; token 0 = silence,
+    1..88 = piano keys. No beat grid, so no bars."""
+
+    def __init__(self, cfg: TokenizerConfig):
+        self.cfg = cfg
+        self.low, self.high = PIANO_LOW, PIANO_HIGH
+        self.steps_per_bar: int | None = None
+        self.grid = cfg.sample_seconds
+
+    def token_names(self) -> list[str]:
+        return ["SILENCE"] + [f"PITCH_{p}" for p in range(self.low, self.high + 1)]
+
+    def token_pitch(self, tokens: np.ndarray) -> np.ndarray:
+        return np.where(tokens > 0, tokens - 1 + self.low, -1)
+
+    def sounding_pitch(self, tokens: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+        return pitch
+
+    def continues(self, token: int, pitch: int, current: list[int] | None) -> bool:
+        return current is not None and pitch == current[0]
+
+    def steps_for(self, bars: int, qpm: float) -> int:
+        return max(1, round(bars * 4 * 60.0 / qpm / self.cfg.sample_seconds))
+
+    def step_seconds(self, qpm: float) -> float:
+        return self.cfg.sample_seconds
+
+    def encode(self, melody: Melody) -> np.ndarray:
+        period = self.cfg.sample_seconds
+        t0 = melody.start_s.min()
+        times = t0 + period * np.arange(int(np.ceil((melody.end_s.max() - t0) / period - 1e-6)))
+        idx = np.searchsorted(melody.start_s, times + 1e-9, side="right") - 1
+        sounding = (idx >= 0) & (times < melody.end_s[np.clip(idx, 0, None)] - 1e-9)
+        pitch = fold_pitch(melody.pitch, self.low, self.high)[np.clip(idx, 0, None)]
+        return np.where(sounding, pitch - self.low + 1, 0).astype(np.int64)
+
+
+ENCODINGS = {"melody": MelodyGrid, "paper": PaperSamples}
+
+
 class Tokenizer:
-    """Encode melodies to token ids and decode ids to MIDI, per a :class:`TokenizerConfig`."""
+    """Encode melodies to token ids and decode ids to MIDI, per a :class:`TokenizerConfig`; what the
+    ids mean is the business of its encoding (:class:`MelodyGrid` or :class:`PaperSamples`)."""
 
     def __init__(self, config: TokenizerConfig | None = None):
         self.config = config or TokenizerConfig()
         self.config.validate()
+        self.encoding = ENCODINGS[self.config.encoding](self.config)
 
     # vocabulary -------------------------------------------------------
     @property
     def vocab_size(self) -> int:
-        if self.config.encoding == "paper":
-            return 1 + PIANO_HIGH - PIANO_LOW + 1
-        return 2 + self.config.pitch_high - self.config.pitch_low + 1
+        return len(self.token_names())
 
     @property
     def start_token(self) -> int:
@@ -181,80 +270,37 @@ class Tokenizer:
 
     @property
     def steps_per_bar(self) -> int | None:
-        """Grid steps in a bar of 4/4 (melody encoding); None for the paper encoding, which samples
-        time in seconds and has no beat grid."""
-        return None if self.config.encoding == "paper" else 4 * self.config.steps_per_quarter
+        """Grid steps in a bar of 4/4; None for the paper encoding, which has no beat grid."""
+        return self.encoding.steps_per_bar
 
     def steps_for(self, bars: int, qpm: float = 120.0) -> int:
         """Tokens that last ``bars`` bars of 4/4 at ``qpm`` quarter notes per minute (>= 1)."""
-        if self.steps_per_bar is not None:
-            return bars * self.steps_per_bar
-        return max(1, round(bars * 4 * 60.0 / qpm / self.config.sample_seconds))
+        return self.encoding.steps_for(bars, qpm)
 
     def token_names(self) -> list[str]:
-        if self.config.encoding == "paper":
-            return ["SILENCE"] + [f"PITCH_{p}" for p in range(PIANO_LOW, PIANO_HIGH + 1)]
-        return ["REST", "HOLD"] + [f"NOTE_ON_{p}" for p in range(self.config.pitch_low, self.config.pitch_high + 1)]
+        return self.encoding.token_names()
 
     def token_pitch(self, tokens: np.ndarray) -> np.ndarray:
         """MIDI pitch of each token, -1 for REST/HOLD/SILENCE. Same shape as ``tokens``."""
-        tokens = np.asarray(tokens)
-        if self.config.encoding == "paper":
-            return np.where(tokens > 0, tokens - 1 + PIANO_LOW, -1)
-        return np.where(tokens >= 2, tokens - 2 + self.config.pitch_low, -1)
+        return self.encoding.token_pitch(np.asarray(tokens))
 
     def sounding_pitch(self, tokens: np.ndarray) -> np.ndarray:
         """Pitch sounding at each step (HOLD carries the previous note), -1 for silence. (..., L)."""
-        pitch = self.token_pitch(tokens)
-        if self.config.encoding == "paper":
-            return pitch
         tokens = np.asarray(tokens)
-        out = pitch.copy()
-        for t in range(1, tokens.shape[-1]):
-            hold = tokens[..., t] == HOLD
-            out[..., t] = np.where(hold, out[..., t - 1], out[..., t])
-        return out
+        return self.encoding.sounding_pitch(tokens, self.token_pitch(tokens))
 
     # encode ------------------------------------------------------------
     def encode(self, melody: Melody) -> np.ndarray:
         """Melody -> (L,) int64 token ids, starting at the first note's onset."""
         if len(melody) == 0:
             raise SkipPiece("no notes")
-        if self.config.encoding == "paper":
-            return self._encode_paper(melody)
-        return self._encode_grid(melody)
-
-    def _encode_grid(self, melody: Melody) -> np.ndarray:
-        cfg = self.config
-        spq = cfg.steps_per_quarter
-        on = np.round(melody.start_q * spq).astype(np.int64)
-        off = np.maximum(np.round(melody.end_q * spq).astype(np.int64), on + 1)
-        pitch = fold_pitch(melody.pitch, cfg.pitch_low, cfg.pitch_high)
-        on, off = on - on.min(), off - on.min()
-        tokens = np.full(int(off.max()), REST, dtype=np.int64)
-        for i in range(len(on)):
-            if i + 1 < len(on) and on[i + 1] == on[i]:
-                continue  # two onsets quantized to one step: the later onset wins
-            end = off[i] if i + 1 == len(on) else min(off[i], on[i + 1])
-            tokens[on[i]] = 2 + pitch[i] - cfg.pitch_low
-            tokens[on[i] + 1 : end] = HOLD
-        return tokens
-
-    def _encode_paper(self, melody: Melody) -> np.ndarray:
-        period = self.config.sample_seconds
-        t0 = melody.start_s.min()
-        times = t0 + period * np.arange(int(np.ceil((melody.end_s.max() - t0) / period - 1e-6)))
-        idx = np.searchsorted(melody.start_s, times + 1e-9, side="right") - 1
-        sounding = (idx >= 0) & (times < melody.end_s[np.clip(idx, 0, None)] - 1e-9)
-        pitch = fold_pitch(melody.pitch, PIANO_LOW, PIANO_HIGH)[np.clip(idx, 0, None)]
-        return np.where(sounding, pitch - PIANO_LOW + 1, 0).astype(np.int64)
+        return self.encoding.encode(melody)
 
     def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray | None:
         """Tokens shifted by ``semitones``; None when a note would leave the range."""
         pitch = self.token_pitch(tokens)
         moved = np.where(pitch >= 0, pitch + semitones, -1)
-        low, high = (PIANO_LOW, PIANO_HIGH) if self.config.encoding == "paper" else (self.config.pitch_low, self.config.pitch_high)
-        if np.any((pitch >= 0) & ((moved < low) | (moved > high))):
+        if np.any((pitch >= 0) & ((moved < self.encoding.low) | (moved > self.encoding.high))):
             return None
         return np.where(pitch >= 0, tokens + semitones, tokens)
 
@@ -268,8 +314,7 @@ class Tokenizer:
         notes: list[list[int]] = []
         current = None
         for step, (tok, pitch) in enumerate(zip(tokens.tolist(), self.token_pitch(tokens).tolist())):
-            continues = (tok == HOLD) if self.config.encoding == "melody" else (current is not None and pitch == current[0])
-            if continues and current is not None:
+            if self.encoding.continues(tok, pitch, current) and current is not None:
                 current[2] = step + 1
                 continue
             current = None
@@ -280,9 +325,7 @@ class Tokenizer:
 
     def step_seconds(self, qpm: float) -> float:
         """Duration of one token in seconds (``qpm`` matters only for the melody grid)."""
-        if self.config.encoding == "paper":
-            return self.config.sample_seconds
-        return 60.0 / qpm / self.config.steps_per_quarter
+        return self.encoding.step_seconds(qpm)
 
     def decode(self, tokens, qpm: float = 120.0, program: int = 0, velocity: int = 90) -> pretty_midi.PrettyMIDI:
         """Token ids -> a one-track PrettyMIDI at tempo ``qpm`` with GM ``program`` (0-127)."""
@@ -302,9 +345,8 @@ class Tokenizer:
     def meaning(self) -> dict:
         """What a token id stands for (encoding, grid, window length, vocabulary); datasets that agree
         on it can train the same model, whatever their windows' hop or augmentation."""
-        c = self.config
-        return {"encoding": c.encoding, "grid": c.steps_per_quarter if c.encoding == "melody" else c.sample_seconds,
-                "seq_len": c.seq_len, "vocab": self.token_names()}
+        return {"encoding": self.config.encoding, "grid": self.encoding.grid, "seq_len": self.config.seq_len,
+                "vocab": self.token_names()}
 
     def to_dict(self) -> dict:
         return {"config": to_dict(self.config), "vocab": self.token_names()}
