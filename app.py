@@ -30,7 +30,13 @@ from seqgan_music.config import make_run_config
 from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
-from seqgan_music.generate import generate_tokens, load_run, new_steps, primer_tokens, token_rewards
+from seqgan_music.generate import (
+    generate_tokens,
+    load_run,
+    new_steps,
+    primer_tokens,
+    token_rewards,
+)
 from seqgan_music.jobs import TrainingJob, latest_job
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
@@ -402,12 +408,14 @@ def generate_tab(ws: str) -> None:
     qpm = cols[1].number_input("Tempo (quarter notes per minute)", 30, 300, 120, key="gen_qpm")
     instrument = cols[2].selectbox("Instrument", list(INSTRUMENTS), key="gen_instrument")
     colour = cols[3].checkbox("Colour notes by D's reward", True, key="gen_colour")
+    tonic = cols[3].checkbox("End on the tonic", False, key="gen_tonic",
+                             help="draw 4 melodies per melody shown and prefer those whose last note is the tonic of their key")
     primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
     if st.button("Generate", key="generate", type="primary"):
         try:
             save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], ws, int(num), int(bars),
                                          float(temperature), int(top_k), int(seed), float(qpm),
-                                         INSTRUMENTS[instrument], primer_file, colour))
+                                         INSTRUMENTS[instrument], primer_file, colour, tonic))
         except UserError as exc:
             st.error(str(exc))
     if (generated := load_generated(ws)) is not None:
@@ -456,14 +464,14 @@ def load_generated(ws: str) -> dict | None:
         return None
 
 
-def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour) -> dict:
+def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour, tonic) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     primer = None
     if primer_file is not None:
         primer = primer_tokens(primer_file.name, tok, primer_file.getvalue())
     steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer))
-    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer)
+    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic)
     melodies = []
     for i, row in enumerate(tokens):
         pm = tok.decode(row, qpm=qpm, program=program)

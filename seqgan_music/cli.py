@@ -139,7 +139,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.device import resolve_device
-    from seqgan_music.generate import FORMATS, generate_tokens, load_run, new_steps, primer_tokens, write_melodies
+    from seqgan_music.generate import (
+        FORMATS,
+        generate_tokens,
+        load_run,
+        new_steps,
+        primer_tokens,
+        write_melodies,
+    )
 
     formats = tuple(dict.fromkeys(f.strip() for f in args.formats.split(",")))
     if not formats or not set(formats) <= set(FORMATS):
@@ -159,7 +166,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         steps = new_steps(tokenizer, args.bars, args.qpm, primer_steps)
     else:
         steps = args.steps or 4 * run.config.discriminator.seq_len
-    tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer)
+    tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer,
+                             end_on_tonic=args.end_on_tonic)
     paths = write_melodies(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program, formats=formats)
     print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({steps} new steps each"
           + (f" after a primer of {primer_steps})" if primer_steps else ")"))
@@ -311,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="new bars of 4/4 per melody; after a primer, its last bar is completed first so the tune "
                          "ends at a bar line")
     gp.add_argument("--formats", default="mid", help="comma-separated: mid, musicxml, abc (default mid)")
+    gp.add_argument("--end-on-tonic", action="store_true",
+                    help="draw 4 candidates per melody and prefer those whose last note is the tonic of their key")
     gp.add_argument("--temperature", type=float, default=1.0)
     gp.add_argument("--top-k", type=int, default=0)
     gp.add_argument("--seed", type=int, default=0)

@@ -53,9 +53,11 @@ def primer_tokens(path: str, tokenizer: Tokenizer, data: bytes | None = None) ->
 
 def generate_tokens(
     run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
-    primer: torch.Tensor | None = None,
+    primer: torch.Tensor | None = None, end_on_tonic: bool = False,
 ) -> torch.Tensor:
-    """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens."""
+    """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens. With
+    ``end_on_tonic``, 4 candidates per melody are drawn and those ending on their key's tonic come
+    first (:func:`tonic_endings_first`)."""
     if num < 1 or steps < 1:
         raise UserError("--num and --steps must be at least 1")
     if temperature <= 0:
@@ -65,10 +67,25 @@ def generate_tokens(
     device = run.generator.out.weight.device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
-    sampled = run.generator.sample(num, steps, temperature, top_k, primer, gen).cpu()
-    if primer is None or not len(primer):
-        return sampled
-    return torch.cat([primer.view(1, -1).expand(num, -1).cpu(), sampled], dim=1)
+    drawn = 4 * num if end_on_tonic else num
+    sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen).cpu()
+    if primer is not None and len(primer):
+        sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
+    return tonic_endings_first(sampled, run.tokenizer, num) if end_on_tonic else sampled
+
+
+def tonic_endings_first(tokens: torch.Tensor, tokenizer: Tokenizer, num: int) -> torch.Tensor:
+    """The first ``num`` rows of (C, L) candidates, taking those whose last note is the tonic of
+    their estimated key (metrics.estimate_key) before the others, each group in its drawn order."""
+    from seqgan_music.metrics import estimate_key
+
+    def ends_on_tonic(row: torch.Tensor) -> bool:
+        notes = tokenizer.decode_notes(row)
+        return bool(notes) and notes[-1][0] % 12 == estimate_key(notes)[0]
+
+    flags = [ends_on_tonic(row) for row in tokens]
+    order = [i for i, f in enumerate(flags) if f] + [i for i, f in enumerate(flags) if not f]
+    return tokens[order[:num]]
 
 
 def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, seed: int = 0) -> np.ndarray:

@@ -145,7 +145,7 @@ def test_silent_melodies_are_called_out(monkeypatch):
 
     at = upload(new_session(), SONGS)
     train_tiny(at)
-    monkeypatch.setattr(seqgan_music.generate, "generate_tokens", lambda run, num, steps, *a: torch.zeros(num, steps, dtype=torch.long))
+    monkeypatch.setattr(seqgan_music.generate, "generate_tokens", lambda run, num, steps, *a, **k: torch.zeros(num, steps, dtype=torch.long))
     at.number_input(key="gen_num").set_value(2)
     at.button(key="generate").click().run()
     assert not at.exception

@@ -224,3 +224,29 @@ def test_generate_whole_bars_in_three_formats(tiny_run_dir, tmp_path, capsys):
     assert (new + primer_steps) % 16 == 0 and 32 <= new < 48
     assert main(["generate", tiny_run_dir, "--bars", "2", "--steps", "8", "--out", str(tmp_path / "x")]) == 2
     assert main(["generate", tiny_run_dir, "--formats", "mid,pdf", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_end_on_tonic_prefers_candidates_that_close_on_their_tonic(tiny_run_dir, tmp_path):
+    """By hand: of three C-major lines, the two ending on C come first, in drawn order. Through
+    the CLI, --end-on-tonic writes at least as many tonic endings as plain sampling does."""
+    import torch
+
+    from seqgan_music.generate import load_run, tonic_endings_first
+    from seqgan_music.metrics import estimate_key
+
+    tok = load_run(tiny_run_dir).tokenizer
+    rows = [[2 + p - tok.config.pitch_low for p in line]
+            for line in ([60, 64, 67, 64, 62, 60], [60, 64, 67, 65, 64, 62], [64, 65, 67, 64, 62, 60])]
+    assert tonic_endings_first(torch.tensor(rows), tok, 2).tolist() == [rows[0], rows[2]]
+
+    def tonic_endings(folder) -> int:
+        count = 0
+        for path in sorted(folder.glob("*.mid")):
+            notes = [(n.pitch, round(n.start * 8), round(n.end * 8))  # steps of a 16th at 120 qpm
+                     for n in pretty_midi.PrettyMIDI(str(path)).instruments[0].notes]
+            count += bool(notes) and notes[-1][0] % 12 == estimate_key(notes)[0]
+        return count
+
+    for flags, name in (([], "plain"), (["--end-on-tonic"], "tonic")):
+        assert main(["generate", tiny_run_dir, "--num", "6", "--bars", "2", "--out", str(tmp_path / name), *flags]) == 0
+    assert tonic_endings(tmp_path / "tonic") >= tonic_endings(tmp_path / "plain")
