@@ -413,7 +413,7 @@ def generate_tab(ws: str) -> None:
     primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
     if st.button("Generate", key="generate", type="primary"):
         try:
-            save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], ws, int(num), int(bars),
+            save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], int(num), int(bars),
                                          float(temperature), int(top_k), int(seed), float(qpm),
                                          INSTRUMENTS[instrument], primer_file, colour, tonic))
         except UserError as exc:
@@ -464,7 +464,7 @@ def load_generated(ws: str) -> dict | None:
         return None
 
 
-def _generate(run_dir, which, ws, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour, tonic) -> dict:
+def _generate(run_dir, which, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour, tonic) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     primer = None

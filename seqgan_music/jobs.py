@@ -63,13 +63,12 @@ class JobState:
             durations.setdefault(m["phase"], []).append(m["time"] - previous)
             previous = m["time"]
         mean = {phase: sum(d) / len(d) for phase, d in durations.items()}
-        left, unmeasured = 0.0, []
-        for i, phase in enumerate(self.schedule[self.unit:]):
-            if phase not in mean:
-                unmeasured += [phase] if phase not in unmeasured else []
-            else:
-                left += mean[phase] - (min(now - previous, mean[phase]) if i == 0 else 0.0)
-        return left, unmeasured
+        remaining = self.schedule[self.unit:]
+        left = sum(mean.get(phase, 0.0) for phase in remaining)
+        if remaining and remaining[0] in mean:  # the unit under way has partly run
+            left -= min(now - previous, mean[remaining[0]])
+        return left, [phase for phase in dict.fromkeys(remaining) if phase not in mean]
+
 
 def latest_job(runs_folder: str) -> TrainingJob | None:
     """The newest job started with its run folder in ``runs_folder`` in this server process, so a

@@ -207,6 +207,8 @@ MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAJOR_SCALE = {0, 2, 4, 5, 7, 9, 11}
 MINOR_SCALE = {0, 2, 3, 5, 7, 8, 10, 11}  # natural minor and the raised leading note
+# (24, 12): row t = major key with tonic t, row 12 + t = minor key with tonic t
+KEY_PROFILES = np.stack([np.roll(p, t) for p in (MAJOR_PROFILE, MINOR_PROFILE) for t in range(12)])
 STRUCTURE_NAMES = ("tonic_ending", "downbeat_share", "on_beat_share", "key_agreement")
 
 
@@ -216,12 +218,11 @@ def estimate_key(notes: Notes) -> tuple[int, bool]:
     weights = np.zeros(12)
     for pitch, on, off in notes:
         weights[pitch % 12] += off - on
-    if not weights.any():
+    if weights.std() == 0:  # no notes, or all twelve pitch classes alike: no key stands out
         return 0, True
-    best = max(((np.corrcoef(weights, np.roll(profile, tonic))[0, 1] if weights.std() > 0 else 0.0, tonic, major)
-                for tonic in range(12) for major, profile in ((True, MAJOR_PROFILE), (False, MINOR_PROFILE))),
-               key=lambda t: t[0])
-    return best[1], best[2]
+    centred = (KEY_PROFILES - KEY_PROFILES.mean(1, keepdims=True)) @ (weights - weights.mean())
+    best = int(np.argmax(centred / KEY_PROFILES.std(1)))  # Pearson correlation up to a common factor
+    return best % 12, best < 12
 
 
 def structure_stats(notes: Notes, steps_per_bar: int, steps_per_beat: int) -> dict[str, float]:

@@ -2,7 +2,7 @@
 engraved offline by verovio.
 
 A token sequence is laid out in 4/4 from its first step (bar lines every 4 quarter notes), with
-the key estimated from its notes (Krumhansl-Schmuckler, music21) for the key signature and the
+the key estimated from its notes (Krumhansl-Schmuckler, :func:`metrics.estimate_key`) for the key signature and the
 spelling of black keys. The paper encoding samples time in seconds and has no beat grid, so it
 has no score.
 """
@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from seqgan_music.errors import UserError
+from seqgan_music.metrics import estimate_key
 from seqgan_music.tokenizer import Tokenizer
 
 ABC_LETTERS = ["C", "^C", "D", "^D", "E", "F", "^F", "G", "^G", "A", "^A", "B"]  # sharps; K:C
@@ -28,7 +29,9 @@ def _grid(tokenizer: Tokenizer) -> int:
 
 def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody"):
     """(L,) token ids -> a music21 Score of one part: 4/4, tempo, estimated key, notes and rests."""
+    from music21 import key as music21_key
     from music21 import metadata, meter, note, stream, tempo
+    from music21 import pitch as music21_pitch
 
     per_quarter = _grid(tokenizer)
     part = stream.Part()
@@ -44,7 +47,10 @@ def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = 
     if len(tokens) > now:
         part.append(note.Rest(quarterLength=(len(tokens) - now) / per_quarter))
     if notes:
-        key = part.analyze("key")
+        tonic_pc, major = estimate_key(notes)  # the estimate evaluate and --end-on-tonic use
+        tonic = music21_pitch.Pitch(tonic_pc)
+        key = min((music21_key.Key(name, "major" if major else "minor")  # Db major, not C# major
+                   for name in {tonic.name, tonic.getEnharmonic().name}), key=lambda k: abs(k.sharps))
         part.insert(0, key)
         if key.sharps < 0:  # a flat key: spell black keys as flats
             for n in part.recurse().notes:

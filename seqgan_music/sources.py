@@ -26,7 +26,6 @@ from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody, melody_
 
 KINDS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".musicxml": "musicxml", ".xml": "musicxml",
          ".mxl": "musicxml"}  # file name suffix -> how it is parsed
-SUFFIXES = tuple(KINDS)
 
 
 def kind_of(name: str) -> str | None:
@@ -201,14 +200,14 @@ def read_zip(label: str, data: bytes, skipped: list[PieceResult], limits: Limits
     if len(members) > limits.max_zip_members:
         skipped.append(PieceResult(label, reason=f"zip has {len(members)} members (limit {limits.max_zip_members})"))
         return []
-    midi = [m for m in members if kind_of(m.filename)]
+    songs = [m for m in members if kind_of(m.filename)]  # other members are ignored, as in folders
     out: list[Item] = []
     budget = limits.max_zip_bytes  # every byte decompressed counts, kept or not
-    for i, member in enumerate(midi):
+    for i, member in enumerate(songs):
         name = f"{label}/{member.filename}"
         if budget <= 0:
             skipped.extend(PieceResult(f"{label}/{m.filename}", reason=f"not read: the archive already expanded to its "
-                                       f"limit of {limits.max_zip_bytes} bytes") for m in midi[i:])
+                                       f"limit of {limits.max_zip_bytes} bytes") for m in songs[i:])
             break
         if member.file_size > limits.max_file_bytes:
             skipped.append(PieceResult(name, reason=f"file too large ({member.file_size} bytes > {limits.max_file_bytes})"))
@@ -335,19 +334,18 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
     if not tunes:
         return [PieceResult(label, reason="no ABC tunes (no X: reference numbers)")]
     results = []
-    file_label = label
     for number, tune in tunes.items():
-        label = f"{file_label}#{number}"
+        tune_label = f"{label}#{number}"
         try:
             pitch, start, end, qpm = _abc_notes(tune)
             if not pitch:
-                results.append(PieceResult(label, reason="no notes"))
+                results.append(PieceResult(tune_label, reason="no notes"))
                 continue
-            results.append(_tokenize(label, melody_from_quarters(pitch, start, end, qpm), tokenizer, limits))
+            results.append(_tokenize(tune_label, melody_from_quarters(pitch, start, end, qpm), tokenizer, limits))
         except SkipPiece as exc:
-            results.append(PieceResult(label, reason=str(exc)))
+            results.append(PieceResult(tune_label, reason=str(exc)))
         except Exception as exc:  # a tune music21 cannot interpret is skipped, the rest go on
-            results.append(PieceResult(label, reason=f"ABC tune not understood ({type(exc).__name__}: {str(exc)[:80]})"))
+            results.append(PieceResult(tune_label, reason=f"ABC tune not understood ({type(exc).__name__}: {str(exc)[:80]})"))
     return results
 
 

@@ -60,3 +60,14 @@ def test_score_svg_has_a_notehead_per_written_note():
 def test_no_score_for_the_paper_encoding():
     with pytest.raises(UserError, match="melody encoding"):
         abc_text(Tokenizer(TokenizerConfig(encoding="paper")), np.zeros(8, dtype=int))
+
+
+def test_key_signature_from_the_shared_estimate_with_the_fewer_accidentals():
+    """A Db major scale gets five flats (not seven sharps) and flat spellings."""
+    from seqgan_music.score import melody_score
+
+    tokens = [t for p in (61, 63, 65, 66, 68, 70, 72, 73) for t in (2 + p - 48, HOLD, HOLD, HOLD)]
+    score = melody_score(TOK, np.array(tokens))
+    key = score.recurse().getElementsByClass("Key")[0]
+    assert (key.tonic.name, key.mode, key.sharps) == ("D-", "major", -5)
+    assert [n.pitch.name for n in score.recurse().notes][:3] == ["D-", "E-", "F"]
