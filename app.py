@@ -31,6 +31,7 @@ from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
 from seqgan_music.generate import (
+    choose_meter,
     generate_tokens,
     load_run,
     new_steps,
@@ -42,7 +43,7 @@ from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, midi_to_wav
-from seqgan_music.tokenizer import Tokenizer, TokenizerConfig
+from seqgan_music.tokenizer import METERS, Tokenizer, TokenizerConfig
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
 PRESETS = {spec["label"]: name for name, spec in RUN_PRESETS.items()}  # label -> preset name; the default first
@@ -55,6 +56,8 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix
 RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
 PHASE_NAMES = {"mle": "MLE pre-training", "d_pretrain": "D pre-training", "adversarial": "adversarial"}
+APP_ENCODINGS = {"Bar lines": "bars", "Grid only": "melody"}  # the Songs tab's encodings, label -> name
+AS_LEARNT = "as learnt"  # the Generate tab's metre choice: the primer's or the model's favourite
 GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in MODELS}  # label -> model name
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
                "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
@@ -129,9 +132,14 @@ def _melody_media(tokenizer_json: str, tokens: tuple[int, ...]) -> tuple[np.ndar
     return roll(tokenizer, tokens), midi_to_wav(tokenizer.decode(tokens))
 
 
-def roll(tokenizer: Tokenizer, tokens, rewards: np.ndarray | None = None, primer_steps: int = 0) -> bytes:
-    """The piano roll (PNG) of a token sequence, in bars for the melody encoding."""
-    return piano_roll(tokenizer.decode_notes(tokens), len(tokens), tokenizer.steps_per_bar, rewards, primer_steps,
+def roll(tokenizer: Tokenizer, tokens, rewards: np.ndarray | None = None, primer_tokens: int = 0) -> bytes:
+    """The piano roll (PNG) of a token sequence, in bars where the encoding has a beat grid;
+    ``rewards`` per token, the first ``primer_tokens`` tokens a primer."""
+    tokens = np.asarray(tokens)
+    timed = tokenizer.is_step(tokens)  # BAR tokens take no time: rewards and the primer in grid steps
+    grid = tokenizer.bar_and_beat_steps(tokens)
+    return piano_roll(tokenizer.decode_notes(tokens), int(timed.sum()), grid and grid[0],
+                      None if rewards is None else np.asarray(rewards)[timed], int(timed[:primer_tokens].sum()),
                       tokenizer.config.sample_seconds)
 
 
@@ -159,16 +167,20 @@ def songs_tab(ws: str) -> None:
         name = st.selectbox("Collection", list(BUILTIN), format_func=lambda n: f"{n}: {BUILTIN[n][1]}", key="builtin")
         source = [f"builtin:{name}"]
     with st.expander("Tokenizer options"):
+        encoding = st.radio("Encoding", list(APP_ENCODINGS), key="encoding", horizontal=True,
+                            help="Bar lines: a BAR token names each bar's time signature, so the model learns metre "
+                                 "and phrases and writes whole bars. Grid only: the steps alone, read as 4/4.")
         spq = st.number_input("Steps per quarter note", 1, 12, 4, key="spq", help="grid resolution: 4 = sixteenth notes")
-        seq_len = st.selectbox("Sequence length (tokens the model sees at once)", [16, 32, 48, 64, 128], index=1,
-                               key="seq_len", help="at 4 steps per quarter note, 16 tokens are one bar of 4/4")
+        window_bars = st.selectbox("Window length in bars of 4/4 (what the model sees at once)", [1, 2, 4, 8], index=2,
+                                   key="window_bars", help="longer windows hold whole phrases; training takes longer")
         transpose = st.slider("Transposition augmentation (+- semitones)", 0, 6, 0, key="transpose")
     if st.button("Prepare dataset", key="prepare", type="primary"):
         if not uploads and not source:
             st.error("Upload at least one song file or .zip archive first.")
             return
-        cfg = TokenizerConfig(steps_per_quarter=int(spq), seq_len=int(seq_len), hop=int(seq_len) // 2,
-                              transpose=int(transpose))
+        grid = TokenizerConfig(encoding=APP_ENCODINGS[encoding], steps_per_quarter=int(spq))
+        seq_len = Tokenizer(grid).steps_for(int(window_bars))
+        cfg = dataclasses.replace(grid, seq_len=seq_len, hop=seq_len // 2, transpose=int(transpose))
         out = os.path.join(ws, "dataset")  # a new dataset replaces the old one only once it is complete
         bar = st.progress(0.0, text="Reading songs")
         try:
@@ -241,7 +253,8 @@ def train_tab(ws: str) -> None:
     default_name = f"{dataset_name(data)} · {label}" if data else ""
     run_name = st.text_input("Run name", default_name, key=f"run_name_{default_name}",  # follows the preset
                              help="shown in the Generate and Models tabs")
-    base = make_run_config(PRESETS[label], tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token)
+    base = make_run_config(PRESETS[label], tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token,
+                           tokenizer.bar_tokens)
     settings: dict[str, int | float] = {}
     with st.expander("Training settings"):
         for text, field, low, help_text in KNOBS:
@@ -397,12 +410,16 @@ def generate_tab(ws: str) -> None:
                           help="Best: the state with the lowest validation NLL among those whose melodies are not worse "
                                "than the MLE model's (the MLE model unless a round beat it). MLE: the end of "
                                "pre-training. Last: the end of training.")
-    cols = st.columns(4)
+    cols = st.columns(5)
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
-    bars = cols[1].number_input("Length in bars (4/4)", 1, 32, 4, key="gen_bars",
+    bars = cols[1].number_input("Length in bars", 1, 32, 4, key="gen_bars",
                                 help="with a primer: the length of the new part, after the primer")
-    temperature = cols[2].slider("Temperature", 0.5, 1.5, 1.0, 0.05, key="gen_temp", help="lower = safer, higher = wilder")
-    top_k = cols[3].number_input("Top-k (0 = off)", 0, 100, 0, key="gen_topk")
+    meter = cols[2].selectbox("Metre", [AS_LEARNT, *METERS], key="gen_meter",
+                              help="models trained on the bars encoding write whole bars of this time signature; "
+                                   f"{AS_LEARNT}: the primer's, else the one the model starts most tunes in "
+                                   "(other models write 4/4)")
+    temperature = cols[3].slider("Temperature", 0.5, 1.5, 1.0, 0.05, key="gen_temp", help="lower = safer, higher = wilder")
+    top_k = cols[4].number_input("Top-k (0 = off)", 0, 100, 0, key="gen_topk")
     cols = st.columns(4)
     seed = cols[0].number_input("Seed", 0, 10**6, 0, key="gen_seed")
     qpm = cols[1].number_input("Tempo (quarter notes per minute)", 30, 300, 120, key="gen_qpm")
@@ -414,8 +431,8 @@ def generate_tab(ws: str) -> None:
     if st.button("Generate", key="generate", type="primary"):
         try:
             save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], int(num), int(bars),
-                                         float(temperature), int(top_k), int(seed), float(qpm),
-                                         INSTRUMENTS[instrument], primer_file, colour, tonic))
+                                         None if meter == AS_LEARNT else meter, float(temperature), int(top_k),
+                                         int(seed), float(qpm), INSTRUMENTS[instrument], primer_file, colour, tonic))
         except UserError as exc:
             st.error(str(exc))
     if (generated := load_generated(ws)) is not None:
@@ -464,14 +481,18 @@ def load_generated(ws: str) -> dict | None:
         return None
 
 
-def _generate(run_dir, which, num, bars, temperature, top_k, seed, qpm, program, primer_file, colour, tonic) -> dict:
+def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, program, primer_file, colour,
+              tonic) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     primer = None
     if primer_file is not None:
         primer = primer_tokens(primer_file.name, tok, primer_file.getvalue())
-    steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer))
-    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic)
+    if meter is not None and not tok.bar_tokens:
+        meter = None  # a model without bar lines writes 4/4
+    meter = choose_meter(run, primer, meter)
+    steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer), meter or "4/4")
+    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic, meter=meter)
     melodies = []
     for i, row in enumerate(tokens):
         pm = tok.decode(row, qpm=qpm, program=program)

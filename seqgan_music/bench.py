@@ -187,7 +187,7 @@ def first_melody(paths: list[str], work_dir: str, preset: str = "demo", timeout:
     report = prepare([], data_dir, uploads=uploads, cache_dir=None)
     prepared = time.perf_counter() - start
     ds = load_dataset(data_dir)
-    cfg = make_run_config(preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token)
+    cfg = make_run_config(preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token, ds.tokenizer.bar_tokens)
     job = TrainingJob(data_dir, os.path.join(work_dir, "run"), cfg, torch.device("cpu"))
     job.start()
     while job.snapshot().first_sample_at is None and job.alive() and time.perf_counter() - start < timeout:

@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 
-from seqgan_music.config import PRESETS
+from seqgan_music.config import ENCODING_NAMES, PRESETS
 from seqgan_music.errors import UserError, printable
 from seqgan_music.fileio import check_writable_dir
 
@@ -113,7 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and os.path.exists(last):
         cfg = from_dict(RunConfig, read_checkpoint(last)["run_config"], f"{last}: run_config")
     else:
-        cfg = make_run_config(args.preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token)
+        cfg = make_run_config(args.preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token,
+                              ds.tokenizer.bar_tokens)
     cfg = apply_overrides(cfg, args.set)
     bars: dict = {}
     trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer,
@@ -141,6 +142,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.device import resolve_device
     from seqgan_music.generate import (
         FORMATS,
+        choose_meter,
         generate_tokens,
         load_run,
         new_steps,
@@ -160,14 +162,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UserError(f"{args.run_dir}: MusicXML and ABC need the melody encoding (this run uses the paper encoding)")
     primer = primer_tokens(args.primer, tokenizer) if args.primer else None
     primer_steps = 0 if primer is None else len(primer)
+    meter = choose_meter(run, primer, args.meter)
     if args.bars is not None:
         if args.bars < 1:
             raise UserError("--bars must be at least 1")
-        steps = new_steps(tokenizer, args.bars, args.qpm, primer_steps)
+        steps = new_steps(tokenizer, args.bars, args.qpm, primer_steps, meter or "4/4")
     else:
         steps = args.steps or 4 * run.config.discriminator.seq_len
     tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer,
-                             end_on_tonic=args.end_on_tonic)
+                             end_on_tonic=args.end_on_tonic, meter=meter)
     paths = write_melodies(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program, formats=formats)
     print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({steps} new steps each"
           + (f" after a primer of {primer_steps})" if primer_steps else ")"))
@@ -282,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("sources", nargs="*", help="files, folders, .zip archives, builtin:essen|oneills|ryans|airds")
     pp.add_argument("--out", help="dataset folder to write")
     pp.add_argument("--list", action="store_true", help="list the built-in collections")
-    pp.add_argument("--encoding", choices=["melody", "paper"], default="melody")
+    pp.add_argument("--encoding", choices=ENCODING_NAMES, default="melody")
     pp.add_argument("--seq-len", type=int, default=32, help="tokens per window T")
     pp.add_argument("--hop", type=int, default=None, help="tokens between windows (default T/2)")
     pp.add_argument("--steps-per-quarter", type=int, default=4)
@@ -316,8 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--out", required=True)
     gp.add_argument("--steps", type=int, default=None, help="new tokens per melody (default 4 T)")
     gp.add_argument("--bars", type=int, default=None,
-                    help="new bars of 4/4 per melody; after a primer, its last bar is completed first so the tune "
+                    help="new bars per melody; after a primer, its last bar is completed first so the tune "
                          "ends at a bar line")
+    gp.add_argument("--meter", default=None,
+                    help="time signature such as 4/4, 3/4, 6/8 (bars encoding; default: the primer's, else the one "
+                         "the model starts most tunes in)")
     gp.add_argument("--formats", default="mid", help="comma-separated: mid, musicxml, abc (default mid)")
     gp.add_argument("--end-on-tonic", action="store_true",
                     help="draw 4 candidates per melody and prefer those whose last note is the tonic of their key")

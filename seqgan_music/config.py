@@ -22,6 +22,9 @@ MAX_SIZE = 4096  # largest embedding, hidden or filter count a config may declar
 MAX_SEQ_LEN = 4096
 
 
+ENCODING_NAMES = ("melody", "bars", "paper")
+
+
 def _check_vocab(vocab_size: int) -> None:
     if not 2 <= vocab_size <= MAX_VOCAB:
         raise UserError(f"vocab_size must be between 2 and {MAX_VOCAB}, not {vocab_size}")
@@ -35,7 +38,7 @@ def _check_sizes(**sizes: int) -> None:
 
 @dataclass
 class TokenizerConfig:
-    encoding: str = "melody"  # "melody" (beat grid, NOTE_ON/HOLD/REST) or "paper" (0.4 s samples)
+    encoding: str = "melody"  # "melody" (beat grid, NOTE_ON/HOLD/REST), "bars" (the same with BAR tokens) or "paper"
     steps_per_quarter: int = 4  # melody: grid steps per quarter note
     pitch_low: int = 48  # melody: lowest NOTE_ON pitch (MIDI number), C3
     pitch_high: int = 84  # melody: highest NOTE_ON pitch, C6; others move by octaves into range
@@ -47,8 +50,8 @@ class TokenizerConfig:
     transpose: int = 0  # augmentation: train windows also transposed by -k..+k semitones
 
     def validate(self) -> None:
-        if self.encoding not in ("melody", "paper"):
-            raise UserError(f"unknown encoding {self.encoding!r}: use 'melody' or 'paper'")
+        if self.encoding not in ENCODING_NAMES:
+            raise UserError(f"unknown encoding {self.encoding!r}: use one of {', '.join(ENCODING_NAMES)}")
         if self.steps_per_quarter < 1 or self.steps_per_quarter > 48:
             raise UserError("steps_per_quarter must be between 1 and 48")
         if not 0 <= self.pitch_low < self.pitch_high <= 127 or self.pitch_high - self.pitch_low < 11:
@@ -67,12 +70,19 @@ class GeneratorConfig:
     embed_dim: int = 32  # token embedding size
     hidden_dim: int = 32  # LSTM hidden size
     start_token: int = 0  # input at the first step (REST for music, 0 as in the paper's code)
+    bar_tokens: list[int] = field(default_factory=list)  # set from the tokenizer: the BAR token ids (bars encoding)
+    bar_position: bool = True  # with bar tokens: an input feature for (metre, steps since the bar line)
+    lookback_bars: list[int] = field(default_factory=lambda: [1, 2, 4])  # with bar tokens: inputs from the same place k bars back
 
     def validate(self) -> None:
         _check_vocab(self.vocab_size)
         _check_sizes(embed_dim=self.embed_dim, hidden_dim=self.hidden_dim)
         if not 0 <= self.start_token < self.vocab_size:
             raise UserError(f"start_token must be a token id in 0..{self.vocab_size - 1}, not {self.start_token}")
+        if not all(0 <= t < self.vocab_size for t in self.bar_tokens):
+            raise UserError(f"bar_tokens must be token ids in 0..{self.vocab_size - 1}")
+        if not all(1 <= k <= 16 for k in self.lookback_bars):
+            raise UserError(f"lookback_bars must lie in 1..16 bars, not {self.lookback_bars}")
 
 
 @dataclass
@@ -216,12 +226,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0) -> RunConfig:
-    """Build the run config of a preset for a dataset of ``vocab_size`` tokens and windows of T."""
+def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0,
+                    bar_tokens: list[int] | None = None) -> RunConfig:
+    """Build the run config of a preset for a dataset of ``vocab_size`` tokens and windows of T
+    (``bar_tokens``: the ids of its bar lines, if its encoding has them)."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     spec = PRESETS[preset]
-    gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token, **spec["generator"])
+    gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token, bar_tokens=list(bar_tokens or []),
+                          **spec["generator"])
     disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len, **spec["discriminator"])
     if spec["filters"] is None:
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)
@@ -309,7 +322,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     return from_dict(RunConfig, data, "run config")
 
 
-DATASET_FIELDS = ("seq_len", "vocab_size", "start_token")  # fixed by the dataset's tokenizer, never by --set
+DATASET_FIELDS = ("seq_len", "vocab_size", "start_token", "bar_tokens")  # fixed by the dataset's tokenizer, never by --set
 
 
 def _section_of(name: str, key: str) -> str:

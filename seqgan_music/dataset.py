@@ -158,12 +158,14 @@ def parse_all(
 # ---------------------------------------------------------------- prepare
 
 
-def windows_of(tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
-    """(W, T) windows of one piece starting every ``hop`` tokens; (0, T) when shorter than T."""
-    if len(tokens) < seq_len:
-        return np.zeros((0, seq_len), dtype=np.int16)
-    starts = np.arange(0, len(tokens) - seq_len + 1, hop)
-    return np.stack([tokens[s : s + seq_len] for s in starts]).astype(np.int16)
+def windows_of(tokenizer: Tokenizer, tokens: np.ndarray) -> np.ndarray:
+    """(W, T) windows of one piece about ``hop`` tokens apart (at bar lines where the encoding has
+    them, :meth:`Tokenizer.window_starts`); (0, T) when shorter than T."""
+    T, hop = tokenizer.config.seq_len, tokenizer.config.hop
+    starts = tokenizer.window_starts(tokens, T, hop) if len(tokens) >= T else []
+    if not len(starts):
+        return np.zeros((0, T), dtype=np.int16)
+    return np.stack([tokens[s : s + T] for s in starts]).astype(np.int16)
 
 
 def split_pieces(n: int, valid_fraction: float, seed: int) -> np.ndarray:
@@ -222,14 +224,14 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
     is_valid = split_pieces(len(usable), valid_fraction, seed)
     train, valid = [], []
     for (r, sha), val in zip(usable, is_valid):
-        wins = windows_of(r.tokens, cfg.seq_len, cfg.hop)
+        wins = windows_of(tokenizer, r.tokens)
         (valid if val else train).append(wins)
         n_aug = 0
         if not val:
             for k in range(-cfg.transpose, cfg.transpose + 1):
                 moved = tokenizer.transpose(r.tokens, k) if k else None
                 if moved is not None:
-                    train.append(windows_of(moved, cfg.seq_len, cfg.hop))
+                    train.append(windows_of(tokenizer, moved))
                     n_aug += len(train[-1])
         entries.append({
             "source": r.label, "sha256": sha, "notes": r.notes, "tokens": len(r.tokens), "windows": len(wins),

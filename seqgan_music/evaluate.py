@@ -62,11 +62,12 @@ DEFINITIONS = {
 MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
 
-def piece_windows(pieces: list[np.ndarray], which: np.ndarray, seq_len: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+def piece_windows(pieces: list[np.ndarray], which: np.ndarray, tokenizer) -> tuple[np.ndarray, np.ndarray]:
     """Windows of the pieces where ``which`` is True -> ((N, T) windows, (N,) piece index of each)."""
     wins, groups = [], []
+    seq_len = tokenizer.config.seq_len
     for i in np.flatnonzero(which):
-        w = windows_of(pieces[i], seq_len, hop)
+        w = windows_of(tokenizer, pieces[i])
         wins.append(w)
         groups.append(np.full(len(w), i))
     if not wins:
@@ -78,26 +79,27 @@ class _Reference:
     """What every row is compared with: references, validation windows and their statistics."""
 
     def __init__(self, ds, max_refs: int, rng: np.random.Generator):
-        tok, cfg = ds.tokenizer, ds.tokenizer.config
+        tok = ds.tokenizer
         self.tokenizer = tok
         train = ds.train.numpy()
         self.refs = train[rng.choice(len(train), min(max_refs, len(train)), replace=False)]
         self.ref_pitch = tok.sounding_pitch(self.refs)
-        self.valid, self.valid_groups = piece_windows(ds.pieces, ds.piece_is_valid, cfg.seq_len, cfg.hop)
+        self.valid, self.valid_groups = piece_windows(ds.pieces, ds.piece_is_valid, tok)
         if len(self.valid) == 0:
             raise UserError(f"{ds.path}: no validation tunes to compare with; prepare more pieces")
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
         self.valid_notes = decode_all(tok, self.valid)
         self.valid_stats = stats_table(self.valid_notes, self.valid)
-        self.valid_structure = self.structure(self.valid_notes)
+        self.valid_structure = self.structure(self.valid, self.valid_notes)
 
-    def structure(self, melodies: list) -> dict[str, np.ndarray]:
-        """{name: (N,) values} of :func:`structure_stats` plus phrase repetition; {} without a beat grid."""
+    def structure(self, windows: np.ndarray, melodies: list) -> dict[str, np.ndarray]:
+        """{name: (N,) values} of :func:`structure_stats` (in each window's metre) plus phrase
+        repetition; {} without a beat grid."""
         tok = self.tokenizer
         if tok.steps_per_bar is None:
             return {}
-        rows = [dict(structure_stats(n, tok.steps_per_bar, tok.config.steps_per_quarter), phrase_rep=phrase_repetition(n))
-                for n in melodies]
+        rows = [dict(structure_stats(n, *tok.bar_and_beat_steps(w)), phrase_rep=phrase_repetition(n))
+                for w, n in zip(windows, melodies)]
         return {name: np.array([r[name] for r in rows]) for name in ("phrase_rep", *STRUCTURE_NAMES)}
 
     def row(self, label: str, temperature: float | None, samples: np.ndarray, valid_nll: float,
@@ -107,7 +109,7 @@ class _Reference:
         notes = decode_all(tok, samples)
         gen_stats = stats_table(notes, samples)
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
-        structure = self.structure(notes)
+        structure = self.structure(samples, notes)
         present = {k: (v[np.isfinite(v)], self.valid_structure[k][np.isfinite(self.valid_structure[k])])
                    for k, v in structure.items()}
         return {
@@ -154,7 +156,7 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
             rows.append(ref.row(label, temp, samples, valid_nll, seed=seed))
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
     rows.append(ref.row(f"Markov-{markov_order}", 1.0, chain.sample(num, tok.config.seq_len, seed), float("nan"), seed=seed))
-    real, real_groups = piece_windows(ds.pieces, ~ds.piece_is_valid, tok.config.seq_len, tok.config.hop)
+    real, real_groups = piece_windows(ds.pieces, ~ds.piece_is_valid, tok)
     pick = np.random.default_rng(seed).permutation(len(real))[:num]
     rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
     return {"run": run_dir, "data": data_dir, "num": num, "references": len(ref.refs), "valid_windows": len(ref.valid),

@@ -10,9 +10,11 @@ import torch
 from seqgan_music.checkpoint import BEST, LAST, MODELS, LoadedRun, load_checkpoint
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_bytes, atomic_write_text
+from seqgan_music.melody import SkipPiece, extract_melody
+from seqgan_music.models import eval_mode
 from seqgan_music.rollout import rollout_rewards
 from seqgan_music.sources import Limits, read_midi
-from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody
+from seqgan_music.tokenizer import METERS, Tokenizer
 
 
 def checkpoint_path(run: str, which: str = LAST) -> str:
@@ -51,13 +53,36 @@ def primer_tokens(path: str, tokenizer: Tokenizer, data: bytes | None = None) ->
         raise UserError(f"{path}: unusable primer: {exc}") from None
 
 
+def choose_meter(run: LoadedRun, primer: torch.Tensor | None = None, requested: str | None = None) -> str | None:
+    """The metre to write in: ``requested``, else the primer's, else (bars encoding) the one the
+    generator most often starts a tune with; None for the paper encoding. A UserError when the
+    request cannot be met."""
+    tok = run.tokenizer
+    primer_meter = tok.meter_of(primer.numpy()) if primer is not None and len(primer) and tok.bar_tokens else None
+    if requested is not None:
+        if requested not in METERS:
+            raise UserError(f"--meter {requested}: choose one of {', '.join(METERS)}")
+        if not tok.bar_tokens and requested != tok.meter_of([]):
+            raise UserError(f"--meter {requested} needs a model trained on the bars encoding (prepare --encoding bars)")
+        if primer_meter is not None and primer_meter != requested:
+            raise UserError(f"--meter {requested} differs from the primer's metre {primer_meter}")
+        return requested
+    if primer_meter is not None or not tok.bar_tokens:
+        return primer_meter or tok.meter_of([])
+    start = torch.zeros(1, 1, dtype=torch.long, device=run.generator.out.weight.device)
+    with torch.no_grad(), eval_mode(run.generator):
+        first = run.generator.teacher_forced_logits(start)[0, 0]  # the first token's logits
+    return METERS[int(first[tok.bar_tokens].argmax())]
+
+
 def generate_tokens(
     run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
-    primer: torch.Tensor | None = None, end_on_tonic: bool = False,
+    primer: torch.Tensor | None = None, end_on_tonic: bool = False, meter: str | None = None,
 ) -> torch.Tensor:
     """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens. With
     ``end_on_tonic``, 4 candidates per melody are drawn and those ending on their key's tonic come
-    first (:func:`tonic_endings_first`)."""
+    first (:func:`tonic_endings_first`). With bar tokens the new part is whole bars of ``meter``
+    (default :func:`choose_meter`): bar lines where that metre puts them, nowhere else."""
     if num < 1 or steps < 1:
         raise UserError("--num and --steps must be at least 1")
     if temperature <= 0:
@@ -68,7 +93,11 @@ def generate_tokens(
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     drawn = 4 * num if end_on_tonic else num
-    sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen).cpu()
+    bar_line = None
+    if run.tokenizer.bar_tokens:
+        meter = meter or choose_meter(run, primer)
+        bar_line = (run.tokenizer.bar_tokens[METERS.index(meter)], run.tokenizer.steps_for(1, meter=meter))
+    sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line).cpu()
     if primer is not None and len(primer):
         sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
     return tonic_endings_first(sampled, run.tokenizer, num) if end_on_tonic else sampled
@@ -114,12 +143,14 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
 FORMATS = ("mid", "musicxml", "abc")  # what generate can write per melody
 
 
-def new_steps(tokenizer: Tokenizer, bars: int, qpm: float = 120.0, primer_steps: int = 0) -> int:
-    """Tokens to sample for ``bars`` new bars of 4/4 after a primer of ``primer_steps`` tokens. On a
-    beat grid the primer's last bar is completed first, so the whole tune ends at a bar line."""
-    steps = tokenizer.steps_for(bars, qpm)
-    if tokenizer.steps_per_bar and primer_steps % tokenizer.steps_per_bar:
-        steps += tokenizer.steps_per_bar - primer_steps % tokenizer.steps_per_bar
+def new_steps(tokenizer: Tokenizer, bars: int, qpm: float = 120.0, primer_steps: int = 0, meter: str = "4/4") -> int:
+    """Tokens to sample for ``bars`` new bars of ``meter`` after a primer of ``primer_steps``
+    tokens. On the melody grid the primer's last bar is completed first, so the whole tune ends at
+    a bar line (a primer in the bars encoding always ends with a whole bar)."""
+    steps = tokenizer.steps_for(bars, qpm, meter)
+    bar = tokenizer.steps_for(1, qpm, meter)
+    if tokenizer.steps_per_bar and not tokenizer.bar_tokens and primer_steps % bar:
+        steps += bar - primer_steps % bar
     return steps
 
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqgan_music.bar_context import BarContext, BarTracker
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig
 
 
@@ -68,7 +69,12 @@ def mean_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 class Generator(nn.Module):
-    """Embedding -> one-layer LSTM -> linear logits. The policy G_theta(y_t | Y_1:t-1)."""
+    """Embedding -> one-layer LSTM -> linear logits. The policy G_theta(y_t | Y_1:t-1).
+
+    With bar tokens in the vocabulary (``cfg.bar_tokens``) the input at each position also sums
+    embeddings of its place in the bar and of lookback tokens (:mod:`seqgan_music.bar_context`);
+    those are computed from the sequence so far, which is why the calls below take the history.
+    """
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
@@ -77,36 +83,71 @@ class Generator(nn.Module):
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         self.lstm = nn.LSTM(cfg.embed_dim, cfg.hidden_dim, batch_first=True)
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
+        features = cfg.bar_tokens and (cfg.bar_position or cfg.lookback_bars)
+        self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars, cfg.vocab_size) if features else None
+        self.position = nn.Embedding(self.context.positions, cfg.embed_dim) if self.context and cfg.bar_position else None
+        self.lookback = nn.ModuleList(nn.Embedding(self.context.lookback_ids, cfg.embed_dim)
+                                      for _ in (cfg.lookback_bars if self.context else []))
 
-    def forward(self, inputs: torch.Tensor, state=None):
-        """(B, L) input ids -> (B, L, V) logits of the next token, and the LSTM state."""
-        hidden, state = self.lstm(self.embedding(inputs), state)
+    def forward(self, inputs: torch.Tensor, state=None, history: torch.Tensor | None = None):
+        """(B, L) input ids -> (B, L, V) logits of the next token, and the LSTM state. ``history``
+        (B, N >= L): the sequence whose last L positions the inputs predict (its tokens from each
+        position on are not read); needed when the generator has bar features."""
+        x = self.embedding(inputs)
+        if self.context is not None:
+            position, lags = self.context.teacher_forced(history)[:2]
+            x = x + self._context_embedding(position[:, -inputs.shape[1]:], lags[:, -inputs.shape[1]:])
+        hidden, state = self.lstm(x, state)
         return self.out(hidden), state
+
+    def _context_embedding(self, position: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
+        """(..., ) position ids and (..., K) lookback ids -> (..., E) summed embeddings."""
+        parts = [table(lags[..., k]) for k, table in enumerate(self.lookback)]
+        if self.position is not None:
+            parts.append(self.position(position))
+        return sum(parts) if parts else 0.0
 
     def shifted_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """(B, T) targets -> (B, T) inputs: the start token, then targets[:, :-1]."""
         start = torch.full_like(targets[:, :1], self.cfg.start_token)
         return torch.cat([start, targets[:, :-1]], dim=1)
 
+    def teacher_forced_logits(self, targets: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) logits of each token given the ones before it."""
+        return self(self.shifted_inputs(targets), None, targets)[0]
+
     def log_probs(self, targets: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T) log G(y_t | Y_1:t-1), teacher forced from the start token."""
-        return token_log_probs(self(self.shifted_inputs(targets))[0], targets)
+        return token_log_probs(self.teacher_forced_logits(targets), targets)
 
     def nll(self, targets: torch.Tensor) -> torch.Tensor:
         """Mean per-token negative log-likelihood (nats) of (B, T) targets; a scalar."""
-        return mean_nll(self(self.shifted_inputs(targets))[0], targets)
+        return mean_nll(self.teacher_forced_logits(targets), targets)
 
     # fast stepping: the input projection of every token is one table row
-    def step_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(V, 4H) input gates per token (biases folded in) and (H, 4H) recurrent weights, with the
-        gates reordered to i, f, o, g and the g columns doubled: the layout :func:`lstm_step_` reads."""
+    def _gate_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """LSTM weights with the gates reordered to i, f, o, g and the g rows doubled (the layout
+        :func:`lstm_step_` reads): w_ih (4H, E), w_hh (4H, H), bias (4H,)."""
         lstm, H, dev = self.lstm, self.cfg.hidden_dim, self.lstm.weight_hh_l0.device
         order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)]).to(dev)
         scale = torch.ones(4 * H, device=dev)
         scale[3 * H :] = 2.0
         w_ih, w_hh = lstm.weight_ih_l0[order] * scale[:, None], lstm.weight_hh_l0[order] * scale[:, None]
-        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0)[order] * scale
+        return w_ih, w_hh, (lstm.bias_ih_l0 + lstm.bias_hh_l0)[order] * scale
+
+    def step_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(V, 4H) input gates per token (biases folded in) and (H, 4H) recurrent weights, in the
+        layout :func:`lstm_step_` reads."""
+        w_ih, w_hh, bias = self._gate_weights()
         return self.embedding.weight @ w_ih.t() + bias, w_hh.t().contiguous()
+
+    def context_gates(self) -> ContextGates | None:
+        """The bar features' input gates as tables (None without bar features)."""
+        if self.context is None:
+            return None
+        w_ih = self._gate_weights()[0].t()
+        position = self.position.weight @ w_ih if self.position is not None else None
+        return ContextGates(self.context, position, [table.weight @ w_ih for table in self.lookback])
 
     def initial_state(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         dev = self.out.weight.device
@@ -120,12 +161,17 @@ class Generator(nn.Module):
         Index 0 is the state after the start token alone, index p after tokens[:, :p].
         """
         table, w_hh = self.step_tables()
-        h, c = self.initial_state(tokens.shape[0])
-        start = torch.full((tokens.shape[0], 1), self.cfg.start_token, dtype=torch.long, device=tokens.device)
+        B, P = tokens.shape
+        h, c = self.initial_state(B)
+        start = torch.full((B, 1), self.cfg.start_token, dtype=torch.long, device=tokens.device)
         inputs = torch.cat([start, tokens], dim=1)
+        gates = table[inputs]  # (B, P+1, 4H)
+        context = self.context_gates()
+        if context is not None:
+            gates += context.teacher_forced(inputs.roll(-1, 1))  # features of positions 0..P
         hs, cs = [], []
-        for t in range(inputs.shape[1]):
-            h, c = lstm_step(table[inputs[:, t]], h, c, w_hh)
+        for t in range(P + 1):
+            h, c = lstm_step(gates[:, t], h, c, w_hh)
             hs.append(h)
             cs.append(c)
         return torch.stack(hs), torch.stack(cs)
@@ -133,22 +179,72 @@ class Generator(nn.Module):
     @torch.no_grad()
     def sample(
         self, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, primer: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, bar_line: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """Sample (num, steps) token ids, continuing ``primer`` (P,) ids when given (not included)."""
+        """Sample (num, steps) token ids, continuing ``primer`` (P,) ids when given (not included).
+        ``bar_line`` (token, period): that bar token at every period-th new token from the first,
+        no bar token anywhere else (whole bars of one metre)."""
         table, w_hh = self.step_tables()
-        if primer is not None and len(primer):
-            hs, cs = self.prefix_states(primer.to(table.device).view(1, -1).expand(num, -1))
-            h, c = hs[-1], cs[-1]
-        else:
-            start = torch.full((num,), self.cfg.start_token, device=table.device, dtype=torch.long)
-            h, c = lstm_step(table[start], *self.initial_state(num), w_hh)
-        out = torch.empty(num, steps, dtype=torch.long, device=table.device)
-        for t in range(steps):
-            out[:, t] = sample_from_logits(self.out(h), temperature, top_k, generator)
-            if t + 1 < steps:
-                h, c = lstm_step(table[out[:, t]], h, c, w_hh)
-        return out
+        primer = torch.zeros(0, dtype=torch.long) if primer is None else primer
+        P = len(primer)
+        out = torch.empty(num, P + steps, dtype=torch.long, device=table.device)
+        out[:, :P] = primer.to(table.device)
+        hs, cs = self.prefix_states(out[:, :P])
+        h, c = hs[-1], cs[-1]
+        context = self.context_gates()
+        tracker = context.tracker(out, P) if context is not None else None
+        for t in range(P, P + steps):
+            logits = self.out(h)
+            if bar_line is not None:
+                token, period = bar_line
+                if (t - P) % period == 0:
+                    logits = torch.full_like(logits, float("-inf")).index_fill_(1, torch.tensor([token], device=logits.device), 0.0)
+                else:
+                    logits[:, self.cfg.bar_tokens] = float("-inf")
+            out[:, t] = sample_from_logits(logits, temperature, top_k, generator)
+            if t + 1 < P + steps:
+                gates = table[out[:, t]]
+                if tracker is not None:
+                    tracker.advance(out[:, t], t)
+                    gates = gates + context.gates(tracker, out, t + 1)
+                h, c = lstm_step(gates, h, c, w_hh)
+        return out[:, P:]
+
+
+class ContextGates:
+    """Input-gate tables of the bar features: position (positions, 4H) or None, one
+    (2 (V + 1), 4H) table per lookback distance. Rows add to a token's gates, as in :meth:`Generator.step_tables`;
+    all of a step's rows are summed in one ``embedding_bag``."""
+
+    def __init__(self, context: BarContext, position: torch.Tensor | None, lookback: list[torch.Tensor]):
+        self.context = context
+        parts = ([position] if position is not None else []) + lookback
+        self.table = torch.cat(parts)
+        sizes = torch.tensor([0] + [len(p) for p in parts[:-1]], device=self.table.device)
+        self.offsets = sizes.cumsum(0)  # where each feature's rows start in ``table``
+        self.with_position = position is not None
+
+    def _sum(self, position: torch.Tensor, lags: torch.Tensor, token_gates: torch.Tensor | None = None) -> torch.Tensor:
+        """(R,) position and (R, K) lookback ids -> (R, 4H) summed gates (plus ``token_gates``)."""
+        ids = torch.cat([position[:, None], lags], 1) if self.with_position else lags
+        gates = F.embedding_bag(ids + self.offsets, self.table, mode="sum")
+        return gates if token_gates is None else gates.add_(token_gates)
+
+    def teacher_forced(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) tokens -> (B, T, 4H) gates of every position's features."""
+        position, lags = self.context.teacher_forced(tokens)[:2]
+        B, T = tokens.shape
+        return self._sum(position.reshape(-1), lags.reshape(B * T, -1)).view(B, T, -1)
+
+    def tracker(self, tokens: torch.Tensor, column: int) -> BarTracker:
+        """A tracker of the bar lines in ``tokens[:, :column]``, ready to predict ``column``."""
+        history = torch.cat([tokens[:, :column], tokens.new_zeros(len(tokens), 1)], 1)
+        return BarTracker.at(self.context, tokens, self.context.teacher_forced(history)[2][:, column])
+
+    def gates(self, tracker: BarTracker, tokens: torch.Tensor, column: int,
+              token_gates: torch.Tensor | None = None) -> torch.Tensor:
+        """(R, 4H) gates of the features for predicting ``column`` (plus ``token_gates``)."""
+        return self._sum(*tracker.features(tokens, column), token_gates)
 
 
 def lstm_step_(gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor) -> None:

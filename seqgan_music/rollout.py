@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from seqgan_music import native
+from seqgan_music.bar_context import BarTracker
 from seqgan_music.models import (
     Discriminator,
     Generator,
@@ -53,22 +54,27 @@ def _repeating_addmm(bias: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, 
 
 
 def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generator | None):
-    """Rollout step in PyTorch ops (any device): logits matmul, inverse-CDF draw, LSTM step."""
+    """Rollout step in PyTorch ops (any device): logits matmul, inverse-CDF draw, LSTM step (with
+    the bar features' gates when the policy has them)."""
     table, w_hh = policy.step_tables()
+    context = policy.context_gates()
     w_out, b_out = policy.out.weight.t(), policy.out.bias
     rows = min(total_rows, chunk_rows(table.device, table.shape[1] + table.shape[0]))
     logits = table.new_empty(rows, table.shape[0])
     gates = table.new_empty(rows, table.shape[1])
     u = table.new_empty(rows, 1)
 
-    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None) -> None:
+    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None, tracker=None) -> None:
         n = len(h)
         _repeating_addmm(b_out, h, w_out, logits[:n], distinct)
         tok = inverse_cdf_sample_(logits[:n], u[:n], generator)
         tokens[:, column] = tok
         if advance:
-            torch.index_select(table, 0, tok, out=gates[:n])
-            lstm_step_(gates[:n], h, c, w_hh)
+            if context is None:
+                lstm_step_(torch.index_select(table, 0, tok, out=gates[:n]), h, c, w_hh)
+            else:
+                tracker.advance(tok, column)
+                lstm_step_(context.gates(tracker, tokens, column + 1, table[tok]), h, c, w_hh)
 
     return step, rows
 
@@ -86,7 +92,7 @@ def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generat
     logits = table.new_empty(rows, w_out.shape[1])
     u = table.new_empty(rows)
 
-    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None) -> None:
+    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None, tracker=None) -> None:
         n = len(h)
         weight, bias, out = (w_cat, b_cat, hw[:n]) if advance else (w_out, b_out, logits[:n])
         _repeating_addmm(bias, h, weight, out, distinct)
@@ -112,15 +118,39 @@ def batched_completions(
     h_buf = hs.new_empty(rows, hs.shape[-1])
     c_buf = torch.empty_like(h_buf)
     out = samples.repeat(num, 1).repeat(T - 1, 1)  # (rows, T), prefixes already in place
-    make_step = _native_stepper if native.available(samples.device, policy.cfg.vocab_size) else _torch_stepper
-    step, chunk = make_step(policy, rows, generator)
+    fused = policy.context is None and native.available(samples.device, policy.cfg.vocab_size)
+    step, chunk = (_native_stepper if fused else _torch_stepper)(policy, rows, generator)
+    bars = _BarBuffers(policy, samples, rows) if policy.context is not None else None
     for j in range(1, T):
         joined = (j - 1) * M  # rows of prefixes 1..j-1; the rollouts of prefix length j join now
         h_buf[joined : j * M].view(num, B, -1).copy_(hs[j])
         c_buf[joined : j * M].view(num, B, -1).copy_(cs[j])
+        if bars is not None:
+            bars.join(joined, j * M, j)
         for start, end, distinct in _step_spans(joined, j * M, chunk, B):
-            step(h_buf[start:end], c_buf[start:end], out[start:end], j, j + 1 < T, distinct)
+            tracker = bars.rows(start, end) if bars is not None else None
+            step(h_buf[start:end], c_buf[start:end], out[start:end], j, j + 1 < T, distinct, tracker)
     return out.view(T - 1, num, B, T)
+
+
+class _BarBuffers:
+    """The bar lines behind every rollout row (:class:`BarTracker` state), filled as rows join."""
+
+    def __init__(self, policy: Generator, samples: torch.Tensor, rows: int):
+        self.context, self.samples = policy.context, samples
+        self.before = policy.context.teacher_forced(samples)[2]  # (B, T, depth): bar lines before each position
+        self.bars = torch.empty(rows, self.context.depth, dtype=torch.long, device=samples.device)
+        self.slot = torch.empty(rows, dtype=torch.long, device=samples.device)
+
+    def join(self, start: int, end: int, prefix: int) -> None:
+        """Rows [start, end) continue prefixes of length ``prefix`` (the samples, repeated)."""
+        joined = BarTracker.at(self.context, self.samples, self.before[:, prefix])
+        B = len(self.samples)
+        self.bars[start:end].view(-1, B, self.context.depth).copy_(joined.bars)
+        self.slot[start:end].view(-1, B).copy_(joined.slot)
+
+    def rows(self, start: int, end: int) -> BarTracker:
+        return BarTracker(self.context, self.bars[start:end], self.slot[start:end])
 
 
 def _step_spans(joined: int, active: int, chunk: int, period: int) -> list[tuple[int, int, int | None]]:
@@ -146,15 +176,15 @@ def sequential_completions(
     out = samples.new_empty(T - 1, num, B, T)
     for n in range(num):
         for p in range(1, T):
-            logits, state = policy(policy.shifted_inputs(samples[:, :p]))
+            logits, state = policy(policy.shifted_inputs(samples[:, :p]), None, samples[:, :p])
             seq = samples.clone()
             inputs = samples[:, p - 1 : p]
-            logits, state = policy(inputs, state)
+            logits, state = policy(inputs, state, seq[:, : p + 1])
             for t in range(p, T):
                 probs = torch.softmax(logits[:, -1], dim=-1)
                 seq[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                 if t + 1 < T:
-                    logits, state = policy(seq[:, t : t + 1], state)
+                    logits, state = policy(seq[:, t : t + 1], state, seq[:, : t + 2])
             out[p - 1, n] = seq
     return out
 

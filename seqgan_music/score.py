@@ -1,7 +1,8 @@
-"""Sheet music of melodies in the melody encoding: a music21 score, MusicXML, ABC text, and an SVG
+"""Sheet music of melodies in the melody and bars encodings: a music21 score, MusicXML, ABC text, and an SVG
 engraved offline by verovio.
 
-A token sequence is laid out in 4/4 from its first step (bar lines every 4 quarter notes), with
+A token sequence is laid out in its metre (the bars encoding's BAR tokens; 4/4 for the melody
+encoding) from its first step, which is a downbeat, with
 the key estimated from its notes (Krumhansl-Schmuckler, :func:`metrics.estimate_key`) for the key signature and the
 spelling of black keys. The paper encoding samples time in seconds and has no beat grid, so it
 has no score.
@@ -15,7 +16,7 @@ import numpy as np
 
 from seqgan_music.errors import UserError
 from seqgan_music.metrics import estimate_key
-from seqgan_music.tokenizer import Tokenizer
+from seqgan_music.tokenizer import Tokenizer, meter_steps
 
 ABC_LETTERS = ["C", "^C", "D", "^D", "E", "F", "^F", "G", "^G", "A", "^A", "B"]  # sharps; K:C
 
@@ -28,24 +29,25 @@ def _grid(tokenizer: Tokenizer) -> int:
 
 
 def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody"):
-    """(L,) token ids -> a music21 Score of one part: 4/4, tempo, estimated key, notes and rests."""
+    """(L,) token ids -> a music21 Score of one part: metre, tempo, estimated key, notes and rests."""
     from music21 import key as music21_key
     from music21 import metadata, meter, note, stream, tempo
     from music21 import pitch as music21_pitch
 
     per_quarter = _grid(tokenizer)
     part = stream.Part()
-    part.append(meter.TimeSignature("4/4"))
+    part.append(meter.TimeSignature(tokenizer.meter_of(tokens)))
     part.append(tempo.MetronomeMark(number=qpm))
     now = 0
     notes = tokenizer.decode_notes(np.asarray(tokens))
+    length = tokenizer.time_steps(tokens)
     for pitch, on, off in notes:
         if on > now:
             part.append(note.Rest(quarterLength=(on - now) / per_quarter))
         part.append(note.Note(pitch, quarterLength=(off - on) / per_quarter))
         now = off
-    if len(tokens) > now:
-        part.append(note.Rest(quarterLength=(len(tokens) - now) / per_quarter))
+    if length > now:
+        part.append(note.Rest(quarterLength=(length - now) / per_quarter))
     if notes:
         tonic_pc, major = estimate_key(notes)  # the estimate evaluate and --end-on-tonic use
         tonic = music21_pitch.Pitch(tonic_pc)
@@ -85,9 +87,11 @@ def score_svg(musicxml: bytes, width_px: int = 1000) -> str:
 
 def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody", number: int = 1) -> str:
     """ABC notation: K:C with every sharp written out (and a natural wherever a letter was altered
-    earlier in the bar), L: one grid step, bars of 4/4, notes across bar lines tied."""
+    earlier in the bar), L: one grid step, bars of the tune's metre, notes across bar lines tied."""
     per_quarter = _grid(tokenizer)
-    bar = 4 * per_quarter
+    meter = tokenizer.meter_of(tokens)
+    bar = meter_steps(meter, per_quarter)[0]
+    length = tokenizer.time_steps(tokens)
     events: list[tuple[int | None, int, int]] = []  # (pitch or None for a rest, on, off)
     now = 0
     for pitch, on, off in tokenizer.decode_notes(np.asarray(tokens)):
@@ -95,8 +99,8 @@ def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Mel
             events.append((None, now, on))
         events.append((pitch, on, off))
         now = off
-    if len(tokens) > now:
-        events.append((None, now, len(tokens)))
+    if length > now:
+        events.append((None, now, length))
     body: list[str] = []
     altered: set[str] = set()  # letters with an accidental earlier in this bar
     for pitch, on, off in events:
@@ -119,7 +123,7 @@ def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Mel
             start = end
     text = " ".join(body).replace(" |", "|").replace("|\n ", "|\n").rstrip()
     text = text[:-1] + "|]" if text.endswith("|") else text + "|]"
-    return (f"X:{number}\nT:{title}\nM:4/4\nL:1/{4 * per_quarter}\nQ:1/4={qpm:g}\nK:C\n{text}\n")
+    return (f"X:{number}\nT:{title}\nM:{meter}\nL:1/{4 * per_quarter}\nQ:1/4={qpm:g}\nK:C\n{text}\n")
 
 
 def _abc_pitch(midi: int) -> str:

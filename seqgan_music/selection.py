@@ -80,7 +80,7 @@ class Judge:
         gen = torch.Generator(device=device).manual_seed(SELECTION_SEED)
         with eval_mode(G):
             samples = G.sample(self.num, self.seq_len, generator=gen)
-            entropy = float(entropy_per_token(G(G.shifted_inputs(samples))[0]).mean())
+            entropy = float(entropy_per_token(G.teacher_forced_logits(samples)).mean())
         valid_nll = metrics.get("valid_nll")
         silent = one_pitch = 0.0
         overlap = None

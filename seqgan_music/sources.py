@@ -22,7 +22,8 @@ import numpy as np
 
 from seqgan_music.config import TokenizerConfig
 from seqgan_music.errors import UserError
-from seqgan_music.tokenizer import SkipPiece, Tokenizer, extract_melody, melody_from_quarters
+from seqgan_music.melody import SkipPiece, extract_melody, melody_from_quarters
+from seqgan_music.tokenizer import Tokenizer
 
 KINDS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".musicxml": "musicxml", ".xml": "musicxml",
          ".mxl": "musicxml"}  # file name suffix -> how it is parsed
@@ -321,7 +322,8 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
     """An ABC file (many tunes) via music21's ABC tokenizer, without building full streams.
 
     Notes, rests, chords (highest note), ties and tuplets are read; repeats are not expanded and
-    grace notes are dropped. The tempo is the tune's Q: field, else 120 qpm.
+    grace notes are dropped. The tempo is the tune's Q: field, else 120 qpm; the metre its first M:
+    field (else 4/4), with the first bar line placing the bar lines (an anacrusis before it).
     """
     from music21 import abcFormat
 
@@ -337,11 +339,12 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
     for number, tune in tunes.items():
         tune_label = f"{label}#{number}"
         try:
-            pitch, start, end, qpm = _abc_notes(tune)
+            pitch, start, end, qpm, meter, downbeat = _abc_notes(tune)
             if not pitch:
                 results.append(PieceResult(tune_label, reason="no notes"))
                 continue
-            results.append(_tokenize(tune_label, melody_from_quarters(pitch, start, end, qpm), tokenizer, limits))
+            melody = melody_from_quarters(pitch, start, end, qpm, meter, downbeat)
+            results.append(_tokenize(tune_label, melody, tokenizer, limits))
         except SkipPiece as exc:
             results.append(PieceResult(tune_label, reason=str(exc)))
         except Exception as exc:  # a tune music21 cannot interpret is skipped, the rest go on
@@ -352,8 +355,8 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
 def _musicxml_melody(data: bytes, limits: Limits):
     """The top line of a MusicXML score's first part (``.musicxml``/``.xml``, or ``.mxl``: zipped
     with META-INF/container.xml naming the score) as a Melody; ties merged, chords by their top
-    note, the tempo of the first metronome mark (else 120 qpm)."""
-    from music21 import converter, tempo
+    note, the tempo of the first metronome mark (else 120 qpm), the first time signature (else 4/4)."""
+    from music21 import converter, meter, stream, tempo
 
     if data[:2] == b"PK":  # .mxl
         try:
@@ -379,16 +382,21 @@ def _musicxml_melody(data: bytes, limits: Limits):
         pitch = [max(p.midi for p in n.pitches) for n in notes]
         start = [float(n.offset) for n in notes]
         end = [float(n.offset + n.quarterLength) for n in notes]
+        signatures = list(flat.getElementsByClass(meter.TimeSignature))
+        time_signature = signatures[0].ratioString if signatures else "4/4"
+        measures = list(part.getElementsByClass(stream.Measure))
+        downbeat = float(measures[1].offset) if len(measures) > 1 else 0.0  # measure 1 starts on a downbeat
     except SkipPiece:
         raise
     except Exception as exc:  # music21 raises assorted errors on bad XML
         raise SkipPiece(f"not a readable MusicXML file ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not pitch:
         raise SkipPiece("no notes")
-    return melody_from_quarters(pitch, start, end, qpm)
+    return melody_from_quarters(pitch, start, end, qpm, time_signature, downbeat)
 
 
-def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float]:
+def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float, str, float]:
+    """Pitches, onsets and ends (quarters), tempo (qpm), metre and the first bar line (quarters)."""
     from music21 import abcFormat
 
     pitch: list[int] = []
@@ -396,11 +404,19 @@ def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float]:
     end: list[float] = []
     qpm = 120.0
     now = 0.0
+    meter, downbeat = None, None
     for tok in tune.tokens:
         if isinstance(tok, abcFormat.ABCMetadata) and tok.isTempo():
             mark = tok.getMetronomeMarkObject()
             if mark is not None and mark.number:
                 qpm = float(mark.getQuarterBPM() or mark.number)
+            continue
+        if isinstance(tok, abcFormat.ABCMetadata) and tok.isMeter() and meter is None:
+            signature = tok.getTimeSignatureParameters()
+            meter = f"{signature[0]}/{signature[1]}" if signature else "4/4"
+            continue
+        if isinstance(tok, abcFormat.ABCBar) and downbeat is None and now > 0:
+            downbeat = now
             continue
         if not isinstance(tok, abcFormat.ABCNote) or getattr(tok, "inGraceNote", False):
             continue
@@ -419,4 +435,4 @@ def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float]:
                 start.append(now)
                 end.append(now + length)
         now += length
-    return pitch, start, end, qpm
+    return pitch, start, end, qpm, meter or "4/4", downbeat or 0.0

@@ -1,151 +1,53 @@
-"""Melody extraction, quantization, and the two token encodings.
-
-A :class:`Melody` is one voice: note arrays with onsets and ends in quarter notes (beats) and in
-seconds. Two encodings turn it into token ids:
+"""Quantization and the token encodings of a :class:`~seqgan_music.melody.Melody` (one voice with
+onsets and ends in quarter notes and in seconds, its metre and a downbeat). Three encodings:
 
 ``melody`` (default)
     A beat grid of ``steps_per_quarter`` steps per quarter note (tempo-aware: positions come from
     MIDI ticks, not seconds). Token 0 = REST, 1 = HOLD (the sounding note continues), 2 + k =
     NOTE_ON(pitch_low + k). Every sequence decodes to a valid melody: a HOLD with no sounding note
     is a rest. Pitches outside the range move by octaves into it.
+``bars``
+    The melody grid with bar lines: before each bar's first step a BAR token naming the tune's
+    meter (BAR_4/4, BAR_6/8, ...). Step 0 is the downbeat at or before the first note (an
+    anacrusis is preceded by rests), so the model sees where every bar starts and what metre it has;
+    BAR tokens take no time.
 ``paper``
     The SeqGAN paper's Nottingham representation: the sounding pitch sampled every
     ``sample_seconds`` (0.4 s), token 0 = silence, 1..88 = piano keys A0..C8 (MIDI 21..108).
 
-Token 0 is also the generator's start token in both encodings.
+Token 0 is also the generator's start token in every encoding.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pretty_midi
 
 from seqgan_music.config import TokenizerConfig, from_dict, to_dict
 from seqgan_music.errors import UserError
+from seqgan_music.melody import Melody, SkipPiece
 
 REST = 0
 HOLD = 1
 PIANO_LOW, PIANO_HIGH = 21, 108
 
 
-@dataclass
-class Melody:
-    """One monophonic voice. Arrays of equal length n, sorted by onset, not overlapping.
-
-    pitch: (n,) int MIDI numbers; start_q, end_q: (n,) float quarter notes from the piece start;
-    start_s, end_s: (n,) float seconds.
-    """
-
-    pitch: np.ndarray
-    start_q: np.ndarray
-    end_q: np.ndarray
-    start_s: np.ndarray
-    end_s: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.pitch)
+# the metres a BAR token can name; a tune in another metre is skipped by the bars encoding
+METERS = ("4/4", "3/4", "2/4", "6/8", "2/2", "3/8", "9/8", "12/8", "6/4", "3/2", "5/4", "7/8", "5/8")
 
 
-class SkipPiece(Exception):
-    """A piece that yields no melody; ``str(exc)`` is the reason shown in reports."""
-
-
-# ---------------------------------------------------------------- melody extraction
-
-
-def _track_notes(inst: pretty_midi.Instrument) -> np.ndarray:
-    """(n, 3) array of start_s, end_s, pitch for one instrument's notes."""
-    return np.array([(n.start, n.end, n.pitch) for n in inst.notes], dtype=np.float64).reshape(-1, 3)
-
-
-def _polyphony(notes: np.ndarray) -> float:
-    """Fraction of notes that start while an earlier note of the same track still sounds."""
-    if len(notes) < 2:
-        return 0.0
-    order = np.argsort(notes[:, 0], kind="stable")
-    starts, ends = notes[order, 0], notes[order, 1]
-    running_end = np.maximum.accumulate(ends)[:-1]
-    return float(np.mean(starts[1:] < running_end - 1e-6))
-
-
-def melody_score(notes: np.ndarray) -> float:
-    """Heuristic melody-likeness of one track: many notes, high register, little polyphony."""
-    if len(notes) == 0:
-        return -np.inf
-    return float(np.log1p(len(notes)) + np.mean(notes[:, 2]) / 12.0 - 4.0 * _polyphony(notes))
-
-
-def select_notes(pm: pretty_midi.PrettyMIDI, cfg: TokenizerConfig) -> np.ndarray:
-    """Pick the melody voice's candidate notes, (n, 3) start_s, end_s, pitch (still polyphonic)."""
-    pitched = [inst for inst in pm.instruments if not inst.is_drum and inst.notes]
-    if not pitched:
-        if any(inst.notes for inst in pm.instruments):
-            raise SkipPiece("drums only: no pitched notes")
-        raise SkipPiece("no notes")
-    if cfg.track is not None:
-        return _track_notes(_find_track(pm, cfg.track))
-    if cfg.skyline_all:
-        return np.concatenate([_track_notes(inst) for inst in pitched])
-    return max((_track_notes(inst) for inst in pitched), key=melody_score)
-
-
-def _find_track(pm: pretty_midi.PrettyMIDI, track: str) -> pretty_midi.Instrument:
-    if str(track).lstrip("-").isdigit():
-        index = int(track)
-        if not 0 <= index < len(pm.instruments):
-            raise SkipPiece(f"track {index} does not exist ({len(pm.instruments)} tracks)")
-        inst = pm.instruments[index]
-    else:
-        named = [inst for inst in pm.instruments if inst.name.strip().lower() == str(track).strip().lower()]
-        if not named:
-            raise SkipPiece(f"no track named {track!r}")
-        inst = named[0]
-    if inst.is_drum or not inst.notes:
-        raise SkipPiece(f"track {track!r} has no pitched notes")
-    return inst
-
-
-def skyline(notes: np.ndarray) -> np.ndarray:
-    """Reduce (n, 3) start, end, pitch notes to one voice keeping the highest sounding pitch.
-
-    A higher note that starts while a lower one sounds cuts it; a lower note that starts under a
-    sounding higher note is dropped. Returns (m, 3), sorted, non-overlapping, positive lengths.
-    """
-    notes = notes[notes[:, 1] > notes[:, 0]]
-    order = np.lexsort((-notes[:, 2], notes[:, 0]))
-    out: list[list[float]] = []
-    for start, end, pitch in notes[order]:
-        if out:
-            last = out[-1]
-            if start <= last[0] + 1e-9:  # same onset: the first one is the highest
-                continue
-            if start < last[1]:
-                if pitch <= last[2]:
-                    continue
-                last[1] = start
-        out.append([start, end, pitch])
-    return np.array(out, dtype=np.float64).reshape(-1, 3)
-
-
-def extract_melody(pm: pretty_midi.PrettyMIDI, cfg: TokenizerConfig) -> Melody:
-    """The melody of a MIDI file as one voice (selection per ``cfg``, then skyline)."""
-    notes = skyline(select_notes(pm, cfg))
-    if len(notes) == 0:
-        raise SkipPiece("no notes with a positive length")
-    ticks = np.array([[pm.time_to_tick(s), pm.time_to_tick(e)] for s, e in notes[:, :2]], dtype=np.float64)
-    quarters = ticks / pm.resolution
-    return Melody(notes[:, 2].astype(np.int64), quarters[:, 0], quarters[:, 1], notes[:, 0], notes[:, 1])
-
-
-def melody_from_quarters(pitch, start_q, end_q, qpm: float = 120.0) -> Melody:
-    """A Melody from note lists in quarter notes at a constant tempo ``qpm``; made monophonic."""
-    sec = 60.0 / qpm
-    notes = np.stack([np.asarray(start_q, float), np.asarray(end_q, float), np.asarray(pitch, float)], axis=1)
-    notes = skyline(notes.reshape(-1, 3))
-    return Melody(notes[:, 2].astype(np.int64), notes[:, 0], notes[:, 1], notes[:, 0] * sec, notes[:, 1] * sec)
+def meter_steps(meter: str, steps_per_quarter: int) -> tuple[int, int]:
+    """Grid steps of one bar and of one beat of ``meter`` ("6/8": a dotted-quarter beat), or
+    SkipPiece when the bar is not a whole number of steps."""
+    num, den = (int(x) for x in meter.split("/"))
+    bar, beat = num * 4 * steps_per_quarter / den, 4 * steps_per_quarter / den
+    if den == 8 and num % 3 == 0 and num > 3:
+        beat *= 3
+    if bar != int(bar) or beat != int(beat):
+        raise SkipPiece(f"a bar of {meter} is not a whole number of grid steps")
+    return int(bar), int(beat)
 
 
 def fold_pitch(pitch: np.ndarray, low: int, high: int) -> np.ndarray:
@@ -187,26 +89,99 @@ class MelodyGrid:
         """Whether the token at this step extends the current note."""
         return token == HOLD
 
-    def steps_for(self, bars: int, qpm: float) -> int:
-        return bars * self.steps_per_bar
+    def steps_for(self, bars: int, qpm: float, meter: str = "4/4") -> int:
+        return bars * meter_steps(meter, self.cfg.steps_per_quarter)[0]
+
+    def window_starts(self, tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
+        return np.arange(0, len(tokens) - seq_len + 1, hop)
 
     def step_seconds(self, qpm: float) -> float:
         return 60.0 / qpm / self.cfg.steps_per_quarter
 
+    def meter_of(self, tokens: np.ndarray) -> str:
+        return "4/4"
+
+    def is_step(self, tokens: np.ndarray) -> np.ndarray:
+        return np.ones(np.shape(tokens), dtype=bool)
+
     def encode(self, melody: Melody) -> np.ndarray:
-        spq = self.cfg.steps_per_quarter
-        on = np.round(melody.start_q * spq).astype(np.int64)
-        off = np.maximum(np.round(melody.end_q * spq).astype(np.int64), on + 1)
-        pitch = fold_pitch(melody.pitch, self.low, self.high)
-        on, off = on - on.min(), off - on.min()
-        tokens = np.full(int(off.max()), REST, dtype=np.int64)
-        for i in range(len(on)):
-            if i + 1 < len(on) and on[i + 1] == on[i]:
-                continue  # two onsets quantized to one step: the later onset wins
-            end = off[i] if i + 1 == len(on) else min(off[i], on[i + 1])
-            tokens[on[i]] = 2 + pitch[i] - self.low
-            tokens[on[i] + 1 : end] = HOLD
-        return tokens
+        on, off = grid_steps(melody, self.cfg.steps_per_quarter, float(melody.start_q.min()))
+        return fill_grid(on, off, fold_pitch(melody.pitch, self.low, self.high) - self.low + 2)
+
+
+def grid_steps(melody: Melody, steps_per_quarter: int, origin_q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Onset and end steps (n,) of the notes on a grid whose step 0 is at ``origin_q`` quarters."""
+    on = np.round((melody.start_q - origin_q) * steps_per_quarter).astype(np.int64)
+    off = np.maximum(np.round((melody.end_q - origin_q) * steps_per_quarter).astype(np.int64), on + 1)
+    return on, off
+
+
+def fill_grid(on: np.ndarray, off: np.ndarray, note_tokens: np.ndarray, length: int = 0) -> np.ndarray:
+    """(max(length, last end),) grid tokens: NOTE_ON ``note_tokens[i]`` at ``on[i]``, HOLD until
+    the note ends or the next onset, REST elsewhere. Two onsets on one step: the later one wins."""
+    tokens = np.full(max(int(off.max()), length), REST, dtype=np.int64)
+    for i in range(len(on)):
+        if i + 1 < len(on) and on[i + 1] == on[i]:
+            continue
+        end = off[i] if i + 1 == len(on) else min(off[i], on[i + 1])
+        tokens[on[i]] = note_tokens[i]
+        tokens[on[i] + 1 : end] = HOLD
+    return tokens
+
+
+class BarGrid(MelodyGrid):
+    """The melody grid with a BAR token (one per metre of :data:`METERS`) before each bar; step 0
+    of the grid is a downbeat. BAR tokens take no time and do not end a sounding note."""
+
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__(cfg)
+        self.first_bar = 2 + self.high - self.low + 1  # token id of BAR_<METERS[0]>
+        self.bar_tokens = list(range(self.first_bar, self.first_bar + len(METERS)))
+
+    def token_names(self) -> list[str]:
+        return super().token_names() + [f"BAR_{m}" for m in METERS]
+
+    def token_pitch(self, tokens: np.ndarray) -> np.ndarray:
+        return np.where((tokens >= 2) & (tokens < self.first_bar), tokens - 2 + self.low, -1)
+
+    def sounding_pitch(self, tokens: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+        out = pitch.copy()
+        for t in range(1, tokens.shape[-1]):
+            carry = (tokens[..., t] == HOLD) | (tokens[..., t] >= self.first_bar)
+            out[..., t] = np.where(carry, out[..., t - 1], out[..., t])
+        return out
+
+    def meter_of(self, tokens: np.ndarray) -> str:
+        bars = np.asarray(tokens)[np.asarray(tokens) >= self.first_bar]
+        return METERS[int(bars[0]) - self.first_bar] if len(bars) else METERS[0]
+
+    def is_step(self, tokens: np.ndarray) -> np.ndarray:
+        return np.asarray(tokens) < self.first_bar
+
+    def steps_for(self, bars: int, qpm: float, meter: str = METERS[0]) -> int:
+        return bars * (meter_steps(meter, self.cfg.steps_per_quarter)[0] + 1)
+
+    def encode(self, melody: Melody) -> np.ndarray:
+        if melody.meter not in METERS:
+            raise SkipPiece(f"metre {melody.meter} is not one of {', '.join(METERS)}")
+        bar_steps, _ = meter_steps(melody.meter, self.cfg.steps_per_quarter)
+        bar_q = bar_steps / self.cfg.steps_per_quarter
+        first = float(melody.start_q.min())
+        origin = melody.downbeat_q - np.ceil((melody.downbeat_q - first) / bar_q - 1e-6) * bar_q
+        on, off = grid_steps(melody, self.cfg.steps_per_quarter, origin)
+        grid = fill_grid(on, off, fold_pitch(melody.pitch, self.low, self.high) - self.low + 2)
+        bars = -(-len(grid) // bar_steps)
+        grid = np.concatenate([grid, np.full(bars * bar_steps - len(grid), REST)]).reshape(bars, bar_steps)
+        bar_token = self.first_bar + METERS.index(melody.meter)
+        return np.concatenate([np.full((bars, 1), bar_token), grid], axis=1).reshape(-1)
+
+    def window_starts(self, tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
+        """Windows start at bar lines, about ``hop`` tokens apart (at least one bar)."""
+        bars = np.flatnonzero(tokens[: len(tokens) - seq_len + 1] >= self.first_bar)
+        if len(bars) < 2:
+            return bars
+        every = max(1, round(hop / (bars[1] - bars[0])))
+        return bars[::every]
 
 
 class PaperSamples:
@@ -231,8 +206,18 @@ class PaperSamples:
     def continues(self, token: int, pitch: int, current: list[int] | None) -> bool:
         return current is not None and pitch == current[0]
 
-    def steps_for(self, bars: int, qpm: float) -> int:
-        return max(1, round(bars * 4 * 60.0 / qpm / self.cfg.sample_seconds))
+    def steps_for(self, bars: int, qpm: float, meter: str = "4/4") -> int:
+        num, den = (int(x) for x in meter.split("/"))
+        return max(1, round(bars * num * 4 / den * 60.0 / qpm / self.cfg.sample_seconds))
+
+    def window_starts(self, tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
+        return np.arange(0, len(tokens) - seq_len + 1, hop)
+
+    def meter_of(self, tokens: np.ndarray) -> None:
+        return None
+
+    def is_step(self, tokens: np.ndarray) -> np.ndarray:
+        return np.ones(np.shape(tokens), dtype=bool)
 
     def step_seconds(self, qpm: float) -> float:
         return self.cfg.sample_seconds
@@ -247,7 +232,7 @@ class PaperSamples:
         return np.where(sounding, pitch - self.low + 1, 0).astype(np.int64)
 
 
-ENCODINGS = {"melody": MelodyGrid, "paper": PaperSamples}
+ENCODINGS = {"melody": MelodyGrid, "bars": BarGrid, "paper": PaperSamples}
 
 
 class Tokenizer:
@@ -273,9 +258,37 @@ class Tokenizer:
         """Grid steps in a bar of 4/4; None for the paper encoding, which has no beat grid."""
         return self.encoding.steps_per_bar
 
-    def steps_for(self, bars: int, qpm: float = 120.0) -> int:
-        """Tokens that last ``bars`` bars of 4/4 at ``qpm`` quarter notes per minute (>= 1)."""
-        return self.encoding.steps_for(bars, qpm)
+    @property
+    def bar_tokens(self) -> list[int]:
+        """Token ids of the bar lines, one per metre of :data:`METERS`; empty without bar lines."""
+        return list(getattr(self.encoding, "bar_tokens", []))
+
+    def steps_for(self, bars: int, qpm: float = 120.0, meter: str = "4/4") -> int:
+        """Tokens that last ``bars`` bars of ``meter`` at ``qpm`` quarter notes per minute (>= 1),
+        BAR tokens included."""
+        return self.encoding.steps_for(bars, qpm, meter)
+
+    def meter_of(self, tokens) -> str | None:
+        """The metre a token sequence is written in (its first BAR token; 4/4 for the melody
+        encoding, which has no bar lines); None for the paper encoding."""
+        return self.encoding.meter_of(np.asarray(tokens))
+
+    def bar_and_beat_steps(self, tokens) -> tuple[int, int] | None:
+        """Grid steps of a bar and of a beat in the metre of ``tokens``; None without a beat grid."""
+        meter = self.meter_of(tokens)
+        return None if meter is None else meter_steps(meter, self.config.steps_per_quarter)
+
+    def is_step(self, tokens) -> np.ndarray:
+        """(L,) bool: which tokens are grid steps (time); BAR tokens are not."""
+        return self.encoding.is_step(np.asarray(tokens))
+
+    def time_steps(self, tokens) -> int:
+        """How many grid steps (time) ``tokens`` last: BAR tokens take none."""
+        return int(self.is_step(tokens).sum())
+
+    def window_starts(self, tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
+        """Start indices of the training windows of one piece (bar lines for the bars encoding)."""
+        return self.encoding.window_starts(tokens, seq_len, hop)
 
     def token_names(self) -> list[str]:
         return self.encoding.token_names()
@@ -306,14 +319,19 @@ class Tokenizer:
 
     # decode ------------------------------------------------------------
     def decode_notes(self, tokens) -> list[tuple[int, int, int]]:
-        """Token ids -> notes (pitch, onset step, end step); every id sequence is valid."""
+        """Token ids -> notes (pitch, onset step, end step) in grid steps (BAR tokens take no time);
+        every id sequence is valid."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
         bad = tokens[(tokens < 0) | (tokens >= self.vocab_size)]
         if len(bad):
             raise UserError(f"token {bad[0]} is outside the vocabulary of {self.vocab_size}")
         notes: list[list[int]] = []
         current = None
-        for step, (tok, pitch) in enumerate(zip(tokens.tolist(), self.token_pitch(tokens).tolist())):
+        is_step = self.encoding.is_step(tokens)
+        steps = np.cumsum(is_step) - 1  # grid step of each token (a BAR token: the step before it)
+        for tok, pitch, step, timed in zip(tokens.tolist(), self.token_pitch(tokens).tolist(), steps.tolist(), is_step):
+            if not timed:
+                continue
             if self.encoding.continues(tok, pitch, current) and current is not None:
                 current[2] = step + 1
                 continue
@@ -328,12 +346,16 @@ class Tokenizer:
         return self.encoding.step_seconds(qpm)
 
     def decode(self, tokens, qpm: float = 120.0, program: int = 0, velocity: int = 90) -> pretty_midi.PrettyMIDI:
-        """Token ids -> a one-track PrettyMIDI at tempo ``qpm`` with GM ``program`` (0-127)."""
+        """Token ids -> a one-track PrettyMIDI at tempo ``qpm`` with GM ``program`` (0-127) and the
+        tokens' time signature."""
         if not 20 <= qpm <= 400:
             raise UserError(f"tempo {qpm} qpm is outside 20..400")
         if not 0 <= program <= 127:
             raise UserError(f"instrument program {program} is outside 0..127")
         pm = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+        meter = self.meter_of(tokens)
+        if meter is not None:
+            pm.time_signature_changes.append(pretty_midi.TimeSignature(*(int(x) for x in meter.split("/")), 0.0))
         inst = pretty_midi.Instrument(program=program, name="melody")
         step = self.step_seconds(qpm)
         for pitch, on, off in self.decode_notes(tokens):

@@ -277,7 +277,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp == "bf16")
 
     def _mle_loss(self, batch: torch.Tensor) -> torch.Tensor:
-        return mean_nll(self.G_train(self.G.shifted_inputs(batch))[0], batch)
+        return mean_nll(self.G_train(self.G.shifted_inputs(batch), None, batch)[0], batch)
 
     def _optimizer_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None) -> bool:
         """Backward and step; a non-finite loss skips the step. Returns whether it stepped."""
@@ -410,11 +410,11 @@ class Trainer:
         rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
         self.G.train()
         inputs = self.G.shifted_inputs(samples)
-        logits = self.G_train(inputs)[0]
+        logits = self.G_train(inputs, None, samples)[0]
         kl = None
         if tc.kl_coef:
             with torch.no_grad():
-                reference_logits = self.reference(inputs)[0]
+                reference_logits = self.reference(inputs, None, samples)[0]
             kl = kl_per_token(logits, reference_logits)
         adv = advantages(rewards, tc.pg_baseline, tc.pg_normalize)
         loss = policy_gradient_loss(token_log_probs(logits, samples), adv, kl, tc.kl_coef)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pretty_midi
 import pytest
 from midi_factory import random_melody_pm, write
@@ -250,3 +251,36 @@ def test_end_on_tonic_prefers_candidates_that_close_on_their_tonic(tiny_run_dir,
     for flags, name in (([], "plain"), (["--end-on-tonic"], "tonic")):
         assert main(["generate", tiny_run_dir, "--num", "6", "--bars", "2", "--out", str(tmp_path / name), *flags]) == 0
     assert tonic_endings(tmp_path / "tonic") >= tonic_endings(tmp_path / "plain")
+
+
+def test_generate_whole_bars_of_a_chosen_metre(bars_run_dir, tmp_path, capsys):
+    """A bars-encoding run writes exactly N bars of the asked metre: a bar line every bar and nowhere
+    else, the time signature in MIDI, MusicXML and ABC; a primer's metre is kept; a metre the
+    model cannot write is one line."""
+    from music21 import converter
+
+    from seqgan_music.generate import load_run
+    from seqgan_music.melody import extract_melody
+
+    data, run = bars_run_dir
+    out = tmp_path / "waltz"
+    assert main(["generate", run, "--num", "3", "--bars", "3", "--meter", "3/4", "--formats", "mid,musicxml,abc",
+                 "--out", str(out)]) == 0
+    assert "39 new steps" in capsys.readouterr().out  # 3 bars of (BAR + 12 steps)
+    pm = pretty_midi.PrettyMIDI(str(out / "melody_000.mid"))
+    assert [(ts.numerator, ts.denominator) for ts in pm.time_signature_changes] == [(3, 4)]
+    tok = load_run(run).tokenizer
+    tokens = tok.encode(extract_melody(pm, tok.config))  # a tune that starts with a rest comes back shorter
+    assert set(np.flatnonzero(np.isin(tokens, tok.bar_tokens))) <= {0, 13, 26} and tok.meter_of(tokens) == "3/4"
+    part = converter.parse(str(out / "melody_001.musicxml")).parts[0]
+    assert part.recurse().getElementsByClass("TimeSignature")[0].ratioString == "3/4"
+    assert len(part.getElementsByClass("Measure")) == 3
+    assert "M:3/4" in (out / "melody_002.abc").read_text()
+    primer = pretty_midi.PrettyMIDI(str(out / "melody_000.mid"))
+    primer_path = tmp_path / "primer.mid"
+    primer.write(str(primer_path))
+    assert main(["generate", run, "--num", "1", "--bars", "2", "--primer", str(primer_path),
+                 "--out", str(tmp_path / "more")]) == 0
+    assert "26 new steps each after a primer of 39" in capsys.readouterr().out
+    assert main(["generate", run, "--bars", "2", "--meter", "4/3", "--out", str(tmp_path / "x")]) == 2
+    assert "--meter 4/3: choose one of" in capsys.readouterr().err

@@ -71,3 +71,20 @@ def test_key_signature_from_the_shared_estimate_with_the_fewer_accidentals():
     key = score.recurse().getElementsByClass("Key")[0]
     assert (key.tonic.name, key.mode, key.sharps) == ("D-", "major", -5)
     assert [n.pitch.name for n in score.recurse().notes][:3] == ["D-", "E-", "F"]
+
+
+def test_scores_in_the_tunes_metre():
+    """Bars encoding in 6/8: ABC and MusicXML carry 6/8, bars of 12 steps, and every note."""
+    tok = Tokenizer(TokenizerConfig(encoding="bars"))
+    bar = tok.bar_tokens[tok.token_names().index("BAR_6/8") - tok.bar_tokens[0]]
+    rng = np.random.default_rng(0)
+    grid = np.where(rng.random((4, 12)) < 0.5, HOLD, rng.integers(2, tok.bar_tokens[0], (4, 12)))
+    grid[0, 0] = 2 + 60 - tok.config.pitch_low
+    tokens = np.concatenate([np.full((4, 1), bar), grid], 1).reshape(-1)
+    expected = [(p, on / 4, (off - on) / 4) for p, on, off in tok.decode_notes(tokens)]
+    text = abc_text(tok, tokens)
+    assert "M:6/8" in text and text.count("|") == 4
+    assert parsed_notes(converter.parse(text, format="abc")) == expected
+    score = converter.parseData(musicxml_bytes(tok, tokens).decode("utf-8"), format="musicxml")
+    assert parsed_notes(score) == expected and len(score.parts[0].getElementsByClass("Measure")) == 4
+    assert score.parts[0].recurse().getElementsByClass("TimeSignature")[0].ratioString == "6/8"

@@ -15,8 +15,9 @@ from midi_factory import random_melody_pm, song_pm, to_bytes, write
 from seqgan_music.config import TokenizerConfig
 from seqgan_music.dataset import load_dataset, prepare, split_pieces, windows_of
 from seqgan_music.errors import UserError
+from seqgan_music.melody import melody_from_quarters
 from seqgan_music.sources import Item, Limits, expand_sources, items_from_uploads, parse_item, read_zip
-from seqgan_music.tokenizer import Tokenizer
+from seqgan_music.tokenizer import METERS, Tokenizer
 
 CFG = TokenizerConfig(seq_len=16, hop=8)
 
@@ -137,15 +138,25 @@ def test_split_is_by_piece_and_seeded(tiny_dataset):
     train_rows = {tuple(r) for r in ds.train.tolist()}
     valid_pieces = [p for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
     for piece in valid_pieces:  # no window of a validation tune is in training
-        for w in windows_of(piece, 16, 8):
+        for w in windows_of(ds.tokenizer, piece):
             assert tuple(w.tolist()) not in train_rows
     assert np.array_equal(split_pieces(20, 0.2, 3), split_pieces(20, 0.2, 3))
     assert split_pieces(20, 0.2, 3).sum() == 4 and not np.array_equal(split_pieces(20, 0.2, 3), split_pieces(20, 0.2, 4))
 
 
 def test_windows_and_short_pieces():
-    assert windows_of(np.arange(40), 16, 8).shape == (4, 16)
-    assert windows_of(np.arange(10), 16, 8).shape == (0, 16)
+    tok = Tokenizer(TokenizerConfig(seq_len=16, hop=8))
+    assert windows_of(tok, np.arange(40) % 30).shape == (4, 16)
+    assert windows_of(tok, np.arange(10)).shape == (0, 16)
+
+
+def test_bar_windows_start_at_bar_lines():
+    """Bars encoding: windows start on BAR tokens, about hop tokens (whole bars) apart."""
+    tok = Tokenizer(TokenizerConfig(encoding="bars", seq_len=34, hop=17))
+    piece = tok.encode(melody_from_quarters(np.full(24, 60), np.arange(24.0), np.arange(24.0) + 1, meter="3/4"))
+    wins = windows_of(tok, piece)
+    bar = tok.bar_tokens[METERS.index("3/4")]
+    assert len(wins) == 6 and (wins[:, 0] == bar).all() and (wins[:, 13] == bar).all()
 
 
 def test_transposition_augments_train_only(midi_folder, tmp_path):

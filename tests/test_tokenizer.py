@@ -11,7 +11,8 @@ from midi_factory import melody_pm, song_pm
 
 from seqgan_music.config import TokenizerConfig, from_dict, to_dict
 from seqgan_music.errors import UserError
-from seqgan_music.tokenizer import HOLD, REST, SkipPiece, Tokenizer, extract_melody, skyline
+from seqgan_music.melody import SkipPiece, extract_melody, skyline
+from seqgan_music.tokenizer import HOLD, METERS, REST, Tokenizer
 
 
 def grid_notes(pm: pretty_midi.PrettyMIDI, spq: int = 4):
@@ -156,3 +157,47 @@ def test_unknown_config_keys_are_rejected():
         from_dict(TokenizerConfig, {"encoding": "melody", "pitch_lo": 3})
     with pytest.raises(UserError, match="encoding"):
         Tokenizer(TokenizerConfig(encoding="piano-roll"))
+
+
+def test_bars_encoding_round_trip_keeps_notes_bars_and_metre():
+    """MIDI in 3/4 with a one-beat pickup -> tokens -> MIDI: a BAR_3/4 before every bar, the grid
+    starts at the downbeat before the pickup, and the decoded notes keep their beats."""
+    pm = melody_pm([60, 64, 67, 65, 64, 62, 60], durations=[1, 1, 1, 1, 1, 1, 3], start_beats=2.0)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(3, 4, 0.0))
+    tok = Tokenizer(TokenizerConfig(encoding="bars"))
+    melody = extract_melody(pm, tok.config)
+    assert melody.meter == "3/4"
+    tokens = tok.encode(melody)
+    bar = tok.bar_tokens[METERS.index("3/4")]
+    assert len(tokens) == 4 * 13 and (tokens[::13] == bar).all()  # 4 bars of 12 steps, each after its BAR
+    assert tok.meter_of(tokens) == "3/4" and tok.time_steps(tokens) == 48
+    notes = tok.decode_notes(tokens)
+    assert [(p, on / 4, (off - on) / 4) for p, on, off in notes] == [
+        (60, 2, 1), (64, 3, 1), (67, 4, 1), (65, 5, 1), (64, 6, 1), (62, 7, 1), (60, 8, 3)]
+    assert np.array_equal(tok.encode(extract_melody(tok.decode(tokens), tok.config)), tokens)
+
+
+def test_abc_and_musicxml_metre_and_pickup_reach_the_bar_lines():
+    from music21 import meter, note, stream
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    from seqgan_music.sources import Item, Limits, parse_item
+
+    cfg = TokenizerConfig(encoding="bars", seq_len=8)
+    tok = Tokenizer(cfg)
+    abc = b"X:1\nT:jig\nM:6/8\nL:1/8\nK:D\nA|dfa dfa|agf e2|]\n"
+    tokens = parse_item(Item("t.abc", "abc", abc), cfg, Limits())[0].tokens
+    assert tok.meter_of(tokens) == "6/8"
+    assert tok.decode_notes(tokens)[:2] == [(69, 10, 12), (74, 12, 14)]  # pickup eighth ends the first bar
+    part = stream.Part([meter.TimeSignature("2/4")] + [note.Note(p, quarterLength=1.0) for p in ("C4", "E4", "G4", "C5")])
+    xml = GeneralObjectExporter(stream.Score([part])).parse()
+    tokens = parse_item(Item("s.musicxml", "musicxml", xml), cfg, Limits())[0].tokens
+    assert tok.meter_of(tokens) == "2/4" and list(np.flatnonzero(tokens >= tok.bar_tokens[0])) == [0, 9]
+
+
+def test_bar_lines_take_no_time_and_do_not_end_a_note():
+    tok = Tokenizer(TokenizerConfig(encoding="bars"))
+    bar, c4 = tok.bar_tokens[0], 2 + 60 - tok.config.pitch_low
+    tokens = np.array([bar] + [c4] + [HOLD] * 15 + [bar] + [HOLD] * 4 + [REST] * 12)
+    assert tok.decode_notes(tokens) == [(60, 0, 20)]
+    assert tok.sounding_pitch(tokens)[17] == 60
