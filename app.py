@@ -43,14 +43,16 @@ from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, midi_to_wav
-from seqgan_music.tokenizer import METERS, Tokenizer, TokenizerConfig
+from seqgan_music.tokenizer import METERS, Tokenizer, window_config
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
 PRESETS = {spec["label"]: name for name, spec in RUN_PRESETS.items()}  # label -> preset name; the default first
 CHARTS = [  # (title, y axis, {legend: metrics key})
     ("Generator loss", "nats per token", {"MLE loss (training)": "mle_loss", "NLL on validation tunes": "valid_nll"}),
     ("Discriminator accuracy", "share correct (0-1)", {"D accuracy on real tunes": "d_acc_real",
-                                                       "D accuracy on generated": "d_acc_fake"}),
+                                                       "D accuracy on generated": "d_acc_fake",
+                                                       # measured every round; D's steps are skipped above d_max_acc
+                                                       "D accuracy on the round's samples": "d_acc_check"}),
     ("Adversarial reward", "mean reward (0-1)", {"mean reward of G's samples": "mean_reward"}),
 ]
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix
@@ -178,9 +180,7 @@ def songs_tab(ws: str) -> None:
         if not uploads and not source:
             st.error("Upload at least one song file or .zip archive first.")
             return
-        grid = TokenizerConfig(encoding=APP_ENCODINGS[encoding], steps_per_quarter=int(spq))
-        seq_len = Tokenizer(grid).steps_for(int(window_bars))
-        cfg = dataclasses.replace(grid, seq_len=seq_len, hop=seq_len // 2, transpose=int(transpose))
+        cfg = window_config(APP_ENCODINGS[encoding], int(window_bars), int(spq), int(transpose))
         out = os.path.join(ws, "dataset")  # a new dataset replaces the old one only once it is complete
         bar = st.progress(0.0, text="Reading songs")
         try:

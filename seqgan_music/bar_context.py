@@ -1,19 +1,21 @@
 """Where the next token falls relative to the bar lines behind it: the generator's view of metre.
 
 For sequences with BAR tokens (the ``bars`` encoding), the input at position t (the step that
-predicts token t) gets two features computed from the tokens before t:
+predicts token t) gets features computed from the tokens before t:
 
 position
-    an index of (the metre of the current bar, steps since its BAR token): the model knows the
-    beat it is on without counting.
+    (the metre of the current bar, steps since its BAR token), and the bar's number in the
+    sequence: the model knows the beat and the bar it is on without counting.
 lookback
     for each k in ``lookback_bars``, the token at the same place k bars back and whether the
     previous token repeated its counterpart k bars back (Magenta's Lookback RNN), so repeating a
     phrase is a copy rather than something to memorise: id = token + (V + 1) * repeating, or V
     (the vocabulary size) where there is no such bar yet.
 
-Shapes: B rows, T positions, K lookback distances. The same features come from whole sequences
-(:meth:`BarContext.teacher_forced`) and step by step (:class:`BarTracker`) for sampling.
+Each feature's ids occupy their own range of one table (:attr:`BarContext.size` rows), so a
+position's features are F ids whose embeddings are summed. Shapes: B rows, T positions, F
+features. The same ids come from whole sequences (:meth:`BarContext.teacher_forced`) and step by
+step (:class:`BarTracker`) for sampling.
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ from dataclasses import dataclass
 import torch
 
 MAX_OFFSET = 64  # offsets within a bar are capped here (a bar of 12/8 at 4 steps per quarter: 24)
+MAX_BARS = 16  # bar numbers are capped here
 
 
 class BarContext:
-    """Feature rules for one vocabulary: which tokens are bar lines, which lookback distances."""
+    """Feature rules for one vocabulary: which tokens are bar lines, whether the position features
+    are on, which lookback distances."""
 
-    def __init__(self, bar_tokens: list[int], lookback_bars: list[int], vocab_size: int):
+    def __init__(self, bar_tokens: list[int], lookback_bars: list[int], vocab_size: int, position: bool = True):
         self.lookback_bars = list(lookback_bars)
         self.none = vocab_size  # lookback id when the bar k back does not exist
-        self.lookback_ids = 2 * (vocab_size + 1)  # ids of one lookback feature
-        self.positions = (len(bar_tokens) + 1) * MAX_OFFSET  # metre slot 0: before the first bar line
+        self.position = position
+        sizes = ([(len(bar_tokens) + 1) * MAX_OFFSET, MAX_BARS] if position else []) + \
+            [2 * (vocab_size + 1)] * len(self.lookback_bars)  # metre slot 0: before the first bar line
+        self.size = sum(sizes)  # rows of the feature table
+        self.offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)  # (F,) where each feature's ids start
         slot = torch.zeros(vocab_size, dtype=torch.long)
         slot[torch.tensor(bar_tokens, dtype=torch.long)] = torch.arange(1, len(bar_tokens) + 1)
         self.slot_of = slot  # (V,) metre slot of each token, 0 for tokens that are not bar lines
@@ -42,28 +49,28 @@ class BarContext:
         """Bar lines remembered: the current one and one per lookback distance up to the farthest."""
         return max(self.lookback_bars, default=0) + 1
 
-    def features(self, tokens: torch.Tensor, rows: torch.Tensor | None, bars: torch.Tensor, column: torch.Tensor,
-                 slot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features for predicting ``column`` (R,) of ``tokens[rows]`` (``tokens`` itself when rows
-        is None) given the bar line positions ``bars`` (R, depth) (-1: none; column 0 the latest)
-        and the latest bar's metre ``slot`` (R,). -> position (R,), lookback (R, K) ids."""
+    def features(self, tokens: torch.Tensor, rows: torch.Tensor | None, column: torch.Tensor, bars: torch.Tensor,
+                 slot: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+        """Feature ids (R, F) for predicting ``column`` (R,) of ``tokens[rows]`` (``tokens`` itself
+        when rows is None), given the bar line positions ``bars`` (R, depth) (-1: none; column 0
+        the latest), the latest bar's metre ``slot`` (R,) and the number of bar lines so far (R,)."""
         latest = bars[:, 0]
         offset = torch.where(latest >= 0, column - latest, column).clamp(max=MAX_OFFSET - 1)
-        position = slot * MAX_OFFSET + offset
-        if not self.lookback_bars:
-            return position, position.new_zeros(len(position), 0)
-        back = bars[:, self.lookback_bars]  # (R, K)
-        at = (back + offset[:, None]).clamp(min=0, max=tokens.shape[1] - 1)
-        last = (column - 1).clamp(min=0)[:, None]
-        at_last = torch.cat([at - 1, last], 1).clamp(min=0)  # the previous token's counterparts, then itself
-        found, before = (tokens.gather(1, i) if rows is None else tokens[rows[:, None], i] for i in (at, at_last))
-        repeating = (before[:, :-1] == before[:, -1:]).long()
-        return position, torch.where(back >= 0, found + (self.none + 1) * repeating, self.none)
+        ids = [slot * MAX_OFFSET + offset, count.clamp(max=MAX_BARS - 1)] if self.position else []
+        if self.lookback_bars:
+            back = bars[:, self.lookback_bars]  # (R, K)
+            at = (back + offset[:, None]).clamp(min=0, max=tokens.shape[1] - 1)
+            last = (column - 1).clamp(min=0)[:, None]
+            at_last = torch.cat([at - 1, last], 1).clamp(min=0)  # the previous token's counterparts, then itself
+            found, before = (tokens.gather(1, i) if rows is None else tokens[rows[:, None], i] for i in (at, at_last))
+            repeating = (before[:, :-1] == before[:, -1:]).long()
+            ids.extend(torch.where(back >= 0, found + (self.none + 1) * repeating, self.none).unbind(1))
+        return torch.stack(ids, 1) + self.offsets.to(column.device)
 
-    def teacher_forced(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Features for predicting every position of (B, T) ``tokens`` from the tokens before it:
-        position (B, T), lookback (B, T, K), and the bar lines (B, T, depth) seen before each
-        position (what a :class:`BarTracker` starts from)."""
+    def teacher_forced(self, tokens: torch.Tensor) -> tuple[torch.Tensor, BarTracker]:
+        """Feature ids (B, T, F) for predicting every position of (B, T) ``tokens`` from the tokens
+        before it, and the tracker state before each position (flattened to B * T rows, row
+        b * T + t), what a :class:`BarTracker` starts from."""
         B, T = tokens.shape
         slot_of = self.slot_of.to(tokens.device)
         is_bar = slot_of[tokens] > 0
@@ -75,27 +82,25 @@ class BarContext:
         idx = before[:, :, None] - 1 - torch.arange(self.depth, device=tokens.device)  # (B, T, depth)
         bars = torch.where(idx >= 0, where.gather(1, idx.clamp(min=0).view(B, -1)).view(B, T, -1), -1)
         slot = torch.where(bars[:, :, 0] >= 0, slot_of[tokens.gather(1, bars[:, :, 0].clamp(min=0))], 0)
+        state = BarTracker(self, bars.reshape(B * T, -1), slot.reshape(-1), before.reshape(-1))
         column = torch.arange(T, device=tokens.device).repeat(B)
         rows = torch.arange(B, device=tokens.device).repeat_interleave(T)
-        position, lags = self.features(tokens, rows, bars.reshape(B * T, -1), column, slot.reshape(-1))
-        return position.view(B, T), lags.view(B, T, -1), bars
+        return self.features(tokens, rows, column, state.bars, state.slot, state.count).view(B, T, -1), state
 
 
 @dataclass
 class BarTracker:
-    """Bar lines behind each of R rows being sampled: positions (R, depth), -1 for none, and the
-    latest bar's metre slot (R,)."""
+    """Bar lines behind each of R rows being sampled: positions (R, depth), -1 for none, the
+    latest bar's metre slot (R,) and the number of bar lines so far (R,)."""
 
     context: BarContext
     bars: torch.Tensor
     slot: torch.Tensor
+    count: torch.Tensor
 
-    @classmethod
-    def at(cls, context: BarContext, tokens: torch.Tensor, bars: torch.Tensor) -> BarTracker:
-        """A tracker for rows ``tokens`` (R, ...) whose bar lines so far are ``bars`` (R, depth)."""
-        latest = bars[:, 0]
-        token = torch.where(latest >= 0, tokens.gather(1, latest.clamp(min=0)[:, None])[:, 0], 0)
-        return cls(context, bars, torch.where(latest >= 0, context.slot_of.to(tokens.device)[token], 0))
+    def rows(self, index) -> BarTracker:
+        """The tracker of some rows (a copy for an index tensor, views for a slice)."""
+        return BarTracker(self.context, self.bars[index], self.slot[index], self.count[index])
 
     def advance(self, token: torch.Tensor, column: int) -> None:
         """Note the (R,) tokens just placed at ``column`` (in place: the tensors may be views)."""
@@ -104,7 +109,8 @@ class BarTracker:
         shifted = torch.cat([torch.full_like(self.bars[:, :1], column), self.bars[:, :-1]], 1)
         self.bars.copy_(torch.where(new_bar[:, None], shifted, self.bars))
         self.slot.copy_(torch.where(new_bar, slot, self.slot))
+        self.count.add_(new_bar.long())
 
-    def features(self, tokens: torch.Tensor, column: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Position (R,) and lookback (R, K) ids for predicting ``column`` of (R, >= column) ``tokens``."""
-        return self.context.features(tokens, None, self.bars, torch.full_like(self.slot, column), self.slot)
+    def features(self, tokens: torch.Tensor, column: int) -> torch.Tensor:
+        """Feature ids (R, F) for predicting ``column`` of (R, >= column) ``tokens``."""
+        return self.context.features(tokens, None, torch.full_like(self.slot, column), self.bars, self.slot, self.count)

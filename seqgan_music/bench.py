@@ -16,6 +16,7 @@ from seqgan_music import native
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
 from seqgan_music.models import Discriminator, Generator
 from seqgan_music.rollout import batched_completions, rollout_rewards, score, score_completions
+from seqgan_music.tokenizer import window_config
 
 CONFIGS = {
     # the paper's synthetic experiment: B 64, T 20, V 5000, E = H = 32, N 16, the full D filter table
@@ -27,12 +28,17 @@ CONFIGS = {
     "nottingham": dict(batch=64, seq_len=32, vocab=89, embed=32, hidden=32, rollouts=16, d_embed=64, table="paper"),
     # whole strains: the music config at 8 bars of 4/4 (T 128), the length the whole-tune work needs
     "tune": dict(batch=64, seq_len=128, vocab=39, embed=32, hidden=64, rollouts=16, d_embed=32, table="cpu"),
+    # the tune preset's model on the bars encoding: 8 bars of 4/4 with bar lines (T 136, V 52 with
+    # 13 BAR tokens from id 39), G with the bar features (position, bar number, lookback 1/2/4 bars)
+    "bars": dict(batch=64, seq_len=136, vocab=52, embed=64, hidden=128, rollouts=16, d_embed=32, table="cpu",
+                 bar_tokens=list(range(39, 52))),
 }
 
 
 def build_models(spec: dict, device: torch.device) -> tuple[Generator, Discriminator]:
     torch.manual_seed(0)
-    gen = Generator(GeneratorConfig(vocab_size=spec["vocab"], embed_dim=spec["embed"], hidden_dim=spec["hidden"]))
+    gen = Generator(GeneratorConfig(vocab_size=spec["vocab"], embed_dim=spec["embed"], hidden_dim=spec["hidden"],
+                                    bar_tokens=spec.get("bar_tokens", [])))
     if spec["table"] == "paper":
         widths, nums = paper_filter_table(spec["seq_len"])
         dcfg = DiscriminatorConfig(vocab_size=spec["vocab"], seq_len=spec["seq_len"], embed_dim=spec["d_embed"],
@@ -110,7 +116,8 @@ def run_bench(config: str, device: torch.device, reps: int = 3, sequential: bool
     kernels = native.available(device, spec["vocab"])
     result = {
         "config": config, "device": str(device), **spec,
-        "engine": "native C kernels" if kernels else "PyTorch ops",
+        "engine": ("PyTorch ops for G (bar features), C kernels for D" if gen.context is not None else "native C kernels")
+        if kernels else "PyTorch ops",
         "batched_s": batched_s, "rollout_sampling_s": complete_s, "d_shared_s": shared_s, "d_dense_s": dense_s,
         "matmul_peak_gflops": peak / 1e9,
         "rollout_gflops": rollout_flops(spec) / complete_s / 1e9,
@@ -172,7 +179,8 @@ def format_result(r: dict) -> str:
 
 def first_melody(paths: list[str], work_dir: str, preset: str = "demo", timeout: float = 600.0) -> dict:
     """The app's path from uploaded files to the first generated melody: prepare the files as
-    uploads, start a background TrainingJob, wait for its first sample. Seconds for each part."""
+    uploads with the app's default tokenizer, start a background TrainingJob, wait for its first
+    sample. Seconds for each part."""
     import os
 
     from seqgan_music.dataset import load_dataset, prepare
@@ -184,7 +192,7 @@ def first_melody(paths: list[str], work_dir: str, preset: str = "demo", timeout:
             uploads.append((os.path.basename(path), fh.read()))
     start = time.perf_counter()
     data_dir = os.path.join(work_dir, "dataset")
-    report = prepare([], data_dir, uploads=uploads, cache_dir=None)
+    report = prepare([], data_dir, window_config(), uploads=uploads, cache_dir=None)  # the app's defaults
     prepared = time.perf_counter() - start
     ds = load_dataset(data_dir)
     cfg = make_run_config(preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token, ds.tokenizer.bar_tokens)

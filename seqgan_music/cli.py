@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         bars["bar"].close()
     if info.is_main:
         ranks = f" x {info.world} processes" if info.enabled else ""
-        print(f"{args.out}: training {status} after {trainer.progress}/{len(trainer.units)} units "
+        print(f"{args.out}: training {status} after {trainer.units_done}/{len(trainer.units)} units "
               f"in {time.perf_counter() - start:.1f} s on {info.device}{ranks}; checkpoint {last}; "
               f"best model {os.path.join(args.out, 'best.pt')} ({trainer.best_description()})")
     if info.enabled:
@@ -227,7 +227,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     if bars.get("bar") is not None:
         bars["bar"].close()
     final = nll(trainer.G)
-    print(f"{args.out}: oracle experiment {status} after {trainer.progress}/{len(trainer.units)} units in "
+    print(f"{args.out}: oracle experiment {status} after {trainer.units_done}/{len(trainer.units)} units in "
           f"{time.perf_counter() - start:.0f} s; NLL-oracle of G {final:.3f} "
           f"(oracle's own samples {nll_oracle(oracle, train):.3f})")
     if args.samples_out:
@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bsub = bp.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("rollout", help="batched vs sequential Monte Carlo reward computation")
-    br.add_argument("--config", choices=["music", "nottingham", "oracle", "tune"], default="oracle")
+    br.add_argument("--config", choices=["music", "nottingham", "oracle", "tune", "bars"], default="oracle")
     br.add_argument("--json", action="store_true")
     br.add_argument("--reps", type=int, default=3,
                     help="timed repetitions of the batched path, and side-by-side pairs for the speedup (medians)")

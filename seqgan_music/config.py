@@ -222,6 +222,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                 filters=32, train=dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
                     STABLE_ADVERSARIAL, mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
                     d_samples=1000, rollout_num=8, batch_size=32)),
+    "tune": dict(label="Whole tunes (CPU)", generator=dict(embed_dim=64, hidden_dim=128), discriminator=dict(embed_dim=32),
+                 filters=32, train=dict(  # 8-bar windows of the bars encoding on a 2-core CPU: G with room for form
+                     STABLE_ADVERSARIAL, mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
+                     d_samples=1000, rollout_num=8, batch_size=32)),
     "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
 }
 

@@ -89,7 +89,7 @@ class _Reference:
             raise UserError(f"{ds.path}: no validation tunes to compare with; prepare more pieces")
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
         self.valid_notes = decode_all(tok, self.valid)
-        self.valid_stats = stats_table(self.valid_notes, self.valid)
+        self.valid_stats = stats_table(self.valid_notes, self.valid, tok)
         self.valid_structure = self.structure(self.valid, self.valid_notes)
 
     def structure(self, windows: np.ndarray, melodies: list) -> dict[str, np.ndarray]:
@@ -107,7 +107,7 @@ class _Reference:
         start = time.perf_counter()
         tok = self.tokenizer
         notes = decode_all(tok, samples)
-        gen_stats = stats_table(notes, samples)
+        gen_stats = stats_table(notes, samples, tok)
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
         structure = self.structure(samples, notes)
         present = {k: (v[np.isfinite(v)], self.valid_structure[k][np.isfinite(self.valid_structure[k])])

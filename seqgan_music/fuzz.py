@@ -18,7 +18,7 @@ import mido
 import numpy as np
 import pretty_midi
 
-from seqgan_music.config import TokenizerConfig
+from seqgan_music.config import ENCODING_NAMES, TokenizerConfig
 from seqgan_music.sources import Item, Limits, parse_item
 
 
@@ -27,6 +27,9 @@ def seed_midis(rng: np.random.Generator, count: int = 6) -> list[bytes]:
     out = []
     for _ in range(count):
         pm = pretty_midi.PrettyMIDI(initial_tempo=float(rng.integers(60, 180)))
+        for _ in range(int(rng.integers(0, 3))):  # time signatures (the bars encoding reads them), odd ones too
+            numerator, denominator = int(rng.choice([1, 2, 3, 4, 5, 6, 7, 9, 12, 15])), int(rng.choice([1, 2, 4, 8, 16, 32]))
+            pm.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, float(rng.uniform(0, 2))))
         for track in range(int(rng.integers(1, 4))):
             inst = pretty_midi.Instrument(program=int(rng.integers(0, 128)), is_drum=track == 2)
             t = 0.0
@@ -108,7 +111,7 @@ MUTATIONS: dict[str, Callable] = {
 
 
 def run_fuzz(cases: int = 300, seed: int = 0, max_seconds: float = 5.0, max_mb: float = 200.0,
-             encodings=("melody", "paper")) -> dict:
+             encodings=ENCODING_NAMES) -> dict:
     """Run ``cases`` mutated inputs through parse_item. Returns counts and a list of findings."""
     rng = np.random.default_rng(seed)
     seeds = seed_midis(rng)

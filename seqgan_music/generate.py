@@ -121,16 +121,15 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     """D's per-token reward Q for a (L,) melody, window by window of the model's T -> (L,) in [0, 1].
 
     Windows after the first are rolled out as if they started the melody (G's start state), an
-    approximation that keeps the cost at one reward computation per T tokens. The tail window is
-    the last T tokens; a melody shorter than T is padded with rests that are not reported.
+    approximation that keeps the cost at one reward computation per T tokens; with bar lines they
+    start at bar lines, as training windows do. A token in two windows gets the later window's
+    reward; a melody shorter than T is padded with rests that are not reported.
     """
     T = run.config.discriminator.seq_len
     tokens = tokens.to(run.generator.out.weight.device).long()
     L = len(tokens)
-    padded = torch.cat([tokens, tokens.new_zeros(max(0, T - L))])
-    starts = list(range(0, max(len(padded) - T, 0) + 1, T))
-    if starts[-1] + T < len(padded):
-        starts.append(len(padded) - T)
+    padded = torch.cat([tokens, tokens.new_zeros(T)])
+    starts = _window_starts(tokens.cpu().numpy(), T, run.tokenizer.bar_tokens)
     windows = torch.stack([padded[s : s + T] for s in starts])
     gen = torch.Generator(device=tokens.device).manual_seed(seed)
     rewards = rollout_rewards(windows, run.generator, run.discriminator, num_rollouts, generator=gen).cpu().numpy()
@@ -138,6 +137,21 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     for s, r in zip(starts, rewards):
         out[s : s + T] = r
     return out[:L]
+
+
+def _window_starts(tokens: np.ndarray, T: int, bar_tokens: list[int]) -> list[int]:
+    """Starts of windows of T that cover all of ``tokens``: every T tokens, the last one ending at
+    the end; with bar lines, each at the latest bar line that leaves no gap."""
+    L = len(tokens)
+    bars = np.flatnonzero(np.isin(tokens, bar_tokens)) if bar_tokens else np.zeros(0, np.int64)
+    if not len(bars) or bars[0] != 0:
+        starts = list(range(0, max(L - T, 0) + 1, T))
+        return starts + ([L - T] if starts[-1] + T < L else [])
+    starts = [0]
+    while starts[-1] + T < L:
+        latest = int(bars[bars <= starts[-1] + T].max())  # a bar line inside the window or at its end
+        starts.append(latest if latest > starts[-1] else starts[-1] + T)
+    return starts
 
 
 FORMATS = ("mid", "musicxml", "abc")  # what generate can write per melody

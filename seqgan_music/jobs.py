@@ -153,14 +153,14 @@ class TrainingJob:
                               callbacks=[self._on_event], control=self.control)
             if self.resume_run and os.path.exists(trainer.last_path):
                 trainer.load_state(trainer.last_path)
-                self._set(unit=trainer.progress, resumed_from=trainer.progress, started=time.time())
+                self._set(unit=trainer.units_done, resumed_from=trainer.units_done, started=time.time())
             with self._lock:  # a pause or stop pressed while starting keeps its status
                 self._state.units = len(trainer.units)
                 self._state.schedule = [phase for phase, _ in trainer.units]
                 if self._state.status == "starting":
                     self._state.status = "running"
             result = trainer.run()
-            self._set(status=result, unit=trainer.progress)
+            self._set(status=result, unit=trainer.units_done)
         except UserError as exc:
             self._set(status="error", error=str(exc))
         except Exception as exc:  # the page must show a failure, never a dead thread

@@ -126,7 +126,7 @@ def longest_repeat(tokens: np.ndarray) -> int:
 
 
 def music_stats(notes: list[tuple[int, int, int]], tokens: np.ndarray, steps: int) -> dict[str, float]:
-    """Statistics of one melody: notes (pitch, on, off) over ``steps`` token steps."""
+    """Statistics of one melody: notes (pitch, on, off) over ``steps`` grid steps (``tokens``: its token ids)."""
     pitches = np.array([p for p, _, _ in notes], dtype=np.int64)
     sounding = sum(off - on for _, on, off in notes)
     return {

@@ -84,10 +84,9 @@ class Generator(nn.Module):
         self.lstm = nn.LSTM(cfg.embed_dim, cfg.hidden_dim, batch_first=True)
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
         features = cfg.bar_tokens and (cfg.bar_position or cfg.lookback_bars)
-        self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars, cfg.vocab_size) if features else None
-        self.position = nn.Embedding(self.context.positions, cfg.embed_dim) if self.context and cfg.bar_position else None
-        self.lookback = nn.ModuleList(nn.Embedding(self.context.lookback_ids, cfg.embed_dim)
-                                      for _ in (cfg.lookback_bars if self.context else []))
+        self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars if features else [], cfg.vocab_size,
+                                  cfg.bar_position) if features else None
+        self.bar_features = nn.Embedding(self.context.size, cfg.embed_dim) if self.context else None
 
     def forward(self, inputs: torch.Tensor, state=None, history: torch.Tensor | None = None):
         """(B, L) input ids -> (B, L, V) logits of the next token, and the LSTM state. ``history``
@@ -95,17 +94,10 @@ class Generator(nn.Module):
         position on are not read); needed when the generator has bar features."""
         x = self.embedding(inputs)
         if self.context is not None:
-            position, lags = self.context.teacher_forced(history)[:2]
-            x = x + self._context_embedding(position[:, -inputs.shape[1]:], lags[:, -inputs.shape[1]:])
+            ids = self.context.teacher_forced(history)[0][:, -inputs.shape[1]:]  # (B, L, F)
+            x = x + F.embedding_bag(ids.reshape(-1, ids.shape[-1]), self.bar_features.weight, mode="sum").view_as(x)
         hidden, state = self.lstm(x, state)
         return self.out(hidden), state
-
-    def _context_embedding(self, position: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
-        """(..., ) position ids and (..., K) lookback ids -> (..., E) summed embeddings."""
-        parts = [table(lags[..., k]) for k, table in enumerate(self.lookback)]
-        if self.position is not None:
-            parts.append(self.position(position))
-        return sum(parts) if parts else 0.0
 
     def shifted_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """(B, T) targets -> (B, T) inputs: the start token, then targets[:, :-1]."""
@@ -142,12 +134,10 @@ class Generator(nn.Module):
         return self.embedding.weight @ w_ih.t() + bias, w_hh.t().contiguous()
 
     def context_gates(self) -> ContextGates | None:
-        """The bar features' input gates as tables (None without bar features)."""
+        """The bar features' input gates as a table (None without bar features)."""
         if self.context is None:
             return None
-        w_ih = self._gate_weights()[0].t()
-        position = self.position.weight @ w_ih if self.position is not None else None
-        return ContextGates(self.context, position, [table.weight @ w_ih for table in self.lookback])
+        return ContextGates(self.context, self.bar_features.weight @ self._gate_weights()[0].t())
 
     def initial_state(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         dev = self.out.weight.device
@@ -212,39 +202,33 @@ class Generator(nn.Module):
 
 
 class ContextGates:
-    """Input-gate tables of the bar features: position (positions, 4H) or None, one
-    (2 (V + 1), 4H) table per lookback distance. Rows add to a token's gates, as in :meth:`Generator.step_tables`;
-    all of a step's rows are summed in one ``embedding_bag``."""
+    """Input gates of the bar features: a (context.size, 4H) table whose rows add to a token's
+    gates (:meth:`Generator.step_tables` layout); a position's F rows are summed in one
+    ``embedding_bag``."""
 
-    def __init__(self, context: BarContext, position: torch.Tensor | None, lookback: list[torch.Tensor]):
-        self.context = context
-        parts = ([position] if position is not None else []) + lookback
-        self.table = torch.cat(parts)
-        sizes = torch.tensor([0] + [len(p) for p in parts[:-1]], device=self.table.device)
-        self.offsets = sizes.cumsum(0)  # where each feature's rows start in ``table``
-        self.with_position = position is not None
+    def __init__(self, context: BarContext, table: torch.Tensor):
+        self.context, self.table = context, table
 
-    def _sum(self, position: torch.Tensor, lags: torch.Tensor, token_gates: torch.Tensor | None = None) -> torch.Tensor:
-        """(R,) position and (R, K) lookback ids -> (R, 4H) summed gates (plus ``token_gates``)."""
-        ids = torch.cat([position[:, None], lags], 1) if self.with_position else lags
-        gates = F.embedding_bag(ids + self.offsets, self.table, mode="sum")
+    def _sum(self, ids: torch.Tensor, token_gates: torch.Tensor | None = None) -> torch.Tensor:
+        """(R, F) feature ids -> (R, 4H) summed gates (plus ``token_gates``)."""
+        gates = F.embedding_bag(ids, self.table, mode="sum")
         return gates if token_gates is None else gates.add_(token_gates)
 
     def teacher_forced(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) tokens -> (B, T, 4H) gates of every position's features."""
-        position, lags = self.context.teacher_forced(tokens)[:2]
-        B, T = tokens.shape
-        return self._sum(position.reshape(-1), lags.reshape(B * T, -1)).view(B, T, -1)
+        ids = self.context.teacher_forced(tokens)[0]
+        return self._sum(ids.reshape(-1, ids.shape[-1])).view(*tokens.shape, -1)
 
     def tracker(self, tokens: torch.Tensor, column: int) -> BarTracker:
         """A tracker of the bar lines in ``tokens[:, :column]``, ready to predict ``column``."""
         history = torch.cat([tokens[:, :column], tokens.new_zeros(len(tokens), 1)], 1)
-        return BarTracker.at(self.context, tokens, self.context.teacher_forced(history)[2][:, column])
+        state = self.context.teacher_forced(history)[1]
+        return state.rows(torch.arange(len(tokens), device=tokens.device) * (column + 1) + column)
 
     def gates(self, tracker: BarTracker, tokens: torch.Tensor, column: int,
               token_gates: torch.Tensor | None = None) -> torch.Tensor:
         """(R, 4H) gates of the features for predicting ``column`` (plus ``token_gates``)."""
-        return self._sum(*tracker.features(tokens, column), token_gates)
+        return self._sum(tracker.features(tokens, column), token_gates)
 
 
 def lstm_step_(gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor) -> None:

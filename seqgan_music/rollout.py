@@ -137,20 +137,23 @@ class _BarBuffers:
     """The bar lines behind every rollout row (:class:`BarTracker` state), filled as rows join."""
 
     def __init__(self, policy: Generator, samples: torch.Tensor, rows: int):
-        self.context, self.samples = policy.context, samples
-        self.before = policy.context.teacher_forced(samples)[2]  # (B, T, depth): bar lines before each position
-        self.bars = torch.empty(rows, self.context.depth, dtype=torch.long, device=samples.device)
-        self.slot = torch.empty(rows, dtype=torch.long, device=samples.device)
+        B, T = samples.shape
+        self.before = policy.context.teacher_forced(samples)[1]  # state before each position, row b * T + t
+        self.index = torch.arange(B, device=samples.device) * T  # rows of position 0
+        depth = self.before.bars.shape[1]
+        self.state = BarTracker(policy.context, samples.new_empty(rows, depth), samples.new_empty(rows),
+                                samples.new_empty(rows))
 
     def join(self, start: int, end: int, prefix: int) -> None:
         """Rows [start, end) continue prefixes of length ``prefix`` (the samples, repeated)."""
-        joined = BarTracker.at(self.context, self.samples, self.before[:, prefix])
-        B = len(self.samples)
-        self.bars[start:end].view(-1, B, self.context.depth).copy_(joined.bars)
-        self.slot[start:end].view(-1, B).copy_(joined.slot)
+        joined = self.before.rows(self.index + prefix)
+        B = len(self.index)
+        for mine, theirs in ((self.state.bars, joined.bars), (self.state.slot, joined.slot),
+                             (self.state.count, joined.count)):
+            mine[start:end].view(-1, B, *theirs.shape[1:]).copy_(theirs)
 
     def rows(self, start: int, end: int) -> BarTracker:
-        return BarTracker(self.context, self.bars[start:end], self.slot[start:end])
+        return self.state.rows(slice(start, end))
 
 
 def _step_spans(joined: int, active: int, chunk: int, period: int) -> list[tuple[int, int, int | None]]:

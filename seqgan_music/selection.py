@@ -36,9 +36,9 @@ SELECTION_SEED = 20170204  # the fixed stream of the judgement samples
 VALID_STATS_WINDOWS = 4096  # validation windows whose statistics the samples are compared with
 
 
-def stats_table(melodies: list[Notes], windows: np.ndarray) -> dict[str, np.ndarray]:
+def stats_table(melodies: list[Notes], windows: np.ndarray, tokenizer: Tokenizer) -> dict[str, np.ndarray]:
     """Music statistics of (N, T) windows, decoded to ``melodies`` -> {name: (N,) values}."""
-    rows = [music_stats(notes, w, len(w)) for notes, w in zip(melodies, windows)]
+    rows = [music_stats(notes, w, tokenizer.time_steps(w)) for notes, w in zip(melodies, windows)]
     return {name: np.array([r[name] for r in rows]) for name in STAT_NAMES}
 
 
@@ -70,7 +70,7 @@ class Judge:
         self.valid_stats = None
         if tokenizer is not None and len(valid):
             windows = valid[:VALID_STATS_WINDOWS].cpu().numpy()
-            self.valid_stats = stats_table(decode_all(tokenizer, windows), windows)
+            self.valid_stats = stats_table(decode_all(tokenizer, windows), windows, tokenizer)
 
     @torch.no_grad()
     def __call__(self, G: Generator, metrics: dict[str, float], reference: Judgement | None) -> Judgement:
@@ -89,7 +89,7 @@ class Judge:
             melodies = decode_all(self.tokenizer, windows)
             silent, one_pitch = silent_rate(melodies), one_pitch_rate(melodies)
             if self.valid_stats is not None:
-                gen_stats = stats_table(melodies, windows)
+                gen_stats = stats_table(melodies, windows, self.tokenizer)
                 overlap = float(np.mean([histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES]))
         judged = ([valid_nll] if valid_nll is not None else []) + [v for k, v in metrics.items() if k != "valid_nll"]
         score = -float(judged[0]) if judged else None

@@ -21,6 +21,7 @@ Token 0 is also the generator's start token in every encoding.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pretty_midi
@@ -398,3 +399,11 @@ class Tokenizer:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tokenizer) and self.to_dict() == other.to_dict()
+
+
+def window_config(encoding: str = "bars", bars: int = 4, steps_per_quarter: int = 4, transpose: int = 0) -> TokenizerConfig:
+    """A tokenizer config whose windows hold ``bars`` bars of 4/4 (bar lines included), cut every
+    half window: the app's way of choosing T."""
+    grid = TokenizerConfig(encoding=encoding, steps_per_quarter=steps_per_quarter)
+    seq_len = Tokenizer(grid).steps_for(bars)
+    return replace(grid, seq_len=seq_len, hop=max(1, seq_len // 2), transpose=transpose)

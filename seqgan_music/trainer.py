@@ -125,7 +125,7 @@ class Trainer:
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=tc.d_lr)
         self.units = [("mle", i) for i in range(tc.mle_epochs)] + [("d_pretrain", i) for i in range(tc.d_pretrain_rounds)] \
             + [("adversarial", i) for i in range(tc.adv_rounds)]
-        self.progress = 0
+        self.units_done = 0
         self.nonfinite = 0
         self.skipped_steps = 0
         self.files = RunFolder(run_dir)
@@ -133,11 +133,11 @@ class Trainer:
             os.makedirs(run_dir, exist_ok=True)
         barrier(self.dist)
 
-    def _seed_rank_streams(self, progress: int) -> None:
+    def _seed_rank_streams(self, units_done: int) -> None:
         """Rank 0 draws from the run's seed; other ranks from their own streams (fresh samples)."""
         seed = self.cfg.train.seed
         if self.dist.rank:
-            seed = seed + 7919 * self.dist.rank + 104729 * progress
+            seed = seed + 7919 * self.dist.rank + 104729 * units_done
             torch.manual_seed(seed)
         self.rng.manual_seed(seed)
 
@@ -148,7 +148,7 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         return run_state(
-            self.cfg, self.tokenizer, progress=self.progress, units=len(self.units),
+            self.cfg, self.tokenizer, progress=self.units_done, units=len(self.units),
             generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
             reference=self.reference.state_dict(), best_generator=self.best_generator, selection=self.selection,
             g_opt=self.g_opt.state_dict(), pg_opt=self.pg_opt.state_dict(), d_opt=self.d_opt.state_dict(),
@@ -185,12 +185,12 @@ class Trainer:
             self.rng.set_state(st["rng"]["trainer"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise UserError(f"{path}: incomplete checkpoint ({exc})") from None
-        self.progress = int(st["progress"])
+        self.units_done = int(st["progress"])
         self.nonfinite = int(st.get("nonfinite", 0))
         if self.dist.rank:
-            self._seed_rank_streams(self.progress)
+            self._seed_rank_streams(self.units_done)
         if self.dist.is_main:
-            self.files.truncate_metrics(self.progress)
+            self.files.truncate_metrics(self.units_done)
         barrier(self.dist)
 
     # ------------------------------------------------------------ events
@@ -202,7 +202,7 @@ class Trainer:
         metrics = self._reduce(metrics)
         if not self.dist.is_main:
             return
-        rec = {"event": "metrics", "phase": phase, "unit": unit, "unit_index": self.progress, "units": len(self.units),
+        rec = {"event": "metrics", "phase": phase, "unit": unit, "unit_index": self.units_done, "units": len(self.units),
                "time": time.time(), **metrics}
         self.files.append_metrics(rec)
         self.emit(rec)
@@ -214,17 +214,17 @@ class Trainer:
             self.load_state(self.last_path)
         self._check_data()
         try:
-            while self.progress < len(self.units):
-                phase, index = self.units[self.progress]
+            while self.units_done < len(self.units):
+                phase, index = self.units[self.units_done]
                 new_best = self.selection["reference"] is None and phase == "adversarial"
                 if new_best:  # no MLE epochs in this schedule: the adversarial phase starts from here
-                    self._start_adversarial(self._evaluate(), self.progress - 1)
+                    self._start_adversarial(self._evaluate(), self.units_done - 1)
                 metrics = self._run_unit(phase, index)
-                new_best = new_best or metrics.get("best_unit") == self.progress
+                new_best = new_best or metrics.get("best_unit") == self.units_done
                 self._log_metrics(phase, index, metrics)
-                self.progress += 1
+                self.units_done += 1
                 if self.stop_early:
-                    self.progress = len(self.units)
+                    self.units_done = len(self.units)
                 if self.dist.is_main:
                     self.files.save(self.state(), end_of_mle=phase == "mle" and index == self.cfg.train.mle_epochs - 1,
                                     best_generator=self.best_generator if new_best else None)
@@ -296,7 +296,7 @@ class Trainer:
         opt.step()
         return True
 
-    def _progress(self, phase: str, done: int, total: int) -> None:
+    def _emit_step(self, phase: str, done: int, total: int) -> None:
         self.control.wait_unless_stopped()
         self.emit({"event": "progress", "phase": phase, "done": done, "total": total})
 
@@ -307,14 +307,14 @@ class Trainer:
         total, count = 0.0, 0
         n_batches = -(-len(self.train_data) // tc.batch_size)
         for i, batch in enumerate(self._mle_batches(epoch)):
-            self._progress("mle", i, n_batches)
+            self._emit_step("mle", i, n_batches)
             loss = self._mle_loss(batch)
             if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
                 total, count = total + loss.item() * len(batch), count + len(batch)
         evaluation = self._evaluate()
         metrics = {"mle_loss": total / max(count, 1), **evaluation}
         if epoch == tc.mle_epochs - 1:
-            metrics.update(self._start_adversarial(evaluation, self.progress))
+            metrics.update(self._start_adversarial(evaluation, self.units_done))
         self._emit_sample("mle", epoch, None)
         return metrics
 
@@ -361,7 +361,7 @@ class Trainer:
         for epoch in range(tc.d_epochs):
             perm = torch.randperm(len(data), generator=self.rng, device=self.device)
             for i in range(0, len(data), local):
-                self._progress(phase, step, n_batches)
+                self._emit_step(phase, step, n_batches)
                 step += 1
                 b = perm[i : i + local]
                 with self._d_autocast():
@@ -382,7 +382,7 @@ class Trainer:
         rewards = None
         steps = tc.g_steps + tc.d_steps
         for g in range(tc.g_steps):
-            self._progress("adversarial", g, steps)
+            self._emit_step("adversarial", g, steps)
             rewards = self._policy_gradient_step(metrics)
         for _ in range(tc.mle_steps):
             idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
@@ -391,7 +391,7 @@ class Trainer:
         d_acc = self._d_accuracy(rewards[:, -1]) if rewards is not None else None
         skip_d = d_acc is not None and d_acc > tc.d_max_acc
         for d in range(tc.d_steps):
-            self._progress("adversarial", tc.g_steps + d, steps)
+            self._emit_step("adversarial", tc.g_steps + d, steps)
             if not skip_d:
                 metrics.update(self._d_round("adversarial"))
         if d_acc is not None:
@@ -458,7 +458,7 @@ class Trainer:
         best = self.selection["best_score"]
         if eligible(j, reference, tc) and (j.score is None or best is None or j.score > best + tc.select_margin):
             self.best_generator = copy.deepcopy(self.G.state_dict())
-            self.selection.update(best_score=j.score, best_unit=self.progress)
+            self.selection.update(best_score=j.score, best_unit=self.units_done)
         out = {**j.as_metrics(), "best_unit": self.selection["best_unit"], "best_model": self.best_description()}
         reason = collapse_reason(j, reference, self.selection["pinned"], tc)
         if reason:

@@ -19,6 +19,13 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def corpus_cache(tmp_path_factory):
+    """One parse cache for the tests that read a built-in collection (music21's corpus takes
+    seconds to parse): the first such test fills it, the others read it."""
+    return str(tmp_path_factory.mktemp("corpus_cache"))
+
+
+@pytest.fixture(scope="session")
 def midi_folder(tmp_path_factory):
     """A folder of 12 small generated MIDI files (melodies and multi-track songs)."""
     folder = tmp_path_factory.mktemp("midi")

@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hostile import CodeRunningPickle
@@ -14,6 +15,7 @@ from midi_factory import random_melody_pm, song_pm, to_bytes
 from streamlit.testing.v1 import AppTest
 
 from seqgan_music.jobs import latest_job
+from seqgan_music.tokenizer import Tokenizer
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -104,7 +106,8 @@ def test_zip_upload_and_all_bad_upload_errors():
     assert any("no usable melodies" in e.value for e in bad.error)
 
 
-def test_builtin_collection():
+def test_builtin_collection(monkeypatch, corpus_cache):
+    monkeypatch.setenv("SEQGAN_MUSIC_CACHE", corpus_cache)  # the same parse as the dataset test's
     at = new_session()
     at.radio(key="source_kind").set_value("Built-in collection").run()
     at.selectbox(key="builtin").set_value("airds").run()
@@ -131,7 +134,9 @@ def test_train_tiny_then_generate_with_downloads():
     melodies = generated(at)
     assert all(m["midi"].startswith(b"MThd") and m["wav"].startswith(b"RIFF") for m in melodies)
     assert all(min(m["rewards"]) >= 0 and max(m["rewards"]) <= 1 for m in melodies)
-    assert len(melodies[0]["tokens"]) == 2 * 4 * 4  # 2 bars of 4/4 at 4 steps per quarter
+    tok = Tokenizer.from_dict(json.loads(Path(ws_dir(at), "dataset", "tokenizer.json").read_text()))
+    tokens = np.asarray(melodies[0]["tokens"])  # the app's default encoding: 2 bars of 4/4 (the songs' metre), bar lines first
+    assert len(tokens) == 2 * (4 * 4 + 1) and np.isin(tokens[[0, 17]], tok.bar_tokens).all()
     assert at.session_state["gen_which"] == "Best"
     assert at.selectbox(key="gen_run").options == ["6 songs · Tiny (tests)"]  # the run's name, not a timestamp
     assert len(at.caption) and {"tune_0.mid", "tune_1.mid"} <= {c.value for c in at.caption}  # previews name their songs
@@ -331,7 +336,8 @@ def test_primer_is_continued_and_counted_apart(tmp_path):
         listing = json.load(fh)
     primer_steps = listing["primer_steps"]
     (melody,) = listing["melodies"]
-    assert primer_steps > 0 and len(melody["tokens"]) == primer_steps + 2 * 16 + (-primer_steps % 16)  # ends at a bar line
+    # bar lines: the primer is whole bars of 4/4 (BAR + 16 steps each), then 2 new bars
+    assert primer_steps > 0 and primer_steps % 17 == 0 and len(melody["tokens"]) == primer_steps + 2 * 17
     new_mean = sum(melody["rewards"][primer_steps:]) / (len(melody["rewards"]) - primer_steps)
     assert any(f"mean reward of the new notes {new_mean:.2f}" in m.value for m in at.markdown)
     charts = " ".join(str(c.proto) for c in at.get("vega_lite_chart"))

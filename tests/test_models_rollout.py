@@ -452,13 +452,13 @@ def test_native_kernels_live_in_a_private_verified_cache(tmp_path):
 
 
 def test_batched_completions_with_bar_features_match_exact():
-    """A generator with bar features (position in the bar, lookback 1 bar; token 2 is a bar line):
+    """A generator with bar features (position in the bar, bar number, lookback 1 bar; token 2 is a bar line):
     the rollout engine's step-by-step features give the distribution that teacher forcing defines,
     and the sequential reference agrees."""
     torch.manual_seed(0)
     g = Generator(GeneratorConfig(vocab_size=3, embed_dim=4, hidden_dim=8, bar_tokens=[2], lookback_bars=[1]))
     with torch.no_grad():
-        for table in (g.embedding, g.position, g.lookback[0]):
+        for table in (g.embedding, g.bar_features):
             table.weight.mul_(3)
         g.out.weight.mul_(4)
     samples = torch.tensor([[2, 1, 0, 2, 1, 0], [2, 0, 1, 1, 2, 0]])
@@ -471,5 +471,5 @@ def test_batched_completions_with_bar_features_match_exact():
             assert tv(empirical(batched[p - 1, :, b], p), exact) < 0.07
             assert tv(empirical(seq[p - 1, :, b], p), exact) < 0.22
     plain = exact_completion_probs(g, samples[0, :3], T, 3)
-    g.lookback[0].weight.data.zero_()  # the features matter: without lookback the law changes
+    g.bar_features.weight.data.zero_()  # the features matter: without them the law changes
     assert tv(plain, exact_completion_probs(g, samples[0, :3], T, 3)) > 0.05

@@ -173,11 +173,17 @@ def test_out_dir_that_is_not_a_dataset_is_refused(midi_folder, tmp_path):
     assert (tmp_path / "precious" / "thesis.txt").read_text() == "keep me"
 
 
-def test_builtin_collection_from_music21(tmp_path):
-    report = prepare(["builtin:airds"], str(tmp_path / "airds"), TokenizerConfig(), workers=2)
+def test_builtin_collection_from_music21(tmp_path, monkeypatch, corpus_cache):
+    """airds in the app's encoding (bars, 4-bar windows): its tunes' metres reach the windows."""
+    monkeypatch.setenv("SEQGAN_MUSIC_CACHE", corpus_cache)
+    tok = Tokenizer(TokenizerConfig(encoding="bars"))
+    cfg = TokenizerConfig(encoding="bars", seq_len=tok.steps_for(4), hop=tok.steps_for(2))
+    report = prepare(["builtin:airds"], str(tmp_path / "airds"), cfg, workers=2)
     assert report.pieces > 1000 and report.train_windows > 5000
     ds = load_dataset(str(tmp_path / "airds"))
     assert ds.train.max() < ds.tokenizer.vocab_size
+    meters = {ds.tokenizer.meter_of(w) for w in ds.train[:, :1].numpy()}
+    assert {"4/4", "6/8", "3/4", "2/4"} <= meters
 
 
 def test_note_and_duration_limits_skip_with_reasons():

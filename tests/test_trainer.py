@@ -87,7 +87,7 @@ def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path):
             interrupted.control.stop()
 
     interrupted = make_trainer(tiny_dataset, tmp_path / "b", [stop_after_first_adversarial_round], ["adv_rounds=3"])
-    assert interrupted.run() == "stopped" and interrupted.progress == 4
+    assert interrupted.run() == "stopped" and interrupted.units_done == 4
     resumed = make_trainer(tiny_dataset, tmp_path / "b", overrides=["adv_rounds=3"])
     assert resumed.run(resume=True) == "done"
     for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
@@ -111,7 +111,7 @@ def test_checkpoint_without_policy_gradient_optimizer_still_resumes(tiny_dataset
     del state["pg_opt"]
     save_checkpoint(str(tmp_path / LAST), {k: v for k, v in state.items() if k not in ("format", "version")})
     resumed = make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=3"])
-    assert resumed.run(resume=True) == "done" and resumed.progress == 6
+    assert resumed.run(resume=True) == "done" and resumed.units_done == 6
 
 
 def test_resume_with_other_config_is_refused(tiny_dataset, tmp_path):
