@@ -116,8 +116,7 @@ def run_bench(config: str, device: torch.device, reps: int = 3, sequential: bool
     kernels = native.available(device, spec["vocab"])
     result = {
         "config": config, "device": str(device), **spec,
-        "engine": ("PyTorch ops for G (bar features), C kernels for D" if gen.context is not None else "native C kernels")
-        if kernels else "PyTorch ops",
+        "engine": "native C kernels" if kernels else "PyTorch ops",
         "batched_s": batched_s, "rollout_sampling_s": complete_s, "d_shared_s": shared_s, "d_dense_s": dense_s,
         "matmul_peak_gflops": peak / 1e9,
         "rollout_gflops": rollout_flops(spec) / complete_s / 1e9,

@@ -96,6 +96,14 @@ void rollout_step(float *hw, int64_t ld, const float *table, int64_t V, int64_t 
     }
 }
 
+/* The LSTM half of rollout_step for inputs that depend on the drawn tokens (the generator's bar
+ * features): row r's state moves on with the recurrent gates hw[r * ld + V ..] (overwritten)
+ * plus inputs (R, 4H), row r. */
+void lstm_rows(float *hw, int64_t ld, int64_t V, const float *inputs, int64_t H, float *h, float *c, int64_t R) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) lstm_row(hw + r * ld + V, inputs + r * 4 * H, h + r * H, c + r * H, H);
+}
+
 /* For columns [j0, j0 + 8 NV): out = max(out, max over windows s in [s0, L) of
  * bias + sum_k table[(k V + tokens[s + k]) n]), accumulated in NV vector registers per window,
  * two windows at a time (independent chains of additions hide their latency). */

@@ -42,6 +42,7 @@ SIGNATURES = {
     "rollout_step": [_P, _I, _P, _I, _I, _P, _P, _P, _P, _I, _I, ctypes.c_int],
     "pool_windows": [_P, _I, _I, _I, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _I],
     "highway_real_prob": [_P, _P, _P, ctypes.c_float, _I, _I, _P],
+    "lstm_rows": [_P, _I, _I, _P, _I, _P, _P, _I],
 }
 
 
@@ -168,6 +169,27 @@ def rollout_step(hw: torch.Tensor, table: torch.Tensor, h: torch.Tensor, c: torc
         raise ValueError("rollout_step: inconsistent shapes")  # the kernel indexes raw memory
     library().rollout_step(_ptr(hw), hw.shape[1], _ptr(table), V, h.shape[1], _ptr(h), _ptr(c), _ptr(u),
                            _ptr(tokens, torch.int64, column), tokens.shape[1], R, int(advance))
+
+
+def sample_rows(hw: torch.Tensor, vocab: int, u: torch.Tensor, tokens: torch.Tensor, column: int) -> None:
+    """Draw one token per row from the logits ``hw[:, :vocab]`` of (R, W) ``hw`` (W >= vocab; the
+    rest, e.g. recurrent gates, is left alone) with uniforms ``u`` (R,) into ``tokens[:, column]``."""
+    R = hw.shape[0]
+    if not (hw.dim() == tokens.dim() == 2 and 0 < vocab <= min(hw.shape[1], MAX_VOCAB) and u.shape == (R,)
+            and tokens.shape[0] == R and 0 <= column < tokens.shape[1]):
+        raise ValueError("sample_rows: inconsistent shapes")  # the kernel indexes raw memory
+    library().rollout_step(_ptr(hw), hw.shape[1], _ptr(hw), vocab, 0, _ptr(hw), _ptr(hw), _ptr(u),
+                           _ptr(tokens, torch.int64, column), tokens.shape[1], R, 0)
+
+
+def lstm_rows(hw: torch.Tensor, vocab: int, inputs: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> None:
+    """Step the LSTM state h, c (R, H) in place with the recurrent gates ``hw[:, vocab:]`` of (R,
+    vocab + 4H) ``hw`` (overwritten) plus ``inputs`` (R, 4H), in :meth:`Generator.step_tables` layout."""
+    R, H = h.shape
+    if not (hw.dim() == inputs.dim() == 2 and hw.shape == (R, vocab + 4 * H) and inputs.shape == (R, 4 * H)
+            and c.shape == (R, H) and vocab >= 0):
+        raise ValueError("lstm_rows: inconsistent shapes")  # the kernel indexes raw memory
+    library().lstm_rows(_ptr(hw), hw.shape[1], vocab, _ptr(inputs), H, _ptr(h), _ptr(c), R)
 
 
 def pool_windows(tokens: torch.Tensor, widths: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]],

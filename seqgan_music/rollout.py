@@ -80,16 +80,20 @@ def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generato
 
 
 def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generator | None):
-    """Rollout step with the fused C kernel (CPU): one matmul for logits and recurrent gates (the
+    """Rollout step with the fused C kernels (CPU): one matmul for logits and recurrent gates (the
     logits only at the last step), then sampling and the LSTM update in one pass per row
-    (:func:`native.rollout_step`)."""
+    (:func:`native.rollout_step`). With bar features the inputs depend on the drawn token, so the
+    draw (:func:`native.sample_rows`) and the update (:func:`native.lstm_rows`) are two passes with
+    the features' gates computed between them."""
     table, w_hh = policy.step_tables()
+    context = policy.context_gates()
     w_out, b_out = policy.out.weight.t().contiguous(), policy.out.bias
     w_cat = torch.cat([w_out, w_hh], dim=1).contiguous()  # (H, V + 4H)
     b_cat = torch.cat([b_out, torch.zeros_like(w_hh[0])])
+    V = w_out.shape[1]
     rows = min(total_rows, chunk_rows(table.device, w_cat.shape[1]))
     hw = table.new_empty(rows, w_cat.shape[1])
-    logits = table.new_empty(rows, w_out.shape[1])
+    logits = table.new_empty(rows, V)
     u = table.new_empty(rows)
 
     def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None, tracker=None) -> None:
@@ -97,7 +101,13 @@ def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generat
         weight, bias, out = (w_cat, b_cat, hw[:n]) if advance else (w_out, b_out, logits[:n])
         _repeating_addmm(bias, h, weight, out, distinct)
         u[:n].uniform_(generator=generator)
-        native.rollout_step(out, table, h, c, u[:n], tokens, column, advance)
+        if context is None or not advance:
+            native.rollout_step(out, table, h, c, u[:n], tokens, column, advance)
+            return
+        native.sample_rows(out, V, u[:n], tokens, column)
+        tok = tokens[:, column]
+        tracker.advance(tok, column)
+        native.lstm_rows(out, V, context.gates(tracker, tokens, column + 1, table[tok]), h, c)
 
     return step, rows
 
@@ -118,7 +128,7 @@ def batched_completions(
     h_buf = hs.new_empty(rows, hs.shape[-1])
     c_buf = torch.empty_like(h_buf)
     out = samples.repeat(num, 1).repeat(T - 1, 1)  # (rows, T), prefixes already in place
-    fused = policy.context is None and native.available(samples.device, policy.cfg.vocab_size)
+    fused = native.available(samples.device, policy.cfg.vocab_size)
     step, chunk = (_native_stepper if fused else _torch_stepper)(policy, rows, generator)
     bars = _BarBuffers(policy, samples, rows) if policy.context is not None else None
     for j in range(1, T):
