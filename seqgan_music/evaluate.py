@@ -25,7 +25,7 @@ from seqgan_music.checkpoint import BEST, LAST, MLE
 from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.dataset import load_dataset, windows_of
 from seqgan_music.errors import UserError
-from seqgan_music.generate import generate_tokens, load_run
+from seqgan_music.generate import load_run
 from seqgan_music.markov import MarkovChain
 from seqgan_music.metrics import (
     STAT_NAMES,
@@ -40,6 +40,7 @@ from seqgan_music.metrics import (
     silent_rate,
     structure_stats,
 )
+from seqgan_music.models import eval_mode
 from seqgan_music.selection import decode_all, stats_table
 
 DEFINITIONS = {
@@ -152,7 +153,10 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
         with torch.no_grad():
             valid_nll = float(run.generator.nll(valid_t.to(device)))
         for temp in temperatures:
-            samples = generate_tokens(run, num, T, temp, seed=seed).numpy()
+            # the model's own windows: with bar lines it places them itself, in the metres it picks
+            gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
+            with eval_mode(run.generator):
+                samples = run.generator.sample(num, T, temp, generator=gen).cpu().numpy()
             rows.append(ref.row(label, temp, samples, valid_nll, seed=seed))
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
     rows.append(ref.row(f"Markov-{markov_order}", 1.0, chain.sample(num, tok.config.seq_len, seed), float("nan"), seed=seed))

@@ -117,10 +117,10 @@ def grid_steps(melody: Melody, steps_per_quarter: int, origin_q: float) -> tuple
     return on, off
 
 
-def fill_grid(on: np.ndarray, off: np.ndarray, note_tokens: np.ndarray, length: int = 0) -> np.ndarray:
-    """(max(length, last end),) grid tokens: NOTE_ON ``note_tokens[i]`` at ``on[i]``, HOLD until
-    the note ends or the next onset, REST elsewhere. Two onsets on one step: the later one wins."""
-    tokens = np.full(max(int(off.max()), length), REST, dtype=np.int64)
+def fill_grid(on: np.ndarray, off: np.ndarray, note_tokens: np.ndarray) -> np.ndarray:
+    """(last end,) grid tokens: NOTE_ON ``note_tokens[i]`` at ``on[i]``, HOLD until the note ends
+    or the next onset, REST elsewhere. Two onsets on one step: the later one wins."""
+    tokens = np.full(int(off.max()), REST, dtype=np.int64)
     for i in range(len(on)):
         if i + 1 < len(on) and on[i + 1] == on[i]:
             continue
