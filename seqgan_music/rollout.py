@@ -302,12 +302,6 @@ def _window_sums(windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return F.embedding_bag((windows + offsets).reshape(-1, w), table, mode="sum").view(R, L, -1)
 
 
-def _pool_width_native(tokens, table, bias, inside, w: int, pooled: torch.Tensor, col: int, first: int) -> None:
-    """:func:`_pool_width_torch` in one fused C pass (:func:`native.pool_windows`), CPU only."""
-    native.pool_windows(tokens.contiguous(), table.contiguous(), bias.contiguous(), inside.contiguous(), w, pooled,
-                        col, first)
-
-
 def rollouts_per_chunk(batch: int, seq_len: int, hidden: int, features: int, memory_mb: int) -> int:
     """How many rollouts one chunk may hold so that the tensors growing with it (per row: LSTM
     states 2 H floats, T ids, D's F pooled features) stay under ``memory_mb``. Logits and gates

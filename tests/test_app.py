@@ -116,6 +116,7 @@ def test_builtin_collection(monkeypatch, corpus_cache):
     assert int({m.label: m.value for m in at.metric}["Pieces"]) > 1000
 
 
+@pytest.mark.slow
 def test_train_tiny_then_generate_with_downloads():
     at = upload(new_session(), SONGS)
     train_tiny(at)
@@ -223,6 +224,7 @@ def test_checkpoint_upload_is_validated(tmp_path):
     assert not any("PyTorch 2.6" in e.value or "Weights only" in e.value for e in at.error)  # our sentence only
 
 
+@pytest.mark.slow
 def test_reload_reattaches_to_the_workspace(tmp_path):
     """A reload (the same address, a new session) finds the running training with its live view and
     controls, the prepared dataset and the generated melodies; Stop works from the new page."""
@@ -244,6 +246,7 @@ def test_reload_reattaches_to_the_workspace(tmp_path):
     assert job.snapshot().status == "stopped"
 
 
+@pytest.mark.slow
 def test_bad_runs_are_refused_or_deletable(tmp_path):
     """A checkpoint without 'progress' is refused at upload; one already in the workspace (an older
     version's) is listed as unreadable instead of breaking the tab, and Delete removes a run."""
@@ -321,6 +324,7 @@ def test_time_left_uses_per_phase_unit_durations():
     assert state.eta(now=116.0) == (10.0, []) and state.eta(now=120.0) == (6.0, [])
 
 
+@pytest.mark.slow
 def test_primer_is_continued_and_counted_apart(tmp_path):
     """With a primer, 'Length in bars' is the new part; the kept melodies record where it starts and
     the mean reward shown is that of the new notes."""

@@ -99,6 +99,7 @@ def test_bench_rollout_prints_figures(capsys, monkeypatch):
     assert result["d_shared_s"] > 0 and result["d_shared_dense_equivalent_gflops"] > 0
 
 
+@pytest.mark.slow
 def test_oracle_experiment_tiny(tmp_path, capsys):
     import json
 

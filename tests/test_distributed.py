@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -40,6 +41,7 @@ def _worker(rank: int, world: int, port: int, data: str, run: str, overrides: li
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_stay_identical_and_match_single_process(tiny_dataset, tmp_path):
     overrides = ["mle_epochs=2", "d_pretrain_rounds=1", "adv_rounds=2", "batch_size=16", "d_samples=64"]
     mp.spawn(_worker, args=(2, free_port(), tiny_dataset, str(tmp_path / "ddp"), overrides, str(tmp_path)), nprocs=2)
@@ -59,6 +61,7 @@ def test_two_gloo_ranks_stay_identical_and_match_single_process(tiny_dataset, tm
     assert torch.allclose(ddp_final, flat_weights(single.G), atol=2e-5)
 
 
+@pytest.mark.slow
 def test_torchrun_cli_train_and_resume(tiny_dataset, tmp_path):
     """Two torchrun ranks train and write one set of files; a run cut after MLE pre-training (its
     mle.pt as the newest checkpoint) resumes from there and trains the remaining units. (Not to

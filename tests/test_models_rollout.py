@@ -415,6 +415,7 @@ void highway_real_prob(void) {}
 """
 
 
+@pytest.mark.slow
 def test_native_kernels_live_in_a_private_verified_cache(tmp_path):
     """SEQGAN_MUSIC_CACHE moves the kernels; a library planted where they are loaded from (replacing
     the built one, or with a matching hash record written while the folder was open to others) is
@@ -453,6 +454,7 @@ def test_native_kernels_live_in_a_private_verified_cache(tmp_path):
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
 
 
+@pytest.mark.slow
 def test_batched_completions_with_bar_features_match_exact():
     """A generator with bar features (position in the bar, bar number, lookback 1 bar; token 2 is a bar line):
     the rollout engine's step-by-step features give the distribution that teacher forcing defines,

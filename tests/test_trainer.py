@@ -106,7 +106,7 @@ def test_checkpoint_without_policy_gradient_optimizer_still_resumes(tiny_dataset
             first.control.stop()
 
     first = make_trainer(tiny_dataset, tmp_path, [stop_after_first_adversarial_round], ["adv_rounds=3"])
-    assert first.run() == "stopped" and first.progress == 4
+    assert first.run() == "stopped" and first.units_done == 4
     state = read_checkpoint(str(tmp_path / LAST))
     del state["pg_opt"]
     save_checkpoint(str(tmp_path / LAST), {k: v for k, v in state.items() if k not in ("format", "version")})
@@ -168,6 +168,7 @@ def test_checkpoint_validation(tiny_dataset, tmp_path):
         load_checkpoint(str(tmp_path / "torn.pt"))
 
 
+@pytest.mark.slow
 def test_hard_kill_mid_training_then_resume(tiny_dataset, tmp_path):
     """SIGKILL a training process mid-run; the checkpoint stays loadable and resume completes."""
     run = tmp_path / "run"
