@@ -44,7 +44,10 @@ def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = 
     for pitch, on, off in notes:
         if on > now:
             part.append(note.Rest(quarterLength=(on - now) / per_quarter))
-        part.append(note.Note(pitch, quarterLength=(off - on) / per_quarter))
+        written = note.Note(pitch, quarterLength=(off - on) / per_quarter)
+        if written.pitch.accidental is not None and written.pitch.accidental.name == "natural":
+            written.pitch.accidental = None  # a MIDI number gives an explicit natural; print only needed ones
+        part.append(written)
         now = off
     if length > now:
         part.append(note.Rest(quarterLength=(length - now) / per_quarter))

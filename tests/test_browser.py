@@ -67,6 +67,7 @@ def test_upload_train_listen_download_in_chromium(server, tmp_path):
             "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)  # generating (rollout rewards, audio, scores) takes seconds on a busy CPU
         page.goto(server)
         page.locator("input[type=file]").first.set_input_files(songs)
         expect(page.get_by_text("tune_0.mid")).to_be_visible()

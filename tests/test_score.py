@@ -88,3 +88,15 @@ def test_scores_in_the_tunes_metre():
     score = converter.parseData(musicxml_bytes(tok, tokens).decode("utf-8"), format="musicxml")
     assert parsed_notes(score) == expected and len(score.parts[0].getElementsByClass("Measure")) == 4
     assert score.parts[0].recurse().getElementsByClass("TimeSignature")[0].ratioString == "6/8"
+
+
+def test_naturals_are_written_only_where_the_key_needs_them():
+    """A D-major scale with C natural (key estimated D major): only Cs carry an accidental sign."""
+    import re
+
+    tok = Tokenizer()
+    tokens = np.array([2 + p - tok.config.pitch_low for p in (62, 64, 66, 67, 69, 71, 72, 74)] * 2)
+    xml = musicxml_bytes(tok, tokens).decode("utf-8")
+    assert "<fifths>2</fifths>" in xml
+    signed = [n for n in re.findall(r"<note\b.*?</note>", xml, re.S) if "<accidental>" in n]
+    assert signed and all("<step>C</step>" in n for n in signed)
