@@ -195,8 +195,7 @@ class Generator(nn.Module):
             if t + 1 < P + steps:
                 gates = table[out[:, t]]
                 if tracker is not None:
-                    tracker.advance(out[:, t], t)
-                    gates = gates + context.gates(tracker, out, t + 1)
+                    gates = context.after(tracker, out, t, gates)
                 h, c = lstm_step(gates, h, c, w_hh)
         return out[:, P:]
 
@@ -225,10 +224,12 @@ class ContextGates:
         state = self.context.teacher_forced(history)[1]
         return state.rows(torch.arange(len(tokens), device=tokens.device) * (column + 1) + column)
 
-    def gates(self, tracker: BarTracker, tokens: torch.Tensor, column: int,
-              token_gates: torch.Tensor | None = None) -> torch.Tensor:
-        """(R, 4H) gates of the features for predicting ``column`` (plus ``token_gates``)."""
-        return self._sum(tracker.features(tokens, column), token_gates)
+    def after(self, tracker: BarTracker, tokens: torch.Tensor, column: int, token_gates: torch.Tensor) -> torch.Tensor:
+        """Note the tokens just drawn at ``column`` of (R, > column) ``tokens`` in ``tracker``; ->
+        (R, 4H) input gates for predicting column + 1: ``token_gates`` (those tokens' table rows)
+        plus the features'."""
+        tracker.advance(tokens[:, column], column)
+        return self._sum(tracker.features(tokens, column + 1), token_gates)
 
 
 def lstm_step_(gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor) -> None:

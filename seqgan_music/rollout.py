@@ -73,8 +73,7 @@ def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generato
             if context is None:
                 lstm_step_(torch.index_select(table, 0, tok, out=gates[:n]), h, c, w_hh)
             else:
-                tracker.advance(tok, column)
-                lstm_step_(context.gates(tracker, tokens, column + 1, table[tok]), h, c, w_hh)
+                lstm_step_(context.after(tracker, tokens, column, table[tok]), h, c, w_hh)
 
     return step, rows
 
@@ -105,9 +104,7 @@ def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generat
             native.rollout_step(out, table, h, c, u[:n], tokens, column, advance)
             return
         native.sample_rows(out, V, u[:n], tokens, column)
-        tok = tokens[:, column]
-        tracker.advance(tok, column)
-        native.lstm_rows(out, V, context.gates(tracker, tokens, column + 1, table[tok]), h, c)
+        native.lstm_rows(out, V, context.after(tracker, tokens, column, table[tokens[:, column]]), h, c)
 
     return step, rows
 
