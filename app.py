@@ -31,10 +31,12 @@ from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
 from seqgan_music.generate import (
+    KEYS,
     choose_meter,
     generate_tokens,
     load_run,
     new_steps,
+    parse_key,
     primer_tokens,
     token_rewards,
 )
@@ -59,7 +61,7 @@ MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc
 RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
 PHASE_NAMES = {"mle": "MLE pre-training", "d_pretrain": "D pre-training", "adversarial": "adversarial"}
 APP_ENCODINGS = {"Bar lines": "bars", "Grid only": "melody"}  # the Songs tab's encodings, label -> name
-AS_LEARNT = "as learnt"  # the Generate tab's metre choice: the primer's or the model's favourite
+AS_LEARNT = "as learnt"  # the Generate tab's metre and key choice: the primer's or the model's own
 GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in MODELS}  # label -> model name
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
                "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
@@ -420,7 +422,10 @@ def generate_tab(ws: str) -> None:
                                    "(other models write 4/4)")
     temperature = cols[3].slider("Temperature", 0.5, 1.5, 1.0, 0.05, key="gen_temp", help="lower = safer, higher = wilder")
     top_k = cols[4].number_input("Top-k (0 = off)", 0, 100, 0, key="gen_topk")
-    cols = st.columns(4)
+    cols = st.columns(5)
+    key = cols[4].selectbox("Key", [AS_LEARNT, *KEYS], key="gen_key",
+                            help="melodies the model writes in this mode, transposed to this tonic; "
+                                 f"{AS_LEARNT}: the model's own keys (a primer's key is kept)")
     seed = cols[0].number_input("Seed", 0, 10**6, 0, key="gen_seed")
     qpm = cols[1].number_input("Tempo (quarter notes per minute)", 30, 300, 120, key="gen_qpm")
     instrument = cols[2].selectbox("Instrument", list(INSTRUMENTS), key="gen_instrument")
@@ -432,7 +437,8 @@ def generate_tab(ws: str) -> None:
         try:
             save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], int(num), int(bars),
                                          None if meter == AS_LEARNT else meter, float(temperature), int(top_k),
-                                         int(seed), float(qpm), INSTRUMENTS[instrument], primer_file, colour, tonic))
+                                         int(seed), float(qpm), INSTRUMENTS[instrument], primer_file, colour, tonic,
+                                         None if key == AS_LEARNT else parse_key(key)))
         except UserError as exc:
             st.error(str(exc))
     if (generated := load_generated(ws)) is not None:
@@ -482,7 +488,7 @@ def load_generated(ws: str) -> dict | None:
 
 
 def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, program, primer_file, colour,
-              tonic) -> dict:
+              tonic, key=None) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     primer = None
@@ -492,7 +498,8 @@ def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, p
         meter = None  # a model without bar lines writes 4/4
     meter = choose_meter(run, primer, meter)
     steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer), meter or "4/4")
-    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic, meter=meter)
+    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic, meter=meter,
+                             key=key)
     melodies = []
     for i, row in enumerate(tokens):
         pm = tok.decode(row, qpm=qpm, program=program)

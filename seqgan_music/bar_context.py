@@ -67,6 +67,11 @@ class BarContext:
             ids.extend(torch.where(back >= 0, found + (self.none + 1) * repeating, self.none).unbind(1))
         return torch.stack(ids, 1) + self.offsets.to(column.device)
 
+    def lookback_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feature ids (..., F) -> (..., K) the lookback tokens they name, V where none."""
+        K = len(self.lookback_bars)
+        return (ids[..., -K:] - self.offsets[-K:].to(ids.device)) % (self.none + 1)
+
     def teacher_forced(self, tokens: torch.Tensor) -> tuple[torch.Tensor, BarTracker]:
         """Feature ids (B, T, F) for predicting every position of (B, T) ``tokens`` from the tokens
         before it, and the tracker state before each position (flattened to B * T rows, row

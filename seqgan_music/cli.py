@@ -146,6 +146,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         generate_tokens,
         load_run,
         new_steps,
+        parse_key,
         primer_tokens,
         write_melodies,
     )
@@ -170,7 +171,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         steps = args.steps or 4 * run.config.discriminator.seq_len
     tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer,
-                             end_on_tonic=args.end_on_tonic, meter=meter)
+                             end_on_tonic=args.end_on_tonic, meter=meter,
+                             key=None if args.key is None else parse_key(args.key))
     paths = write_melodies(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program, formats=formats)
     print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({steps} new steps each"
           + (f" after a primer of {primer_steps})" if primer_steps else ")"))
@@ -324,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--meter", default=None,
                     help="time signature such as 4/4, 3/4, 6/8 (bars encoding; default: the primer's, else the one "
                          "the model starts most tunes in)")
+    gp.add_argument("--key", default=None,
+                    help="key such as G, D major, Em, F# minor: melodies the model writes in that mode, transposed "
+                         "to that tonic (default: the model's own keys)")
     gp.add_argument("--formats", default="mid", help="comma-separated: mid, musicxml, abc (default mid)")
     gp.add_argument("--end-on-tonic", action="store_true",
                     help="draw 4 candidates per melody and prefer those whose last note is the tonic of their key")

@@ -73,6 +73,7 @@ class GeneratorConfig:
     bar_tokens: list[int] = field(default_factory=list)  # set from the tokenizer: the BAR token ids (bars encoding)
     bar_position: bool = True  # with bar tokens: an input feature for (metre, steps since the bar line)
     lookback_bars: list[int] = field(default_factory=lambda: [1, 2, 4])  # with bar tokens: inputs from the same place k bars back
+    copy_bars: bool = False  # with lookback: a learnt logit bonus for each lookback token (a copy path for repeats)
 
     def validate(self) -> None:
         _check_vocab(self.vocab_size)
@@ -115,6 +116,7 @@ class DiscriminatorConfig:
 class TrainConfig:
     batch_size: int = 64  # sequences per step (G and D)
     mle_epochs: int = 120  # MLE pre-training epochs of G over the training windows
+    mle_keep_best: bool = False  # pre-training ends with the epoch of lowest validation NLL (False: the last, the paper)
     d_pretrain_rounds: int = 50  # D pre-training rounds, each with fresh negatives
     d_epochs: int = 3  # k: epochs over each round's real+fake set
     adv_rounds: int = 200  # adversarial rounds
@@ -201,28 +203,28 @@ def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
 
 
 # the adversarial objective of the small presets (README, "Making the adversarial phase help"):
-# baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright,
+# pre-training kept at its best validation epoch, baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright,
 # and the collapse guard on; the paper preset keeps TrainConfig's plain algorithm
 STABLE_ADVERSARIAL = dict(
-    pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, mle_steps=0, d_max_acc=0.9,
+    mle_keep_best=True, pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, mle_steps=0, d_max_acc=0.9,
     d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
 
 # name -> the app's label, G and D overrides, D's filters per width (None: the paper's table) and
 # the training schedule; fields not named keep the dataclass defaults (the paper's values)
 PRESETS: dict[str, dict[str, Any]] = {
-    "demo": dict(label="Fast demo", generator=dict(embed_dim=32, hidden_dim=64), discriminator=dict(embed_dim=16),
+    "demo": dict(label="Fast demo", generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=16, train=dict(  # the app's default: a first melody within seconds on a 2-core CPU
                      STABLE_ADVERSARIAL, mle_epochs=8, d_pretrain_rounds=2, d_epochs=1, adv_rounds=20, d_steps=1,
                      d_samples=256, rollout_num=8, batch_size=32)),
-    "tiny": dict(label="Tiny (tests)", generator=dict(embed_dim=16, hidden_dim=32), discriminator=dict(embed_dim=16),
+    "tiny": dict(label="Tiny (tests)", generator=dict(embed_dim=16, hidden_dim=32, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=8, train=dict(  # tests: seconds
                      STABLE_ADVERSARIAL, mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1,
                      d_samples=64, rollout_num=4, batch_size=16)),
-    "cpu": dict(label="CPU", generator=dict(embed_dim=32, hidden_dim=64), discriminator=dict(embed_dim=32),
+    "cpu": dict(label="CPU", generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=32),
                 filters=32, train=dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
                     STABLE_ADVERSARIAL, mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
                     d_samples=1000, rollout_num=8, batch_size=32)),
-    "tune": dict(label="Whole tunes (CPU)", generator=dict(embed_dim=64, hidden_dim=128), discriminator=dict(embed_dim=32),
+    "tune": dict(label="Whole tunes (CPU)", generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True), discriminator=dict(embed_dim=32),
                  filters=32, train=dict(  # 8-bar windows of the bars encoding on a 2-core CPU: G with room for form
                      STABLE_ADVERSARIAL, mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
                      d_samples=1000, rollout_num=8, batch_size=32)),

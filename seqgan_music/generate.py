@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import torch
@@ -75,32 +76,87 @@ def choose_meter(run: LoadedRun, primer: torch.Tensor | None = None, requested: 
     return METERS[int(first[tok.bar_tokens].argmax())]
 
 
+TONIC_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # by pitch class
+KEYS = tuple(f"{name} major" for name in TONIC_NAMES) + tuple(
+    f"{name} minor" for name in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"))
+KEY_ROUNDS = 8  # at most this many batches of candidates are drawn to find melodies in a requested mode
+
+
+def parse_key(text: str) -> tuple[int, bool]:
+    """A key such as "G", "G major", "Em", "E minor", "F#m", "Bb" -> (tonic pitch class, major?);
+    a UserError for anything else."""
+    match = re.fullmatch(r"\s*([A-Ga-g])([#b]?)\s*(m|min|minor|maj|major)?\s*", text)
+    if not match:
+        raise UserError(f"--key {text!r}: write a tonic and an optional mode, e.g. G, G major, Em, F# minor")
+    letter, accidental, mode = match.groups()
+    tonic = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[letter.upper()]
+    return (tonic + {"#": 1, "b": -1, "": 0}[accidental]) % 12, mode in (None, "maj", "major")
+
+
+def key_name(key: tuple[int, bool]) -> str:
+    """(tonic pitch class, major?) -> its name in :data:`KEYS`."""
+    return KEYS[key[0] + (0 if key[1] else 12)]
+
+
 def generate_tokens(
     run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     primer: torch.Tensor | None = None, end_on_tonic: bool = False, meter: str | None = None,
+    key: tuple[int, bool] | None = None,
 ) -> torch.Tensor:
     """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens. With
     ``end_on_tonic``, 4 candidates per melody are drawn and those ending on their key's tonic come
     first (:func:`tonic_endings_first`). With bar tokens the new part is whole bars of ``meter``
-    (default :func:`choose_meter`): bar lines where that metre puts them, nowhere else."""
+    (default :func:`choose_meter`): bar lines where that metre puts them, nowhere else. With
+    ``key`` (tonic pitch class, major?) the melodies are those the model wrote in that mode,
+    transposed to that tonic (:func:`transposed_to_key`)."""
     if num < 1 or steps < 1:
         raise UserError("--num and --steps must be at least 1")
     if temperature <= 0:
         raise UserError("--temperature must be positive")
     if top_k < 0:
         raise UserError("--top-k must be 0 (off) or positive")
+    if key is not None and primer is not None and len(primer):
+        raise UserError("--key cannot be combined with a primer: the tune continues in the primer's key")
     device = run.generator.out.weight.device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
-    drawn = 4 * num if end_on_tonic else num
+    drawn = 4 * num if end_on_tonic or key is not None else num
     bar_line = None
     if run.tokenizer.bar_tokens:
         meter = meter or choose_meter(run, primer)
         bar_line = (run.tokenizer.bar_tokens[METERS.index(meter)], run.tokenizer.steps_for(1, meter=meter))
-    sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line).cpu()
-    if primer is not None and len(primer):
-        sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
-    return tonic_endings_first(sampled, run.tokenizer, num) if end_on_tonic else sampled
+    kept: list[torch.Tensor] = []
+    for _ in range(KEY_ROUNDS if key is not None else 1):
+        sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line).cpu()
+        if primer is not None and len(primer):
+            sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
+        kept.append(sampled if key is None else transposed_to_key(sampled, run.tokenizer, key))
+        if sum(map(len, kept)) >= num:
+            break
+    tokens = torch.cat(kept)
+    if len(tokens) < num:
+        raise UserError(f"the model wrote only {len(tokens)} of {KEY_ROUNDS * drawn} melodies in a "
+                        f"{'major' if key[1] else 'minor'} key; ask for fewer melodies or the other mode")
+    return tonic_endings_first(tokens, run.tokenizer, num) if end_on_tonic else tokens[:num]
+
+
+def transposed_to_key(tokens: torch.Tensor, tokenizer: Tokenizer, key: tuple[int, bool]) -> torch.Tensor:
+    """The rows of (C, L) ``tokens`` whose estimated key (metrics.estimate_key) has the mode of
+    ``key`` (tonic pitch class, major?), each moved to its tonic by the smallest shift that keeps
+    its notes in the vocabulary's range (rows no shift fits are dropped) -> (C', L)."""
+    from seqgan_music.metrics import estimate_key
+
+    moved = []
+    for row in tokens.numpy():
+        tonic, major = estimate_key(tokenizer.decode_notes(row))
+        if major != key[1]:
+            continue
+        up = (key[0] - tonic) % 12  # 0..11 semitones up, or up - 12 down
+        for shift in sorted((up, up - 12), key=abs):
+            if (row_in_key := tokenizer.transpose(row, shift)) is not None:
+                moved.append(torch.from_numpy(row_in_key))
+                break
+    return torch.stack(moved) if moved else tokens[:0]
 
 
 def tonic_endings_first(tokens: torch.Tensor, tokenizer: Tokenizer, num: int) -> torch.Tensor:

@@ -87,17 +87,28 @@ class Generator(nn.Module):
         self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars if features else [], cfg.vocab_size,
                                   cfg.bar_position) if features else None
         self.bar_features = nn.Embedding(self.context.size, cfg.embed_dim) if self.context else None
+        copies = cfg.copy_bars and self.context is not None and self.context.lookback_bars
+        self.copy = nn.Linear(cfg.hidden_dim, len(cfg.lookback_bars)) if copies else None
 
     def forward(self, inputs: torch.Tensor, state=None, history: torch.Tensor | None = None):
         """(B, L) input ids -> (B, L, V) logits of the next token, and the LSTM state. ``history``
         (B, N >= L): the sequence whose last L positions the inputs predict (its tokens from each
         position on are not read); needed when the generator has bar features."""
-        x = self.embedding(inputs)
+        x, ids = self.embedding(inputs), None
         if self.context is not None:
             ids = self.context.teacher_forced(history)[0][:, -inputs.shape[1]:]  # (B, L, F)
             x = x + F.embedding_bag(ids.reshape(-1, ids.shape[-1]), self.bar_features.weight, mode="sum").view_as(x)
         hidden, state = self.lstm(x, state)
-        return self.out(hidden), state
+        logits = self.out(hidden)
+        return (logits if self.copy is None else logits.scatter_add(-1, *self.copy_bonus(hidden, ids))), state
+
+    def copy_bonus(self, hidden: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The copy path: (..., H) hidden states and (..., F) feature ids of the positions they
+        predict -> (index, bonus), each (..., K), to scatter-add into the (..., V) logits: a learnt
+        bonus (a linear function of the state) for the token k bars back, per lookback distance."""
+        tokens = self.context.lookback_tokens(ids)
+        none = tokens == self.cfg.vocab_size
+        return tokens.masked_fill(none, 0), self.copy(hidden).masked_fill(none, 0.0)
 
     def shifted_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """(B, T) targets -> (B, T) inputs: the start token, then targets[:, :-1]."""
@@ -183,8 +194,11 @@ class Generator(nn.Module):
         h, c = hs[-1], cs[-1]
         context = self.context_gates()
         tracker = context.tracker(out, P) if context is not None else None
+        ids = tracker.features(out, P) if tracker is not None else None  # of the column to draw
         for t in range(P, P + steps):
             logits = self.out(h)
+            if self.copy is not None:
+                logits.scatter_add_(1, *self.copy_bonus(h, ids))
             if bar_line is not None:
                 token, period = bar_line
                 if (t - P) % period == 0:
@@ -195,7 +209,7 @@ class Generator(nn.Module):
             if t + 1 < P + steps:
                 gates = table[out[:, t]]
                 if tracker is not None:
-                    gates = context.after(tracker, out, t, gates)
+                    gates, ids = context.after(tracker, out, t, gates)
                 h, c = lstm_step(gates, h, c, w_hh)
         return out[:, P:]
 
@@ -224,12 +238,14 @@ class ContextGates:
         state = self.context.teacher_forced(history)[1]
         return state.rows(torch.arange(len(tokens), device=tokens.device) * (column + 1) + column)
 
-    def after(self, tracker: BarTracker, tokens: torch.Tensor, column: int, token_gates: torch.Tensor) -> torch.Tensor:
+    def after(self, tracker: BarTracker, tokens: torch.Tensor, column: int,
+              token_gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Note the tokens just drawn at ``column`` of (R, > column) ``tokens`` in ``tracker``; ->
         (R, 4H) input gates for predicting column + 1: ``token_gates`` (those tokens' table rows)
-        plus the features'."""
+        plus the features', and the (R, F) feature ids of column + 1."""
         tracker.advance(tokens[:, column], column)
-        return self._sum(tracker.features(tokens, column + 1), token_gates)
+        ids = tracker.features(tokens, column + 1)
+        return self._sum(ids, token_gates), ids
 
 
 def lstm_step_(gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor) -> None:

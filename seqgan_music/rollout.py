@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from seqgan_music import native
 from seqgan_music.bar_context import BarTracker
 from seqgan_music.models import (
+    ContextGates,
     Discriminator,
     Generator,
     eval_mode,
@@ -64,16 +65,18 @@ def _torch_stepper(policy: Generator, total_rows: int, generator: torch.Generato
     gates = table.new_empty(rows, table.shape[1])
     u = table.new_empty(rows, 1)
 
-    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None, tracker=None) -> None:
+    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None, bars=None) -> None:
         n = len(h)
         _repeating_addmm(b_out, h, w_out, logits[:n], distinct)
+        if bars is not None:
+            bars.add_copy_bonus(logits[:n], h)
         tok = inverse_cdf_sample_(logits[:n], u[:n], generator)
         tokens[:, column] = tok
         if advance:
             if context is None:
                 lstm_step_(torch.index_select(table, 0, tok, out=gates[:n]), h, c, w_hh)
             else:
-                lstm_step_(context.after(tracker, tokens, column, table[tok]), h, c, w_hh)
+                lstm_step_(bars.after(context, tokens, column, table[tok]), h, c, w_hh)
 
     return step, rows
 
@@ -95,16 +98,18 @@ def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generat
     logits = table.new_empty(rows, V)
     u = table.new_empty(rows)
 
-    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None, tracker=None) -> None:
+    def step(h, c, tokens, column: int, advance: bool, distinct: int | None = None, bars=None) -> None:
         n = len(h)
         weight, bias, out = (w_cat, b_cat, hw[:n]) if advance else (w_out, b_out, logits[:n])
         _repeating_addmm(bias, h, weight, out, distinct)
         u[:n].uniform_(generator=generator)
+        if bars is not None:
+            bars.add_copy_bonus(out[:, :V], h)
         if context is None or not advance:
             native.rollout_step(out, table, h, c, u[:n], tokens, column, advance)
             return
         native.sample_rows(out, V, u[:n], tokens, column)
-        native.lstm_rows(out, V, context.after(tracker, tokens, column, table[tokens[:, column]]), h, c)
+        native.lstm_rows(out, V, bars.after(context, tokens, column, table[tokens[:, column]]), h, c)
 
     return step, rows
 
@@ -135,32 +140,53 @@ def batched_completions(
         if bars is not None:
             bars.join(joined, j * M, j)
         for start, end, distinct in _step_spans(joined, j * M, chunk, B):
-            tracker = bars.rows(start, end) if bars is not None else None
-            step(h_buf[start:end], c_buf[start:end], out[start:end], j, j + 1 < T, distinct, tracker)
+            rows = bars.rows(start, end) if bars is not None else None
+            step(h_buf[start:end], c_buf[start:end], out[start:end], j, j + 1 < T, distinct, rows)
     return out.view(T - 1, num, B, T)
 
 
 class _BarBuffers:
-    """The bar lines behind every rollout row (:class:`BarTracker` state), filled as rows join."""
+    """The bar lines behind every rollout row (:class:`BarTracker` state) and the feature ids of
+    the column each row draws next, filled as rows join."""
 
     def __init__(self, policy: Generator, samples: torch.Tensor, rows: int):
         B, T = samples.shape
-        self.before = policy.context.teacher_forced(samples)[1]  # state before each position, row b * T + t
+        self.policy = policy
+        self.ids_before, self.before = policy.context.teacher_forced(samples)  # (B, T, F); state row b * T + t
         self.index = torch.arange(B, device=samples.device) * T  # rows of position 0
         depth = self.before.bars.shape[1]
         self.state = BarTracker(policy.context, samples.new_empty(rows, depth), samples.new_empty(rows),
                                 samples.new_empty(rows))
+        self.ids = samples.new_empty(rows, self.ids_before.shape[2])
 
     def join(self, start: int, end: int, prefix: int) -> None:
         """Rows [start, end) continue prefixes of length ``prefix`` (the samples, repeated)."""
         joined = self.before.rows(self.index + prefix)
         B = len(self.index)
         for mine, theirs in ((self.state.bars, joined.bars), (self.state.slot, joined.slot),
-                             (self.state.count, joined.count)):
+                             (self.state.count, joined.count), (self.ids, self.ids_before[:, prefix])):
             mine[start:end].view(-1, B, *theirs.shape[1:]).copy_(theirs)
 
-    def rows(self, start: int, end: int) -> BarTracker:
-        return self.state.rows(slice(start, end))
+    def rows(self, start: int, end: int) -> _BarRows:
+        return _BarRows(self, slice(start, end))
+
+
+class _BarRows:
+    """A range of the rows of :class:`_BarBuffers`, as one rollout step sees them."""
+
+    def __init__(self, buffers: _BarBuffers, rows: slice):
+        self.policy, self.ids, self.tracker = buffers.policy, buffers.ids[rows], buffers.state.rows(rows)
+
+    def add_copy_bonus(self, logits: torch.Tensor, h: torch.Tensor) -> None:
+        """Add the policy's copy bonus (if it has a copy path) to the rows' (n, V) logits in place."""
+        if self.policy.copy is not None:
+            logits.scatter_add_(1, *self.policy.copy_bonus(h, self.ids))
+
+    def after(self, context: ContextGates, tokens: torch.Tensor, column: int, token_gates: torch.Tensor) -> torch.Tensor:
+        """:meth:`ContextGates.after` for the rows: their (n, 4H) input gates for column + 1."""
+        gates, ids = context.after(self.tracker, tokens, column, token_gates)
+        self.ids.copy_(ids)
+        return gates
 
 
 def _step_spans(joined: int, active: int, chunk: int, period: int) -> list[tuple[int, int, int | None]]:

@@ -18,7 +18,12 @@ from seqgan_music.errors import UserError
 from seqgan_music.metrics import estimate_key
 from seqgan_music.tokenizer import Tokenizer, meter_steps
 
-ABC_LETTERS = ["C", "^C", "D", "^D", "E", "F", "^F", "G", "^G", "A", "^A", "B"]  # sharps; K:C
+# (letter, alteration) of each pitch class in sharp keys and in flat keys
+SHARP_SPELLING = [("C", 0), ("C", 1), ("D", 0), ("D", 1), ("E", 0), ("F", 0), ("F", 1), ("G", 0), ("G", 1), ("A", 0),
+                  ("A", 1), ("B", 0)]
+FLAT_SPELLING = [("C", 0), ("D", -1), ("D", 0), ("E", -1), ("E", 0), ("F", 0), ("G", -1), ("G", 0), ("A", -1), ("A", 0),
+                 ("B", -1), ("B", 0)]
+ABC_ACCIDENTALS = {-1: "_", 0: "=", 1: "^"}
 
 
 def _grid(tokenizer: Tokenizer) -> int:
@@ -30,9 +35,7 @@ def _grid(tokenizer: Tokenizer) -> int:
 
 def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody"):
     """(L,) token ids -> a music21 Score of one part: metre, tempo, estimated key, notes and rests."""
-    from music21 import key as music21_key
     from music21 import metadata, meter, note, stream, tempo
-    from music21 import pitch as music21_pitch
 
     per_quarter = _grid(tokenizer)
     part = stream.Part()
@@ -52,10 +55,7 @@ def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = 
     if length > now:
         part.append(note.Rest(quarterLength=(length - now) / per_quarter))
     if notes:
-        tonic_pc, major = estimate_key(notes)  # the estimate evaluate and --end-on-tonic use
-        tonic = music21_pitch.Pitch(tonic_pc)
-        key = min((music21_key.Key(name, "major" if major else "minor")  # Db major, not C# major
-                   for name in {tonic.name, tonic.getEnharmonic().name}), key=lambda k: abs(k.sharps))
+        key = written_key(notes)
         part.insert(0, key)
         if key.sharps < 0:  # a flat key: spell black keys as flats
             for n in part.recurse().notes:
@@ -64,6 +64,18 @@ def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = 
     score = stream.Score([part])
     score.insert(0, metadata.Metadata(title=title))
     return score
+
+
+def written_key(notes):
+    """The music21 Key a melody's notes are written in: the estimate evaluate and --end-on-tonic
+    use (:func:`metrics.estimate_key`), spelt with the fewer accidentals (Db major, not C# major)."""
+    from music21 import key as music21_key
+    from music21 import pitch as music21_pitch
+
+    tonic_pc, major = estimate_key(notes)
+    tonic = music21_pitch.Pitch(tonic_pc)
+    names = sorted({tonic.name, tonic.getEnharmonic().name})  # sorted: F# major, not Gb, on a tie
+    return min((music21_key.Key(name, "major" if major else "minor") for name in names), key=lambda k: abs(k.sharps))
 
 
 def musicxml_bytes(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody") -> bytes:
@@ -89,15 +101,23 @@ def score_svg(musicxml: bytes, width_px: int = 1000) -> str:
 
 
 def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Melody", number: int = 1) -> str:
-    """ABC notation: K:C with every sharp written out (and a natural wherever a letter was altered
-    earlier in the bar), L: one grid step, bars of the tune's metre, notes across bar lines tied."""
+    """ABC notation in the key of :func:`written_key` (K: and its signature), L: one grid step,
+    bars of the tune's metre, notes across bar lines tied. A note off the key signature always
+    carries its accidental, and a note of a letter altered earlier in the bar always carries its
+    own, so readers that apply accidentals per octave and those that apply them to every octave
+    read the same pitches."""
     per_quarter = _grid(tokenizer)
     meter = tokenizer.meter_of(tokens)
     bar = meter_steps(meter, per_quarter)[0]
     length = tokenizer.time_steps(tokens)
+    notes = tokenizer.decode_notes(np.asarray(tokens))
+    key = written_key(notes) if notes else None
+    sharps = key.sharps if key else 0
+    signature = dict.fromkeys("FCGDAEB"[:sharps], 1) if sharps >= 0 else dict.fromkeys("BEADGCF"[:-sharps], -1)
+    spelling = SHARP_SPELLING if sharps >= 0 else FLAT_SPELLING
     events: list[tuple[int | None, int, int]] = []  # (pitch or None for a rest, on, off)
     now = 0
-    for pitch, on, off in tokenizer.decode_notes(np.asarray(tokens)):
+    for pitch, on, off in notes:
         if on > now:
             events.append((None, now, on))
         events.append((pitch, on, off))
@@ -105,7 +125,7 @@ def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Mel
     if length > now:
         events.append((None, now, length))
     body: list[str] = []
-    altered: set[str] = set()  # letters with an accidental earlier in this bar
+    altered: dict[str, int] = {}  # letter -> the accidental written on it earlier in this bar
     for pitch, on, off in events:
         start = on
         while start < off:  # one piece per bar the event touches
@@ -113,29 +133,35 @@ def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Mel
             if pitch is None:
                 body.append("z" + _abc_length(end - start))
             else:
-                symbol = _abc_pitch(pitch)
-                letter = symbol.lstrip("^").upper()[0]
-                if symbol.startswith("^"):
-                    altered.add(letter)
-                elif letter in altered:
-                    symbol = "=" + symbol
-                body.append(symbol + _abc_length(end - start) + ("-" if end < off else ""))
+                letter, alteration = spelling[pitch % 12]
+                accidental = ""
+                if alteration != signature.get(letter, 0) or altered.get(letter, alteration) != alteration:
+                    accidental = ABC_ACCIDENTALS[alteration]
+                    altered[letter] = alteration
+                body.append(accidental + _abc_octave(letter, pitch // 12 - 1) + _abc_length(end - start)
+                            + ("-" if end < off else ""))
             if end % bar == 0:
                 body.append("|\n" if (end // bar) % 4 == 0 else "|")
                 altered.clear()
             start = end
     text = " ".join(body).replace(" |", "|").replace("|\n ", "|\n").rstrip()
     text = text[:-1] + "|]" if text.endswith("|") else text + "|]"
-    return (f"X:{number}\nT:{title}\nM:{meter}\nL:1/{4 * per_quarter}\nQ:1/4={qpm:g}\nK:C\n{text}\n")
+    header = f"X:{number}\nT:{title}\nM:{meter}\nL:1/{4 * per_quarter}\nQ:1/4={qpm:g}\n"
+    return header + f"K:{_abc_key(key)}\n{text}\n"
 
 
-def _abc_pitch(midi: int) -> str:
-    """MIDI number -> ABC pitch with sharps: 60 (C4) -> 'C', 72 -> 'c', 84 -> "c'", 48 -> 'C,'."""
-    name = ABC_LETTERS[midi % 12]
-    octave = midi // 12 - 1
+def _abc_key(key) -> str:
+    """A music21 Key (None: C) -> the ABC K: value: G, Bb, F#m."""
+    if key is None:
+        return "C"
+    return key.tonic.name.replace("-", "b") + ("" if key.mode == "major" else "m")
+
+
+def _abc_octave(letter: str, octave: int) -> str:
+    """A letter in a scientific-pitch octave -> ABC: C4 -> 'C', C5 -> 'c', C6 -> "c'", C3 -> 'C,'."""
     if octave >= 5:
-        return name.lower() + "'" * (octave - 5)
-    return name + "," * (4 - octave)
+        return letter.lower() + "'" * (octave - 5)
+    return letter + "," * (4 - octave)
 
 
 def _abc_length(steps: int) -> str:

@@ -20,6 +20,7 @@ Events: ``{"event": "progress", "phase", "done", "total"}`` within a unit;
 from __future__ import annotations
 
 import copy
+import math
 import os
 import threading
 import time
@@ -313,7 +314,16 @@ class Trainer:
                 total, count = total + loss.item() * len(batch), count + len(batch)
         evaluation = self._evaluate()
         metrics = {"mle_loss": total / max(count, 1), **evaluation}
+        nll = evaluation.get("valid_nll")
+        if tc.mle_keep_best and nll is not None and nll < self.selection.get("mle_best_nll", math.inf):
+            self.selection.update(mle_best_nll=nll, mle_best_epoch=epoch)  # saved with the run, as is best_generator
+            self.best_generator = copy.deepcopy(self.G.state_dict())
         if epoch == tc.mle_epochs - 1:
+            best = self.selection.get("mle_best_epoch", epoch)
+            if best != epoch:  # pre-training ends with its best epoch's weights
+                self.G.load_state_dict(self.best_generator)
+                evaluation = self._evaluate()
+                metrics["mle_kept_epoch"] = best
             metrics.update(self._start_adversarial(evaluation, self.units_done))
         self._emit_sample("mle", epoch, None)
         return metrics

@@ -142,8 +142,11 @@ def test_train_tiny_then_generate_with_downloads():
     assert at.selectbox(key="gen_run").options == ["6 songs · Tiny (tests)"]  # the run's name, not a timestamp
     assert len(at.caption) and {"tune_0.mid", "tune_1.mid"} <= {c.value for c in at.caption}  # previews name their songs
     at.radio(key="gen_which").set_value("MLE")
+    at.selectbox(key="gen_key").set_value("G major")
     at.button(key="generate").click().run()
     assert not at.exception and not at.error and len(generated(at)) == 2
+    folder = os.path.join(ws_dir(at), "generated")
+    assert all("\nK:G\n" in Path(folder, f"melody_0{i}.abc").read_text() for i in (1, 2))  # in G major, as asked
 
 
 def test_silent_melodies_are_called_out(monkeypatch):

@@ -285,3 +285,26 @@ def test_generate_whole_bars_of_a_chosen_metre(bars_run_dir, tmp_path, capsys):
     assert "26 new steps each after a primer of 39" in capsys.readouterr().out
     assert main(["generate", run, "--bars", "2", "--meter", "4/3", "--out", str(tmp_path / "x")]) == 2
     assert "--meter 4/3: choose one of" in capsys.readouterr().err
+
+
+def test_generate_in_a_requested_key(bars_run_dir, tmp_path, capsys):
+    """--key: every melody is in that key by the shared estimate (the one the score's key
+    signature and evaluate use), the ABC says so; a malformed key or a key with a primer is one line."""
+    from seqgan_music.generate import generate_tokens, load_run
+    from seqgan_music.metrics import estimate_key
+
+    data, run = bars_run_dir
+    loaded = load_run(run)
+    for key in ((10, True), (4, False)):  # Bb major, E minor
+        tokens = generate_tokens(loaded, 5, 26, seed=1, key=key)
+        assert tokens.shape == (5, 26)
+        assert all(estimate_key(loaded.tokenizer.decode_notes(row)) == key for row in tokens)
+    out = tmp_path / "in_d"
+    assert main(["generate", run, "--num", "2", "--bars", "2", "--key", "D", "--formats", "abc", "--out", str(out)]) == 0
+    assert all("K:D\n" in (out / f"melody_00{i}.abc").read_text() for i in range(2))
+    assert main(["generate", run, "--bars", "2", "--key", "H", "--out", str(tmp_path / "x")]) == 2
+    assert "--key 'H': write a tonic" in capsys.readouterr().err
+    assert main(["generate", run, "--num", "1", "--bars", "2", "--out", str(tmp_path / "p")]) == 0
+    assert main(["generate", run, "--bars", "2", "--key", "Em", "--primer", str(tmp_path / "p" / "melody_000.mid"),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "--key cannot be combined with a primer" in capsys.readouterr().err

@@ -315,13 +315,17 @@ def test_native_head_equals_discriminator_classify():
         native.highway_real_prob(torch.zeros(4, 7), features[:4], torch.zeros(4), 0.0, torch.zeros(4))
 
 
-@pytest.mark.parametrize("bar_tokens", [[], list(range(39, 52))])
-def test_native_and_pytorch_rollouts_draw_the_same_tokens(bar_tokens):
+@pytest.mark.parametrize("bar_tokens, copy", [([], False), (list(range(39, 52)), False), (list(range(39, 52)), True)])
+def test_native_and_pytorch_rollouts_draw_the_same_tokens(bar_tokens, copy):
     """Same generator seed, same chunks, same uniforms: the two engines agree on almost every row
-    (with bar features too: there the kernels draw, the features follow, then the LSTM step)."""
+    (with bar features too: there the kernels draw, the features follow, then the LSTM step; and
+    with the copy path, whose bonus both add to the logits before the draw)."""
     cfg = make_run_config("cpu", 52 if bar_tokens else 39, 32, 0, bar_tokens)
+    cfg.generator.copy_bars = copy
     torch.manual_seed(0)
     g = Generator(cfg.generator)
+    if copy:
+        torch.nn.init.constant_(g.copy.bias, 3.0)  # strong enough that the copies show
     samples = g.sample(8, 32)
     fast = batched_completions(samples, g, 4, torch.Generator().manual_seed(1))
     with native.switched_off():
@@ -470,18 +474,25 @@ def test_batched_completions_with_bar_features_match_exact():
             assert tv(empirical(batched[p - 1, :, b], p), exact) < 0.07
             assert tv(empirical(seq[p - 1, :, b], p), exact) < 0.22
     plain = exact_completion_probs(g, samples[0, :3], T, 3)
-    g.bar_features.weight.data.zero_()  # the features matter: without them the law changes
-    assert tv(plain, exact_completion_probs(g, samples[0, :3], T, 3)) > 0.05
+    for weights in (g.copy.bias, g.copy.weight, g.bar_features.weight):  # each matters: without it the law changes
+        kept = weights.data.clone()
+        weights.data.zero_()
+        assert tv(plain, exact_completion_probs(g, samples[0, :3], T, 3)) > 0.05
+        weights.data.copy_(kept)
 
 
 def bar_gen(seed: int = 0) -> Generator:
-    """V 3 with token 2 a bar line; bar features with a lookback of 1 bar; sharpened weights."""
+    """V 3 with token 2 a bar line; bar features with a lookback of 1 bar and the copy path;
+    sharpened weights."""
     torch.manual_seed(seed)
-    g = Generator(GeneratorConfig(vocab_size=3, embed_dim=4, hidden_dim=8, bar_tokens=[2], lookback_bars=[1]))
+    g = Generator(GeneratorConfig(vocab_size=3, embed_dim=4, hidden_dim=8, bar_tokens=[2], lookback_bars=[1],
+                                  copy_bars=True))
     with torch.no_grad():
         for table in (g.embedding, g.bar_features):
             table.weight.mul_(3)
         g.out.weight.mul_(4)
+        g.copy.weight.normal_(0.0, 1.0)
+        g.copy.bias.fill_(1.5)
     return g
 
 

@@ -100,3 +100,34 @@ def test_naturals_are_written_only_where_the_key_needs_them():
     assert "<fifths>2</fifths>" in xml
     signed = [n for n in re.findall(r"<note\b.*?</note>", xml, re.S) if "<accidental>" in n]
     assert signed and all("<step>C</step>" in n for n in signed)
+
+
+def key_melody(key: int) -> np.ndarray:
+    """A scale of key ``key`` (0-11 major on C..B, 12-23 minor), then notes off the scale in three
+    octaves (one after the same letter's note earlier in its bar), ending on a long tonic."""
+    tonic, major = key % 12, key < 12
+    steps = [0, 2, 4, 5, 7, 9, 11, 12] if major else [0, 2, 3, 5, 7, 8, 10, 11, 12]
+    pitches = [60 + tonic + d for d in steps] + [61 + tonic, 60 + tonic, 73 + tonic, 54 + tonic, 66 + tonic, 60 + tonic]
+    tokens = [t for p in pitches for t in (2 + p - TOK.config.pitch_low, HOLD, HOLD, HOLD)]
+    return np.array(tokens + [HOLD] * 4)
+
+
+@pytest.mark.parametrize("key", range(24))
+def test_abc_is_written_in_the_tunes_key_and_keeps_every_pitch(key):
+    """K: names the key of the shared estimate (G, Bb, F#m, ...); music21 reads back every note,
+    chromatic ones included; the 24 test melodies are estimated in 24 different keys."""
+    from seqgan_music.generate import parse_key
+    from seqgan_music.metrics import estimate_key
+
+    tokens = key_melody(key)
+    assert estimate_key(TOK.decode_notes(tokens)) == (key % 12, key < 12)
+    text = abc_text(TOK, tokens)
+    header = text.split("K:")[1].split("\n")[0]
+    assert parse_key(header) == (key % 12, key < 12)
+    assert parsed_notes(converter.parse(text, format="abc")) == expected_notes(tokens)
+
+
+def test_abc_leaves_the_key_signatures_notes_bare():
+    """A G major scale: K:G and its F sharp written as a plain F."""
+    text = abc_text(TOK, key_melody(7)[:32])
+    assert text.endswith("K:G\nG4 A4 B4 c4| d4 e4 f4 g4|]\n")

@@ -191,3 +191,34 @@ def test_hard_kill_mid_training_then_resume(tiny_dataset, tmp_path):
     assert resume.returncode == 0, resume.stderr
     metrics = read_metrics(run)
     assert [m["unit_index"] for m in metrics] == list(range(153))
+
+
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_pre_training_ends_with_its_best_validation_epoch(tiny_dataset, tmp_path, monkeypatch, keep_best):
+    """With mle_keep_best, G enters the adversarial phase (and mle.pt) with the weights of the
+    epoch of lowest validation NLL, also when training stops and resumes between epochs;
+    without it (the paper), with the last epoch's."""
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3", "adv_rounds=0", "d_pretrain_rounds=0",
+                                                              f"mle_keep_best={str(keep_best).lower()}"])
+    made = []  # the weights after each epoch, as judged
+    nll_of_epoch = iter([1.0, 0.5, 0.9])
+    evaluate = Trainer._evaluate
+
+    def scripted(self):
+        out = evaluate(self)
+        if self.units_done < 3 and len(made) == self.units_done:
+            made.append({k: v.clone() for k, v in self.G.state_dict().items()})
+            out["valid_nll"] = next(nll_of_epoch)
+        return out
+
+    monkeypatch.setattr(Trainer, "_evaluate", scripted)
+    trainer.units = trainer.units[:2]  # stop after two epochs, then resume for the third
+    assert trainer.run() == "done"
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3", "adv_rounds=0", "d_pretrain_rounds=0",
+                                                              f"mle_keep_best={str(keep_best).lower()}"])
+    assert trainer.run(resume=True) == "done"
+    kept = made[1] if keep_best else made[2]
+    for weights in (trainer.G.state_dict(), load_checkpoint(str(tmp_path / MLE)).generator.state_dict()):
+        assert all(torch.equal(weights[k], kept[k]) for k in kept)
+    assert not torch.equal(made[1]["out.weight"], made[2]["out.weight"])
+    assert [m.get("mle_kept_epoch") for m in read_metrics(tmp_path)][-1] == (1 if keep_best else None)
