@@ -29,6 +29,7 @@ import pretty_midi
 from seqgan_music.config import TokenizerConfig, from_dict, to_dict
 from seqgan_music.errors import UserError
 from seqgan_music.melody import Melody, SkipPiece
+from seqgan_music.metrics import estimate_key
 
 REST = 0
 HOLD = 1
@@ -347,8 +348,9 @@ class Tokenizer:
         return self.encoding.step_seconds(qpm)
 
     def decode(self, tokens, qpm: float = 120.0, program: int = 0, velocity: int = 90) -> pretty_midi.PrettyMIDI:
-        """Token ids -> a one-track PrettyMIDI at tempo ``qpm`` with GM ``program`` (0-127) and the
-        tokens' time signature."""
+        """Token ids -> a one-track PrettyMIDI at tempo ``qpm`` with GM ``program`` (0-127), the
+        tokens' time signature and (on the beat grid) the key their notes are estimated in
+        (:func:`metrics.estimate_key`, as the scores have it)."""
         if not 20 <= qpm <= 400:
             raise UserError(f"tempo {qpm} qpm is outside 20..400")
         if not 0 <= program <= 127:
@@ -357,9 +359,13 @@ class Tokenizer:
         meter = self.meter_of(tokens)
         if meter is not None:
             pm.time_signature_changes.append(pretty_midi.TimeSignature(*(int(x) for x in meter.split("/")), 0.0))
+        notes = self.decode_notes(tokens)
+        if meter is not None and notes:
+            tonic, major = estimate_key(notes)
+            pm.key_signature_changes.append(pretty_midi.KeySignature(tonic + (0 if major else 12), 0.0))
         inst = pretty_midi.Instrument(program=program, name="melody")
         step = self.step_seconds(qpm)
-        for pitch, on, off in self.decode_notes(tokens):
+        for pitch, on, off in notes:
             inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=pitch, start=on * step, end=off * step))
         pm.instruments.append(inst)
         return pm

@@ -300,8 +300,10 @@ def test_generate_in_a_requested_key(bars_run_dir, tmp_path, capsys):
         assert tokens.shape == (5, 26)
         assert all(estimate_key(loaded.tokenizer.decode_notes(row)) == key for row in tokens)
     out = tmp_path / "in_d"
-    assert main(["generate", run, "--num", "2", "--bars", "2", "--key", "D", "--formats", "abc", "--out", str(out)]) == 0
+    assert main(["generate", run, "--num", "2", "--bars", "2", "--key", "D", "--formats", "mid,abc", "--out", str(out)]) == 0
     assert all("K:D\n" in (out / f"melody_00{i}.abc").read_text() for i in range(2))
+    assert all([k.key_number for k in pretty_midi.PrettyMIDI(str(out / f"melody_00{i}.mid")).key_signature_changes] == [2]
+               for i in range(2))  # D major's key signature in the MIDI file
     assert main(["generate", run, "--bars", "2", "--key", "H", "--out", str(tmp_path / "x")]) == 2
     assert "--key 'H': write a tonic" in capsys.readouterr().err
     assert main(["generate", run, "--num", "1", "--bars", "2", "--out", str(tmp_path / "p")]) == 0
