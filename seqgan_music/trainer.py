@@ -323,7 +323,7 @@ class Trainer:
             if best != epoch:  # pre-training ends with its best epoch's weights
                 self.G.load_state_dict(self.best_generator)
                 evaluation = self._evaluate()
-                metrics["mle_kept_epoch"] = best
+                metrics.update(mle_kept_epoch=best, mle_kept_valid_nll=evaluation.get("valid_nll"))
             metrics.update(self._start_adversarial(evaluation, self.units_done))
         self._emit_sample("mle", epoch, None)
         return metrics

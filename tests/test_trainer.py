@@ -221,4 +221,6 @@ def test_pre_training_ends_with_its_best_validation_epoch(tiny_dataset, tmp_path
     for weights in (trainer.G.state_dict(), load_checkpoint(str(tmp_path / MLE)).generator.state_dict()):
         assert all(torch.equal(weights[k], kept[k]) for k in kept)
     assert not torch.equal(made[1]["out.weight"], made[2]["out.weight"])
-    assert [m.get("mle_kept_epoch") for m in read_metrics(tmp_path)][-1] == (1 if keep_best else None)
+    last = read_metrics(tmp_path)[-1]
+    assert last.get("mle_kept_epoch") == (1 if keep_best else None) and last["valid_nll"] == 0.9
+    assert ("mle_kept_valid_nll" in last) == keep_best  # the kept weights' NLL, measured again
