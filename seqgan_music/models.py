@@ -74,6 +74,7 @@ class Generator(nn.Module):
     With bar tokens in the vocabulary (``cfg.bar_tokens``) the input at each position also sums
     embeddings of its place in the bar and of lookback tokens (:mod:`seqgan_music.bar_context`);
     those are computed from the sequence so far, which is why the calls below take the history.
+    With ``cfg.copy_bars`` the logits also get the copy path's bonus (:meth:`copy_bonus`).
     """
 
     def __init__(self, cfg: GeneratorConfig):
