@@ -18,7 +18,10 @@ from seqgan_music.errors import UserError
 from seqgan_music.metrics import estimate_key
 from seqgan_music.tokenizer import Tokenizer, meter_steps
 
-# (letter, alteration) of each pitch class in sharp keys and in flat keys
+# (letter, alteration) of each pitch class in keys without sharps or flats (music21's spelling of
+# MIDI numbers: C# Eb F# G# Bb), in sharp keys and in flat keys
+DEFAULT_SPELLING = [("C", 0), ("C", 1), ("D", 0), ("E", -1), ("E", 0), ("F", 0), ("F", 1), ("G", 0), ("G", 1),
+                    ("A", 0), ("B", -1), ("B", 0)]
 SHARP_SPELLING = [("C", 0), ("C", 1), ("D", 0), ("D", 1), ("E", 0), ("F", 0), ("F", 1), ("G", 0), ("G", 1), ("A", 0),
                   ("A", 1), ("B", 0)]
 FLAT_SPELLING = [("C", 0), ("D", -1), ("D", 0), ("E", -1), ("E", 0), ("F", 0), ("G", -1), ("G", 0), ("A", -1), ("A", 0),
@@ -57,10 +60,10 @@ def melody_score(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = 
     if notes:
         key = written_key(notes)
         part.insert(0, key)
-        if key.sharps < 0:  # a flat key: spell black keys as flats
-            for n in part.recurse().notes:
-                if n.pitch.accidental is not None and n.pitch.accidental.name == "sharp":
-                    n.pitch = n.pitch.getEnharmonic()
+        unwanted = "sharp" if key.sharps < 0 else "flat" if key.sharps > 0 else None
+        for n in part.recurse().notes:  # black keys as flats in flat keys, as sharps in sharp keys
+            if n.pitch.accidental is not None and n.pitch.accidental.name == unwanted:
+                n.pitch = n.pitch.getEnharmonic()
     score = stream.Score([part])
     score.insert(0, metadata.Metadata(title=title))
     return score
@@ -114,7 +117,7 @@ def abc_text(tokenizer: Tokenizer, tokens, qpm: float = 120.0, title: str = "Mel
     key = written_key(notes) if notes else None
     sharps = key.sharps if key else 0
     signature = dict.fromkeys("FCGDAEB"[:sharps], 1) if sharps >= 0 else dict.fromkeys("BEADGCF"[:-sharps], -1)
-    spelling = SHARP_SPELLING if sharps >= 0 else FLAT_SPELLING
+    spelling = SHARP_SPELLING if sharps > 0 else DEFAULT_SPELLING if sharps == 0 else FLAT_SPELLING
     events: list[tuple[int | None, int, int]] = []  # (pitch or None for a rest, on, off)
     now = 0
     for pitch, on, off in notes:

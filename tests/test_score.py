@@ -131,3 +131,15 @@ def test_abc_leaves_the_key_signatures_notes_bare():
     """A G major scale: K:G and its F sharp written as a plain F."""
     text = abc_text(TOK, key_melody(7)[:32])
     assert text.endswith("K:G\nG4 A4 B4 c4| d4 e4 f4 g4|]\n")
+
+
+@pytest.mark.parametrize("key", [0, 7, 4, 9 + 12, 5, 2 + 12])  # C, G, E, A minor, F, D minor
+def test_abc_and_musicxml_spell_black_keys_alike(key):
+    """Every chromatic note is spelt the same in the ABC text and the MusicXML score: sharps in
+    sharp keys, flats in flat keys, C# Eb F# G# Bb in C major and A minor."""
+    tokens = np.array([t for p in range(60, 72) for t in (2 + p - TOK.config.pitch_low, HOLD)] + list(key_melody(key)))
+    abc = converter.parse(abc_text(TOK, tokens), format="abc")
+    xml = converter.parseData(musicxml_bytes(TOK, tokens).decode("utf-8"), format="musicxml")
+    names = [n.pitch.name for n in xml.flatten().notes]
+    assert [n.pitch.name for n in abc.flatten().notes] == names
+    assert {0: "E-", 7: "D#", 4: "D#", 21: "E-", 5: "E-", 14: "E-"}[key] in names[:12]
