@@ -93,11 +93,6 @@ def parse_key(text: str) -> tuple[int, bool]:
     return (tonic + {"#": 1, "b": -1, "": 0}[accidental]) % 12, mode in (None, "maj", "major")
 
 
-def key_name(key: tuple[int, bool]) -> str:
-    """(tonic pitch class, major?) -> its name in :data:`KEYS`."""
-    return KEYS[key[0] + (0 if key[1] else 12)]
-
-
 def generate_tokens(
     run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     primer: torch.Tensor | None = None, end_on_tonic: bool = False, meter: str | None = None,

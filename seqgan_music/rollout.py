@@ -185,7 +185,8 @@ class _BarRows:
     def after(self, context: ContextGates, tokens: torch.Tensor, column: int, token_gates: torch.Tensor) -> torch.Tensor:
         """:meth:`ContextGates.after` for the rows: their (n, 4H) input gates for column + 1."""
         gates, ids = context.after(self.tracker, tokens, column, token_gates)
-        self.ids.copy_(ids)
+        if self.policy.copy is not None:  # only the copy path reads them
+            self.ids.copy_(ids)
         return gates
 
 
