@@ -99,7 +99,9 @@ class Generator(nn.Module):
         if self.context is not None:
             ids = self.context.teacher_forced(history)[0][:, -inputs.shape[1]:]  # (B, L, F)
             x = x + F.embedding_bag(ids.reshape(-1, ids.shape[-1]), self.bar_features.weight, mode="sum").view_as(x)
-        hidden, state = self.lstm(x, state)
+        p = self.cfg.dropout if self.training else 0.0
+        hidden, state = self.lstm(F.dropout(x, p), state)
+        hidden = F.dropout(hidden, p)
         logits = self.out(hidden)
         return (logits if self.copy is None else logits.scatter_add(-1, *self.copy_bonus(hidden, ids))), state
 

@@ -394,6 +394,7 @@ class Trainer:
         for g in range(tc.g_steps):
             self._emit_step("adversarial", g, steps)
             rewards = self._policy_gradient_step(metrics)
+        self.G.train()
         for _ in range(tc.mle_steps):
             idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
                                 device=self.device)
@@ -418,7 +419,7 @@ class Trainer:
         tc = self.cfg.train
         samples = self.G.sample(tc.batch_size // self.dist.world, self.cfg.discriminator.seq_len, generator=self.rng)
         rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
-        self.G.train()
+        self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         inputs = self.G.shifted_inputs(samples)
         logits = self.G_train(inputs, None, samples)[0]
         kl = None

@@ -224,3 +224,43 @@ def test_pre_training_ends_with_its_best_validation_epoch(tiny_dataset, tmp_path
     last = read_metrics(tmp_path)[-1]
     assert last.get("mle_kept_epoch") == (1 if keep_best else None) and last["valid_nll"] == 0.9
     assert ("mle_kept_valid_nll" in last) == keep_best  # the kept weights' NLL, measured again
+
+
+def test_generator_dropout_acts_in_mle_training_only(tiny_dataset, tmp_path):
+    """Dropout (``generator.dropout``) changes teacher-forced logits in training mode only; with
+    G in eval mode (sampling, rollouts, validation) the model equals one without it; policy-gradient
+    steps compute their log-probabilities without it; MLE steps with it."""
+    from seqgan_music.config import GeneratorConfig
+    from seqgan_music.models import Generator
+
+    g = Generator(GeneratorConfig(vocab_size=9, embed_dim=8, hidden_dim=16, dropout=0.5))
+    plain = Generator(GeneratorConfig(vocab_size=9, embed_dim=8, hidden_dim=16))
+    plain.load_state_dict(g.state_dict())
+    x = torch.randint(0, 9, (4, 12), generator=torch.Generator().manual_seed(0))
+    g.train()
+    assert not torch.allclose(g.teacher_forced_logits(x), g.teacher_forced_logits(x))
+    g.eval()
+    assert torch.equal(g.teacher_forced_logits(x), plain.eval().teacher_forced_logits(x))
+    with pytest.raises(UserError, match="dropout"):
+        GeneratorConfig(dropout=1.0).validate()
+
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["generator.dropout=0.5", "adv_rounds=1", "mle_steps=1"])
+    seen, inside_pg = {"mle": set(), "pg": set()}, []
+    mle_loss, pg_step, forward = trainer._mle_loss, trainer._policy_gradient_step, trainer.G.forward
+
+    def pg_step_marked(metrics):
+        inside_pg.append(True)
+        try:
+            return pg_step(metrics)
+        finally:
+            inside_pg.pop()
+
+    def forward_seen(*args, **kwargs):
+        if inside_pg and torch.is_grad_enabled():
+            seen["pg"].add(trainer.G.training)
+        return forward(*args, **kwargs)
+
+    trainer._policy_gradient_step, trainer.G.forward = pg_step_marked, forward_seen
+    trainer._mle_loss = lambda batch: seen["mle"].add(trainer.G.training) or mle_loss(batch)
+    assert trainer.run() == "done"
+    assert seen == {"mle": {True}, "pg": {False}}
