@@ -143,6 +143,7 @@ class TrainConfig:
     select_rate_tolerance: float = 0.05  # ... if its silent and one-pitch rates exceed MLE's by at most this
     select_overlap_drop: float = 0.03  # ... if its statistics overlap with validation is at most this below MLE's
     select_margin: float = 0.0  # ... and if its score (minus valid NLL) beats the best so far by more than this
+    select_latest: bool = False  # True: every eligible round becomes best.pt, whatever its score (the newest wins)
     collapse_entropy: float = 0.0  # collapse when G's entropy falls below this fraction of the MLE model's (0: off)
     collapse_rate: float = 1.0  # collapse when the silent or one-pitch rate exceeds the MLE model's by this (1: off)
     collapse_pinned_rounds: int = 0  # collapse after this many rounds of mean reward within 0.02 of 0 or 1 (0: off)
@@ -170,8 +171,8 @@ class TrainConfig:
             raise UserError(f"amp must be 'off' or 'bf16', not {self.amp!r}")
         if self.pg_baseline not in ("none", "batch"):
             raise UserError(f"pg_baseline must be 'none' or 'batch', not {self.pg_baseline!r}")
-        if not isinstance(self.pg_normalize, bool):
-            raise UserError("pg_normalize must be true or false")
+        if not isinstance(self.pg_normalize, bool) or not isinstance(self.select_latest, bool):
+            raise UserError("pg_normalize and select_latest must be true or false")
         if min(self.select_rate_tolerance, self.select_overlap_drop, self.select_margin, self.select_nll_budget) < 0:
             raise UserError("select_rate_tolerance, select_overlap_drop, select_margin and select_nll_budget must be >= 0")
         if self.kl_coef < 0 or self.mle_steps < 0 or self.select_samples < 1 or self.collapse_pinned_rounds < 0:
@@ -229,8 +230,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                     d_samples=1000, rollout_num=8, batch_size=32)),
     "tune": dict(label="Whole tunes (CPU)", generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True, dropout=0.4),
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
-                     # 2-core CPU: G with room for form, dropout against out-of-key notes, so twice the epochs
-                     STABLE_ADVERSARIAL, mle_epochs=30, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
+                     # 2-core CPU: G with room for form, dropout against out-of-key notes, so twice the epochs;
+                     # the newest eligible round is kept (the rounds add the phrase repetition)
+                     STABLE_ADVERSARIAL, select_latest=True, mle_epochs=30, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
                      d_samples=1000, rollout_num=8, batch_size=32)),
     "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
 }

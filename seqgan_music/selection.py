@@ -14,6 +14,10 @@ reward is no measure of quality:
   one-pitch rate by more than ``select_rate_tolerance`` nor lower the mean overlap of
   music-statistics histograms with the validation windows by more than ``select_overlap_drop``;
   its validation NLL may exceed the MLE model's by at most ``select_nll_budget``.
+- with ``select_latest`` (the ``tune`` preset) every eligible round replaces the best model
+  whatever its score: there the adversarial rounds are what adds phrase repetition, which the
+  validation NLL does not see, and the last round was the better whole-tune model in every
+  measured run (README, "Whole tunes").
 
 The same samples give G's per-token entropy and the silent and one-pitch rates that the collapse
 guard compares with the MLE model's.

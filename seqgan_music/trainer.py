@@ -467,7 +467,8 @@ class Trainer:
             pinned = min(float(rewards.mean()), 1 - float(rewards.mean())) < 0.02
             self.selection["pinned"] = self.selection["pinned"] + 1 if pinned else 0
         best = self.selection["best_score"]
-        if eligible(j, reference, tc) and (j.score is None or best is None or j.score > best + tc.select_margin):
+        newer_wins = tc.select_latest or j.score is None or best is None
+        if eligible(j, reference, tc) and (newer_wins or j.score > best + tc.select_margin):
             self.best_generator = copy.deepcopy(self.G.state_dict())
             self.selection.update(best_score=j.score, best_unit=self.units_done)
         out = {**j.as_metrics(), "best_unit": self.selection["best_unit"], "best_model": self.best_description()}

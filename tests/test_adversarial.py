@@ -278,3 +278,24 @@ def test_evaluate_rows_mle_best_last_markov_real(tiny_run_dir, tiny_dataset, cap
         assert 0 <= r["critic"] <= 1 and 0 <= r["silent"] <= 1 and 0 <= r["pc_dist"] <= 1
         assert r["dur_entropy"] >= 0 and 0 <= r["phrase_rep"] <= 1
     assert math.isnan(result["rows"][-1]["valid_nll"]) and result["rows"][-1]["temperature"] is None
+
+
+def test_select_latest_keeps_the_newest_eligible_round(tiny_dataset, tmp_path, monkeypatch):
+    """With ``select_latest`` every eligible round becomes best.pt whatever its validation NLL; a
+    round that fails the guards does not."""
+    from seqgan_music import trainer as trainer_module
+
+    verdicts = iter([True, False, True, False])  # the guards' verdict on adversarial rounds 0..3
+    monkeypatch.setattr(trainer_module, "eligible", lambda j, reference, tc: next(verdicts))
+    trainer = _trainer(tiny_dataset, tmp_path, ["select_latest=true", "adv_rounds=4", "d_max_acc=1"])
+    assert trainer.run() == "done"
+    adv = [m for m in _metrics(tmp_path) if m["phase"] == "adversarial"]
+    assert [m["best_unit"] for m in adv] == [adv[0]["unit_index"]] * 2 + [adv[2]["unit_index"]] * 2
+    best, last = (read_checkpoint(str(tmp_path / f)) for f in (BEST, LAST))
+    assert not _weights_equal(best["generator"], last["generator"])  # round 3 failed the guards
+
+
+def test_whole_tune_preset_keeps_the_newest_round_and_trains_with_dropout():
+    cfg = make_run_config("tune", 52, 136, 0, list(range(39, 52)))
+    assert cfg.train.select_latest and cfg.generator.dropout == 0.4 and cfg.train.mle_epochs == 30
+    assert not make_run_config("cpu", 39, 32).train.select_latest
