@@ -232,8 +232,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
                      # 2-core CPU: G with room for form, dropout against out-of-key notes, so twice the epochs;
                      # the newest eligible round is kept (the rounds add the phrase repetition)
-                     STABLE_ADVERSARIAL, select_latest=True, mle_epochs=30, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
-                     d_samples=1000, rollout_num=8, batch_size=32)),
+                     STABLE_ADVERSARIAL, select_latest=True, mle_epochs=30, d_pretrain_rounds=5, d_epochs=2,
+                     adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8, batch_size=32)),
     "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
 }
 

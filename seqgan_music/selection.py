@@ -16,8 +16,8 @@ reward is no measure of quality:
   its validation NLL may exceed the MLE model's by at most ``select_nll_budget``.
 - with ``select_latest`` (the ``tune`` preset) every eligible round replaces the best model
   whatever its score: there the adversarial rounds are what adds phrase repetition, which the
-  validation NLL does not see, and the last round was the better whole-tune model in every
-  measured run (README, "Whole tunes").
+  validation NLL does not see: in every measured run the last round repeated phrases more than
+  the round of lowest validation NLL (README, "Whole tunes").
 
 The same samples give G's per-token entropy and the silent and one-pitch rates that the collapse
 guard compares with the MLE model's.
