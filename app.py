@@ -530,7 +530,8 @@ def show_generated(gen: dict) -> None:
         st.warning(f"{len(silent)} of {len(gen['melodies'])} melodies have no notes (melody "
                    f"{', '.join(map(str, silent))}): this model writes silence. Try the MLE or Best generator, "
                    "or a lower temperature.")
-    st.download_button("Download all as .zip", archive.getvalue(), "melodies.zip", "application/zip", key="dl_zip")
+    st.download_button("Download all as .zip", archive.getvalue(), "melodies.zip", "application/zip", key="dl_zip",
+                       on_click="ignore")
     for i, m in enumerate(gen["melodies"]):
         if i + 1 in silent:
             st.markdown(f"**Melody {i + 1}** · :red[silent: no notes]")
@@ -540,13 +541,15 @@ def show_generated(gen: dict) -> None:
         st.image(roll(tok, m["tokens"], m["rewards"], new))
         st.audio(m["wav"], format="audio/wav")
         if "svg" in m:
-            st.image(m["svg"].decode("utf-8"), caption="score (4/4, key estimated from the notes)")
+            st.image(m["svg"].decode("utf-8"), caption=f"score ({tok.meter_of(m['tokens'])}, key estimated from the notes)")
         cols = st.columns(3)
-        cols[0].download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}")
+        cols[0].download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}",
+                                on_click="ignore")
         if "musicxml" in m:
             cols[1].download_button("Download MusicXML", m["musicxml"], f"melody_{i + 1:02d}.musicxml",
-                                    "application/vnd.recordare.musicxml+xml", key=f"dl_xml_{i}")
-            cols[2].download_button("Download ABC", m["abc"], f"melody_{i + 1:02d}.abc", "text/vnd.abc", key=f"dl_abc_{i}")
+                                    "application/vnd.recordare.musicxml+xml", key=f"dl_xml_{i}", on_click="ignore")
+            cols[2].download_button("Download ABC", m["abc"], f"melody_{i + 1:02d}.abc", "text/vnd.abc",
+                                    key=f"dl_abc_{i}", on_click="ignore")
 
 
 # ---------------------------------------------------------------- models
@@ -576,7 +579,7 @@ def models_tab(ws: str) -> None:
         cols = st.columns(2)
         with open(os.path.join(run_dir, LAST), "rb") as fh:
             cols[0].download_button("Download checkpoint", fh.read(), f"{name}.pt", "application/octet-stream",
-                                    key="dl_ckpt")
+                                    key="dl_ckpt", on_click="ignore")
         training = (job := current_job(ws)) is not None and job.alive() and job.run_dir == run_dir
         if cols[1].button("Delete run", key="delete_run", disabled=training,
                           help="stop its training first" if training else "removes its checkpoints and metrics"):
