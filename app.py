@@ -541,7 +541,8 @@ def show_generated(gen: dict) -> None:
         st.image(roll(tok, m["tokens"], m["rewards"], new))
         st.audio(m["wav"], format="audio/wav")
         if "svg" in m:
-            st.image(m["svg"].decode("utf-8"), caption=f"score ({tok.meter_of(m['tokens'])}, key estimated from the notes)")
+            caption = f"score ({tok.meter_of(m['tokens'])}, key estimated from the notes)"
+            st.image(m["svg"].decode("utf-8"), caption=caption)
         cols = st.columns(3)
         cols[0].download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}",
                                 on_click="ignore")

@@ -99,9 +99,9 @@ class Generator(nn.Module):
         if self.context is not None:
             ids = self.context.teacher_forced(history)[0][:, -inputs.shape[1]:]  # (B, L, F)
             x = x + F.embedding_bag(ids.reshape(-1, ids.shape[-1]), self.bar_features.weight, mode="sum").view_as(x)
-        p = self.cfg.dropout if self.training else 0.0
-        hidden, state = self.lstm(F.dropout(x, p), state)
-        hidden = F.dropout(hidden, p)
+        drop = self.training and self.cfg.dropout > 0  # otherwise F.dropout returns its input untouched
+        hidden, state = self.lstm(F.dropout(x, self.cfg.dropout, drop), state)
+        hidden = F.dropout(hidden, self.cfg.dropout, drop)
         logits = self.out(hidden)
         return (logits if self.copy is None else logits.scatter_add(-1, *self.copy_bonus(hidden, ids))), state
 
