@@ -416,6 +416,9 @@ def generate_tab(ws: str) -> None:
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
     bars = cols[1].number_input("Length in bars", 1, 32, 4, key="gen_bars",
                                 help="with a primer: the length of the new part, after the primer")
+    model_ends = cols[1].checkbox("The model ends the tune", False, key="gen_model_ends",
+                                  help="the model may end each tune at a bar line of its choice; the length above is "
+                                       "then the most (models trained on data prepared with bar lines)")
     meter = cols[2].selectbox("Metre", [AS_LEARNT, *METERS], key="gen_meter",
                               help="models trained on the bars encoding write whole bars of this time signature; "
                                    f"{AS_LEARNT}: the primer's, else the one the model starts most tunes in "
@@ -438,7 +441,7 @@ def generate_tab(ws: str) -> None:
             save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], int(num), int(bars),
                                          None if meter == AS_LEARNT else meter, float(temperature), int(top_k),
                                          int(seed), float(qpm), INSTRUMENTS[instrument], primer_file, colour, tonic,
-                                         None if key == AS_LEARNT else parse_key(key)))
+                                         None if key == AS_LEARNT else parse_key(key), model_ends))
         except UserError as exc:
             st.error(str(exc))
     if (generated := load_generated(ws)) is not None:
@@ -488,7 +491,7 @@ def load_generated(ws: str) -> dict | None:
 
 
 def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, program, primer_file, colour,
-              tonic, key=None) -> dict:
+              tonic, key=None, model_ends=False) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     primer = None
@@ -499,9 +502,10 @@ def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, p
     meter = choose_meter(run, primer, meter)
     steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer), meter or "4/4")
     tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic, meter=meter,
-                             key=key)
+                             key=key, model_ends=model_ends)
     melodies = []
     for i, row in enumerate(tokens):
+        row = torch.from_numpy(tok.tune_part(row.numpy()))  # a tune the model ended: up to its END
         pm = tok.decode(row, qpm=qpm, program=program)
         buf = io.BytesIO()
         pm.write(buf)

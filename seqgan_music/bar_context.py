@@ -4,8 +4,10 @@ For sequences with BAR tokens (the ``bars`` encoding), the input at position t (
 predicts token t) gets features computed from the tokens before t:
 
 position
-    (the metre of the current bar, steps since its BAR token), and the bar's number in the
-    sequence: the model knows the beat and the bar it is on without counting.
+    (the metre of the current bar, steps since its BAR token), and the bar's number in the tune
+    (a training window from the middle of a tune is told the number of its first bar; bar numbers
+    from ``max_bars - 1`` on share one id): the model knows the beat and the bar it is on without
+    counting, and so where strains and tunes usually end.
 lookback
     for each k in ``lookback_bars``, the token at the same place k bars back and whether the
     previous token repeated its counterpart k bars back (Magenta's Lookback RNN), so repeating a
@@ -25,18 +27,19 @@ from dataclasses import dataclass
 import torch
 
 MAX_OFFSET = 64  # offsets within a bar are capped here (a bar of 12/8 at 4 steps per quarter: 24)
-MAX_BARS = 16  # bar numbers are capped here
 
 
 class BarContext:
     """Feature rules for one vocabulary: which tokens are bar lines, whether the position features
     are on, which lookback distances."""
 
-    def __init__(self, bar_tokens: list[int], lookback_bars: list[int], vocab_size: int, position: bool = True):
+    def __init__(self, bar_tokens: list[int], lookback_bars: list[int], vocab_size: int, position: bool = True,
+                 max_bars: int = 16):
         self.lookback_bars = list(lookback_bars)
         self.none = vocab_size  # lookback id when the bar k back does not exist
         self.position = position
-        sizes = ([(len(bar_tokens) + 1) * MAX_OFFSET, MAX_BARS] if position else []) + \
+        self.max_bars = max_bars
+        sizes = ([(len(bar_tokens) + 1) * MAX_OFFSET, max_bars] if position else []) + \
             [2 * (vocab_size + 1)] * len(self.lookback_bars)  # metre slot 0: before the first bar line
         self.size = sum(sizes)  # rows of the feature table
         self.offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)  # (F,) where each feature's ids start
@@ -56,7 +59,7 @@ class BarContext:
         the latest), the latest bar's metre ``slot`` (R,) and the number of bar lines so far (R,)."""
         latest = bars[:, 0]
         offset = torch.where(latest >= 0, column - latest, column).clamp(max=MAX_OFFSET - 1)
-        ids = [slot * MAX_OFFSET + offset, count.clamp(max=MAX_BARS - 1)] if self.position else []
+        ids = [slot * MAX_OFFSET + offset, count.clamp(max=self.max_bars - 1)] if self.position else []
         if self.lookback_bars:
             back = bars[:, self.lookback_bars]  # (R, K)
             at = (back + offset[:, None]).clamp(min=0, max=tokens.shape[1] - 1)
@@ -72,10 +75,11 @@ class BarContext:
         K = len(self.lookback_bars)
         return (ids[..., -K:] - self.offsets[-K:].to(ids.device)) % (self.none + 1)
 
-    def teacher_forced(self, tokens: torch.Tensor) -> tuple[torch.Tensor, BarTracker]:
+    def teacher_forced(self, tokens: torch.Tensor, first_bar: torch.Tensor | None = None) -> tuple[torch.Tensor, BarTracker]:
         """Feature ids (B, T, F) for predicting every position of (B, T) ``tokens`` from the tokens
         before it, and the tracker state before each position (flattened to B * T rows, row
-        b * T + t), what a :class:`BarTracker` starts from."""
+        b * T + t), what a :class:`BarTracker` starts from. ``first_bar`` (B,): the number of
+        bar lines in the tune before each row (None: the rows start their tunes)."""
         B, T = tokens.shape
         slot_of = self.slot_of.to(tokens.device)
         is_bar = slot_of[tokens] > 0
@@ -84,10 +88,11 @@ class BarContext:
         rows, cols = is_bar.nonzero(as_tuple=True)
         where[rows, count[rows, cols] - 1] = cols
         before = torch.cat([count.new_zeros(B, 1), count[:, :-1]], 1)  # bar lines among tokens[:, :t]
+        tune_bars = before if first_bar is None else before + first_bar.to(before.device).view(B, 1)
         idx = before[:, :, None] - 1 - torch.arange(self.depth, device=tokens.device)  # (B, T, depth)
         bars = torch.where(idx >= 0, where.gather(1, idx.clamp(min=0).view(B, -1)).view(B, T, -1), -1)
         slot = torch.where(bars[:, :, 0] >= 0, slot_of[tokens.gather(1, bars[:, :, 0].clamp(min=0))], 0)
-        state = BarTracker(self, bars.reshape(B * T, -1), slot.reshape(-1), before.reshape(-1))
+        state = BarTracker(self, bars.reshape(B * T, -1), slot.reshape(-1), tune_bars.reshape(-1))
         column = torch.arange(T, device=tokens.device).repeat(B)
         rows = torch.arange(B, device=tokens.device).repeat_interleave(T)
         return self.features(tokens, rows, column, state.bars, state.slot, state.count).view(B, T, -1), state
@@ -96,7 +101,7 @@ class BarContext:
 @dataclass
 class BarTracker:
     """Bar lines behind each of R rows being sampled: positions (R, depth), -1 for none, the
-    latest bar's metre slot (R,) and the number of bar lines so far (R,)."""
+    latest bar's metre slot (R,) and the number of bar lines so far in the tune (R,)."""
 
     context: BarContext
     bars: torch.Tensor

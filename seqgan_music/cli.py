@@ -62,7 +62,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     cfg = TokenizerConfig(
         encoding=args.encoding, seq_len=args.seq_len, hop=args.hop or args.seq_len // 2, steps_per_quarter=args.steps_per_quarter, track=args.track,
-        skyline_all=args.skyline_all, transpose=args.transpose,
+        skyline_all=args.skyline_all, transpose=args.transpose, tune_end=args.encoding == "bars",
     )
     bar = tqdm(desc="reading", unit="file", file=sys.stderr, leave=False, disable=None, mininterval=0.5)
 
@@ -118,7 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = apply_overrides(cfg, args.set)
     bars: dict = {}
     trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer,
-                      callbacks=[_tqdm_callback(bars)] if info.is_main else [], dist_info=info)
+                      callbacks=[_tqdm_callback(bars)] if info.is_main else [], dist_info=info,
+                      first_bars=(ds.train_first_bar, ds.valid_first_bar))
     start = time.perf_counter()
     status = trainer.run(resume=args.resume)
     if bars.get("bar") is not None:
@@ -172,10 +173,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         steps = args.steps or 4 * run.config.discriminator.seq_len
     tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer,
                              end_on_tonic=args.end_on_tonic, meter=meter,
-                             key=None if args.key is None else parse_key(args.key))
+                             key=None if args.key is None else parse_key(args.key), model_ends=args.model_ends)
     paths = write_melodies(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program, formats=formats)
-    print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({steps} new steps each"
-          + (f" after a primer of {primer_steps})" if primer_steps else ")"))
+    print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({'at most ' * args.model_ends}{steps} "
+          f"new steps each" + (f" after a primer of {primer_steps})" if primer_steps else ")"))
+    if args.model_ends:
+        bars = sorted(tokenizer.bars_in(row[primer_steps:]) for row in tokens.numpy())
+        print(f"the model ended them after {bars[0]} to {bars[-1]} new bars (median {bars[len(bars) // 2]})")
     silent = [os.path.basename(p) for p, row in zip(paths, tokens) if not tokenizer.decode_notes(row[primer_steps:])]
     if silent:
         print(f"warning: {len(silent)} of {len(paths)} melodies have no notes ({', '.join(silent[:5])}"
@@ -330,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="key such as G, D major, Em, F# minor: melodies the model writes in that mode, transposed "
                          "to that tonic (default: the model's own keys)")
     gp.add_argument("--formats", default="mid", help="comma-separated: mid, musicxml, abc (default mid)")
+    gp.add_argument("--model-ends", action="store_true",
+                    help="let the model end each tune at a bar line of its choice; --bars (or --steps) is then "
+                         "the most (models trained on data with tune ends: the bars encoding)")
     gp.add_argument("--end-on-tonic", action="store_true",
                     help="draw 4 candidates per melody and prefer those whose last note is the tonic of their key")
     gp.add_argument("--temperature", type=float, default=1.0)

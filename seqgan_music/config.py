@@ -48,6 +48,7 @@ class TokenizerConfig:
     track: str | None = None  # melody track: index or name; None picks the best melody track
     skyline_all: bool = False  # True: skyline over all non-drum tracks instead of one track
     transpose: int = 0  # augmentation: train windows also transposed by -k..+k semitones
+    tune_end: bool = False  # bars: an END token after each tune's last bar, so a model learns where tunes end
 
     def validate(self) -> None:
         if self.encoding not in ENCODING_NAMES:
@@ -62,6 +63,8 @@ class TokenizerConfig:
             raise UserError("transpose must be between 0 and 12 semitones")
         if self.sample_seconds <= 0:
             raise UserError("sample_seconds must be positive")
+        if self.tune_end and self.encoding != "bars":
+            raise UserError("tune_end needs the bars encoding (tunes end at a bar line)")
 
 
 @dataclass
@@ -71,7 +74,8 @@ class GeneratorConfig:
     hidden_dim: int = 32  # LSTM hidden size
     start_token: int = 0  # input at the first step (REST for music, 0 as in the paper's code)
     bar_tokens: list[int] = field(default_factory=list)  # set from the tokenizer: the BAR token ids (bars encoding)
-    bar_position: bool = True  # with bar tokens: an input feature for (metre, steps since the bar line)
+    bar_position: bool = True  # with bar tokens: input features for (metre, steps since the bar line) and the bar number
+    max_bars: int = 16  # bar numbers (from the tune's first bar) at or past max_bars - 1 share one feature (presets: 40)
     lookback_bars: list[int] = field(default_factory=lambda: [1, 2, 4])  # with bar tokens: inputs from the same place k bars back
     copy_bars: bool = False  # with lookback: a learnt logit bonus for each lookback token (a copy path for repeats)
     dropout: float = 0.0  # dropout on the LSTM's inputs and outputs in teacher-forced MLE training (0: off)
@@ -83,6 +87,8 @@ class GeneratorConfig:
             raise UserError(f"start_token must be a token id in 0..{self.vocab_size - 1}, not {self.start_token}")
         if not all(0 <= t < self.vocab_size for t in self.bar_tokens):
             raise UserError(f"bar_tokens must be token ids in 0..{self.vocab_size - 1}")
+        if not 1 <= self.max_bars <= 1024:
+            raise UserError(f"max_bars must lie in 1..1024, not {self.max_bars}")
         if not all(1 <= k <= 16 for k in self.lookback_bars):
             raise UserError(f"lookback_bars must lie in 1..16 bars, not {self.lookback_bars}")
         if not 0 <= self.dropout < 1:
@@ -238,6 +244,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+TUNE_BARS = 40  # presets number bars up to here: folk tunes of 32 bars and a pickup (the field's default, 16, is what runs saved before it had)
+
+
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0,
                     bar_tokens: list[int] | None = None) -> RunConfig:
     """Build the run config of a preset for a dataset of ``vocab_size`` tokens and windows of T
@@ -246,7 +255,7 @@ def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int
         raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     spec = PRESETS[preset]
     gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token, bar_tokens=list(bar_tokens or []),
-                          **spec["generator"])
+                          max_bars=TUNE_BARS, **spec["generator"])
     disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len, **spec["discriminator"])
     if spec["filters"] is None:
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)

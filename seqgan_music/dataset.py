@@ -2,7 +2,8 @@
 
 A dataset folder holds::
 
-    windows.npz     train (N, T) and valid (M, T) int16 token windows
+    windows.npz     train (N, T) and valid (M, T) int16 token windows; train_first_bar (N,) and
+                    valid_first_bar (M,): the number in its tune of each window's first bar
     pieces.npz      every usable piece's tokens: tokens (sum L,), offsets (P+1,), valid (P,) bool
     tokenizer.json  the tokenizer config and vocabulary
     manifest.json   summary plus one entry per input piece (source, sha256, notes, windows, split
@@ -63,7 +64,9 @@ def read_report(path: str) -> PrepareReport:
 
 @dataclass
 class PreparedDataset:
-    """A loaded dataset folder. train/valid: (N, T) int64 tensors; pieces: list of (L,) arrays."""
+    """A loaded dataset folder. train/valid: (N, T) int64 tensors, train_first_bar/valid_first_bar
+    (N,) the number in its tune of each window's first bar (zeros for datasets prepared before
+    they were stored); pieces: list of (L,) arrays."""
 
     path: str
     tokenizer: Tokenizer
@@ -71,6 +74,8 @@ class PreparedDataset:
     valid: torch.Tensor
     pieces: list[np.ndarray]
     piece_is_valid: np.ndarray
+    train_first_bar: torch.Tensor
+    valid_first_bar: torch.Tensor
 
     @property
     def seq_len(self) -> int:
@@ -158,14 +163,21 @@ def parse_all(
 # ---------------------------------------------------------------- prepare
 
 
-def windows_of(tokenizer: Tokenizer, tokens: np.ndarray) -> np.ndarray:
+def windows_of(tokenizer: Tokenizer, tokens: np.ndarray, ends: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(W, T) windows of one piece about ``hop`` tokens apart (at bar lines where the encoding has
-    them, :meth:`Tokenizer.window_starts`); (0, T) when shorter than T."""
+    them, :meth:`Tokenizer.window_starts`), and (W,) the number of bar lines before each (its first
+    bar's number in the tune); (0, T) and (0,) when shorter than T. With an END token the last
+    window reaches the tune's end, padded with END; ``ends=False`` leaves out such windows."""
     T, hop = tokenizer.config.seq_len, tokenizer.config.hop
-    starts = tokenizer.window_starts(tokens, T, hop) if len(tokens) >= T else []
+    starts = tokenizer.window_starts(tokens, T, hop) if len(tokens) >= T else np.zeros(0, np.int64)
+    if not ends:
+        starts = starts[starts + T < len(tokens)] if tokenizer.end_token is not None else starts
     if not len(starts):
-        return np.zeros((0, T), dtype=np.int16)
-    return np.stack([tokens[s : s + T] for s in starts]).astype(np.int16)
+        return np.zeros((0, T), dtype=np.int16), np.zeros(0, dtype=np.int16)
+    padded = tokens if tokenizer.end_token is None else np.append(tokens, np.full(T, tokenizer.end_token))
+    first_bar = np.cumsum(np.isin(tokens, tokenizer.bar_tokens))[np.asarray(starts)] - 1 if tokenizer.bar_tokens \
+        else np.zeros(len(starts), np.int64)
+    return np.stack([padded[s : s + T] for s in starts]).astype(np.int16), first_bar.astype(np.int16)
 
 
 def split_pieces(n: int, valid_fraction: float, seed: int) -> np.ndarray:
@@ -222,7 +234,7 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
     if not usable:
         raise UserError(f"no usable melodies in {', '.join(items_label(items, skipped))}: every input was skipped")
     is_valid = split_pieces(len(usable), valid_fraction, seed)
-    train, valid = [], []
+    train, valid = [], []  # (windows, first bar numbers) pairs
     for (r, sha), val in zip(usable, is_valid):
         wins = windows_of(tokenizer, r.tokens)
         (valid if val else train).append(wins)
@@ -232,14 +244,14 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
                 moved = tokenizer.transpose(r.tokens, k) if k else None
                 if moved is not None:
                     train.append(windows_of(tokenizer, moved))
-                    n_aug += len(train[-1])
+                    n_aug += len(train[-1][0])
         entries.append({
-            "source": r.label, "sha256": sha, "notes": r.notes, "tokens": len(r.tokens), "windows": len(wins),
+            "source": r.label, "sha256": sha, "notes": r.notes, "tokens": len(r.tokens), "windows": len(wins[0]),
             "transposed_windows": n_aug, "split": "valid" if val else "train",
         })
     T = cfg.seq_len
-    train_arr = np.concatenate(train) if train else np.zeros((0, T), np.int16)
-    valid_arr = np.concatenate(valid) if valid else np.zeros((0, T), np.int16)
+    train_arr, train_bar = (np.concatenate(x) for x in zip(*train)) if train else (np.zeros((0, T), np.int16), np.zeros(0, np.int16))
+    valid_arr, valid_bar = (np.concatenate(x) for x in zip(*valid)) if valid else (np.zeros((0, T), np.int16), np.zeros(0, np.int16))
     if len(train_arr) == 0:
         raise UserError("no training windows: every usable piece landed in the validation split")
     report.pieces = len(usable)
@@ -255,7 +267,8 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
     tmp = out_dir.rstrip("/") + f".tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    atomic_save_npz(os.path.join(tmp, "windows.npz"), train=train_arr, valid=valid_arr)
+    atomic_save_npz(os.path.join(tmp, "windows.npz"), train=train_arr, valid=valid_arr, train_first_bar=train_bar,
+                    valid_first_bar=valid_bar)
     atomic_save_npz(os.path.join(tmp, "pieces.npz"), tokens=np.concatenate(tokens).astype(np.int16), offsets=offsets, valid=is_valid)
     tokenizer.save(os.path.join(tmp, "tokenizer.json"))
     atomic_write_text(os.path.join(tmp, "manifest.json"), json.dumps(manifest, indent=1))
@@ -297,6 +310,8 @@ def load_dataset(path: str) -> PreparedDataset:
     try:
         with np.load(os.path.join(path, "windows.npz"), allow_pickle=False) as z:
             train, valid = z["train"].astype(np.int64), z["valid"].astype(np.int64)
+            first_bars = [z[k].astype(np.int64) if k in z else np.zeros(len(w), np.int64)
+                          for k, w in (("train_first_bar", train), ("valid_first_bar", valid))]
         with np.load(os.path.join(path, "pieces.npz"), allow_pickle=False) as z:
             tokens, offsets, piece_valid = z["tokens"].astype(np.int64), z["offsets"], z["valid"]
     except (OSError, ValueError, KeyError) as exc:
@@ -305,5 +320,8 @@ def load_dataset(path: str) -> PreparedDataset:
         raise UserError(f"{path}: windows do not match the tokenizer's seq_len")
     if train.min() < 0 or max(train.max(), valid.max(initial=0)) >= tokenizer.vocab_size:
         raise UserError(f"{path}: tokens outside the vocabulary")
+    if [len(b) for b in first_bars] != [len(train), len(valid)] or min(b.min(initial=0) for b in first_bars) < 0:
+        raise UserError(f"{path}: window bar numbers do not match the windows")
     pieces = [tokens[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-    return PreparedDataset(path, tokenizer, torch.from_numpy(train), torch.from_numpy(valid), pieces, piece_valid)
+    return PreparedDataset(path, tokenizer, torch.from_numpy(train), torch.from_numpy(valid), pieces, piece_valid,
+                           *(torch.from_numpy(b) for b in first_bars))

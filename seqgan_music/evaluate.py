@@ -42,7 +42,9 @@ from seqgan_music.metrics import (
 )
 from seqgan_music.models import eval_mode
 from seqgan_music.selection import decode_all, stats_table
+from seqgan_music.tokenizer import METERS
 
+MAX_TUNE_BARS = 64  # whole tunes sampled for the tune-length statistic stop here if the model has not ended them
 DEFINITIONS = {
     "critic": "held-out accuracy of a fresh GRU classifier telling generated from validation windows "
               "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better; nan with fewer than 2 validation tunes)",
@@ -59,16 +61,20 @@ DEFINITIONS = {
     "downbeat_share": "structure: share of note onsets on the first step of a 4/4 bar (bars counted from step 0)",
     "on_beat_share": "structure: share of note onsets on a beat (a quarter note)",
     "key_agreement": "structure: mean over bars of the share of sounding steps whose pitch class is in the estimated key's scale",
+    "tune_bars": "tune length: bars before the END token of whole tunes sampled freely from the start (at most "
+                 f"{MAX_TUNE_BARS}; data with tune ends only), against the validation tunes' lengths",
 }
 MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
 
 def piece_windows(pieces: list[np.ndarray], which: np.ndarray, tokenizer) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of the pieces where ``which`` is True -> ((N, T) windows, (N,) piece index of each)."""
+    """Windows of the pieces where ``which`` is True -> ((N, T) windows, (N,) piece index of each);
+    windows that reach a tune's end are left out (samples of T tokens from the start are compared
+    with them, and those rarely end a tune)."""
     wins, groups = [], []
     seq_len = tokenizer.config.seq_len
     for i in np.flatnonzero(which):
-        w = windows_of(tokenizer, pieces[i])
+        w = windows_of(tokenizer, pieces[i], ends=False)[0]
         wins.append(w)
         groups.append(np.full(len(w), i))
     if not wins:
@@ -141,8 +147,8 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     if not os.path.exists(os.path.join(run_dir, MLE)):
         raise UserError(f"{run_dir}: no {MLE} (the end of MLE pre-training); train this run first")
     ref = _Reference(ds, max_refs, np.random.default_rng(seed))
-    valid_t = torch.from_numpy(ref.valid)
-    rows = []
+    real_bars = np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v])
+    rows, lengths = [], {}
     for label, which in MODELS:
         if not os.path.exists(os.path.join(run_dir, which)):
             continue  # runs trained before model selection have no best.pt
@@ -151,7 +157,9 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
             raise UserError(f"{run_dir}: trained with another tokenizer than {data_dir}")
         T = run.config.discriminator.seq_len
         with torch.no_grad():
-            valid_nll = float(run.generator.nll(valid_t.to(device)))
+            valid_nll = float(run.generator.nll(ds.valid.to(device), ds.valid_first_bar.to(device)))
+        if tok.end_token is not None:
+            lengths[label] = tune_lengths(run, num, seed, real_bars)
         for temp in temperatures:
             # the model's own windows: with bar lines it places them itself, in the metres it picks
             gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
@@ -166,7 +174,28 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     return {"run": run_dir, "data": data_dir, "num": num, "references": len(ref.refs), "valid_windows": len(ref.valid),
             "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
             "valid_structure_mean": {k: float(np.nanmean(v)) for k, v in ref.valid_structure.items()},
-            "rows": rows}
+            "rows": rows, "tune_bars": lengths and {"valid": length_summary(real_bars), **lengths}}
+
+
+def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray) -> dict:
+    """Bars of ``num`` whole tunes the generator samples from its start state at temperature 1.0
+    until it writes END (at most MAX_TUNE_BARS bars): their :func:`length_summary` and the overlap
+    of their histogram (one bin per bar) with the validation tunes' ``real_bars``."""
+    tok = run.tokenizer
+    longest = max(tok.steps_for(1, meter=m) for m in METERS)
+    gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
+    with eval_mode(run.generator):
+        tunes = run.generator.sample(num, MAX_TUNE_BARS * longest, generator=gen, end_token=tok.end_token).cpu().numpy()
+    bars = np.array([min(tok.bars_in(t), MAX_TUNE_BARS) for t in tunes])
+    ended = float(np.mean((tunes == tok.end_token).any(1)))
+    top = int(max(bars.max(), real_bars.max()))
+    return {**length_summary(bars), "ended": ended, "overlap": histogram_overlap(bars, real_bars, bins=max(top, 1))}
+
+
+def length_summary(bars: np.ndarray) -> dict:
+    """Mean, median, 10th and 90th percentile of tune lengths in bars."""
+    return {"mean": float(bars.mean()), "median": float(np.median(bars)),
+            "p10": float(np.percentile(bars, 10)), "p90": float(np.percentile(bars, 90))}
 
 
 def format_report(result: dict) -> str:
@@ -202,6 +231,13 @@ def format_report(result: dict) -> str:
             label = f"{r['model']} {temp(r)}"
             lines.append(f"{label:14s}" + "".join(f"{r['structure_mean'][n]:9.3f} ({r['structure_overlap'][n]:.2f})"
                                                   for n in names))
+    if result.get("tune_bars"):
+        lines.append("")
+        lines.append("tune length in bars (whole tunes sampled until END; overlap with validation in brackets):")
+        for label, v in result["tune_bars"].items():
+            extra = f"  ended {v['ended']:.2f} ({v['overlap']:.2f})" if "overlap" in v else ""
+            lines.append(f"{label:14s} mean {v['mean']:5.1f}  median {v['median']:4.0f}  "
+                         f"10-90% {v['p10']:.0f}-{v['p90']:.0f}{extra}")
     lines.append("")
     lines += [f"{k}: {v}" for k, v in result["definitions"].items()]
     return "\n".join(lines)

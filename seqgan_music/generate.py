@@ -41,13 +41,14 @@ def load_run(run: str, device: str | torch.device = "cpu", which: str = LAST) ->
 
 
 def primer_tokens(path: str, tokenizer: Tokenizer, data: bytes | None = None) -> torch.Tensor:
-    """The melody of a MIDI file as (P,) token ids to continue from; ``data`` holds the file's bytes
+    """The melody of a MIDI file as (P,) token ids to continue from (without an END); ``data`` holds the file's bytes
     when it is not on disk (an upload), ``path`` then only names it in errors."""
     try:
         if data is None:
             with open(path, "rb") as fh:
                 data = fh.read()
-        return torch.from_numpy(tokenizer.encode(extract_melody(read_midi(data, Limits()), tokenizer.config)))
+        tokens = tokenizer.encode(extract_melody(read_midi(data, Limits()), tokenizer.config))
+        return torch.from_numpy(tokenizer.tune_part(tokens).copy())  # a primer's tune goes on: no END
     except OSError as exc:
         raise UserError(f"{path}: cannot read primer ({exc.strerror})") from None
     except SkipPiece as exc:
@@ -96,9 +97,11 @@ def parse_key(text: str) -> tuple[int, bool]:
 def generate_tokens(
     run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     primer: torch.Tensor | None = None, end_on_tonic: bool = False, meter: str | None = None,
-    key: tuple[int, bool] | None = None,
+    key: tuple[int, bool] | None = None, model_ends: bool = False,
 ) -> torch.Tensor:
     """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens. With
+    ``model_ends`` the model may end a tune at any bar line after its first new bar (the rest of
+    its row is END; needs a tokenizer with an END token); ``steps`` is then the most. With
     ``end_on_tonic``, 4 candidates per melody are drawn and those ending on their key's tonic come
     first (:func:`tonic_endings_first`). With bar tokens the new part is whole bars of ``meter``
     (default :func:`choose_meter`): bar lines where that metre puts them, nowhere else. With
@@ -116,13 +119,16 @@ def generate_tokens(
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     drawn = 4 * num if end_on_tonic or key is not None else num
-    bar_line = None
+    bar_line, end_token = None, run.tokenizer.end_token
+    if model_ends and end_token is None:
+        raise UserError("this model was trained on data without tune ends, so it cannot end a tune itself; "
+                        "give a length, or prepare the data again (the bars encoding now marks tune ends)")
     if run.tokenizer.bar_tokens:
         meter = meter or choose_meter(run, primer)
         bar_line = (run.tokenizer.bar_tokens[METERS.index(meter)], run.tokenizer.steps_for(1, meter=meter))
     kept: list[torch.Tensor] = []
     for _ in range(KEY_ROUNDS if key is not None else 1):
-        sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line).cpu()
+        sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line, end_token, model_ends).cpu()
         if primer is not None and len(primer):
             sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
         kept.append(sampled if key is None else transposed_to_key(sampled, run.tokenizer, key))

@@ -86,18 +86,20 @@ class Generator(nn.Module):
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
         features = cfg.bar_tokens and (cfg.bar_position or cfg.lookback_bars)
         self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars if features else [], cfg.vocab_size,
-                                  cfg.bar_position) if features else None
+                                  cfg.bar_position, cfg.max_bars) if features else None
         self.bar_features = nn.Embedding(self.context.size, cfg.embed_dim) if self.context else None
         copies = cfg.copy_bars and self.context is not None and self.context.lookback_bars
         self.copy = nn.Linear(cfg.hidden_dim, len(cfg.lookback_bars)) if copies else None
 
-    def forward(self, inputs: torch.Tensor, state=None, history: torch.Tensor | None = None):
+    def forward(self, inputs: torch.Tensor, state=None, history: torch.Tensor | None = None,
+                first_bar: torch.Tensor | None = None):
         """(B, L) input ids -> (B, L, V) logits of the next token, and the LSTM state. ``history``
         (B, N >= L): the sequence whose last L positions the inputs predict (its tokens from each
-        position on are not read); needed when the generator has bar features."""
+        position on are not read); needed when the generator has bar features. ``first_bar`` (B,):
+        the number in its tune of each history's first bar (None: 0, the tune's start)."""
         x, ids = self.embedding(inputs), None
         if self.context is not None:
-            ids = self.context.teacher_forced(history)[0][:, -inputs.shape[1]:]  # (B, L, F)
+            ids = self.context.teacher_forced(history, first_bar)[0][:, -inputs.shape[1]:]  # (B, L, F)
             x = x + F.embedding_bag(ids.reshape(-1, ids.shape[-1]), self.bar_features.weight, mode="sum").view_as(x)
         drop = self.training and self.cfg.dropout > 0  # otherwise F.dropout returns its input untouched
         hidden, state = self.lstm(F.dropout(x, self.cfg.dropout, drop), state)
@@ -118,17 +120,18 @@ class Generator(nn.Module):
         start = torch.full_like(targets[:, :1], self.cfg.start_token)
         return torch.cat([start, targets[:, :-1]], dim=1)
 
-    def teacher_forced_logits(self, targets: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids -> (B, T, V) logits of each token given the ones before it."""
-        return self(self.shifted_inputs(targets), None, targets)[0]
+    def teacher_forced_logits(self, targets: torch.Tensor, first_bar: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) logits of each token given the ones before it (``first_bar``:
+        see :meth:`forward`)."""
+        return self(self.shifted_inputs(targets), None, targets, first_bar)[0]
 
     def log_probs(self, targets: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T) log G(y_t | Y_1:t-1), teacher forced from the start token."""
         return token_log_probs(self.teacher_forced_logits(targets), targets)
 
-    def nll(self, targets: torch.Tensor) -> torch.Tensor:
+    def nll(self, targets: torch.Tensor, first_bar: torch.Tensor | None = None) -> torch.Tensor:
         """Mean per-token negative log-likelihood (nats) of (B, T) targets; a scalar."""
-        return mean_nll(self.teacher_forced_logits(targets), targets)
+        return mean_nll(self.teacher_forced_logits(targets, first_bar), targets)
 
     # fast stepping: the input projection of every token is one table row
     def _gate_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -184,10 +187,13 @@ class Generator(nn.Module):
     def sample(
         self, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, primer: torch.Tensor | None = None,
         generator: torch.Generator | None = None, bar_line: tuple[int, int] | None = None,
+        end_token: int | None = None, may_end: bool = True,
     ) -> torch.Tensor:
         """Sample (num, steps) token ids, continuing ``primer`` (P,) ids when given (not included).
-        ``bar_line`` (token, period): that bar token at every period-th new token from the first,
-        no bar token anywhere else (whole bars of one metre)."""
+        ``end_token``: the vocabulary's END; after it a row is END to its end. ``bar_line`` (token,
+        period): that bar token at every period-th new token from the first, no bar token (nor END)
+        anywhere else: whole bars of one metre; with ``may_end`` the model may write END instead at
+        any of those bar lines but the first, else never."""
         table, w_hh = self.step_tables()
         primer = torch.zeros(0, dtype=torch.long) if primer is None else primer
         P = len(primer)
@@ -198,23 +204,39 @@ class Generator(nn.Module):
         context = self.context_gates()
         tracker = context.tracker(out, P) if context is not None else None
         ids = tracker.features(out, P) if tracker is not None else None  # of the column to draw
+        ended = torch.zeros(num, dtype=torch.bool, device=table.device)
         for t in range(P, P + steps):
             logits = self.out(h)
             if self.copy is not None:
                 logits.scatter_add_(1, *self.copy_bonus(h, ids))
             if bar_line is not None:
-                token, period = bar_line
-                if (t - P) % period == 0:
-                    logits = torch.full_like(logits, float("-inf")).index_fill_(1, torch.tensor([token], device=logits.device), 0.0)
-                else:
-                    logits[:, self.cfg.bar_tokens] = float("-inf")
+                logits = self._bar_line_logits(logits, *bar_line, t - P, end_token, may_end)
+            if ended.any():
+                logits[ended] = torch.full_like(logits[ended], float("-inf")).index_fill_(1, self._ids([end_token]), 0.0)
             out[:, t] = sample_from_logits(logits, temperature, top_k, generator)
+            if end_token is not None:
+                ended |= out[:, t] == end_token
+                if ended.all():
+                    out[:, t + 1 :] = end_token
+                    break
             if t + 1 < P + steps:
                 gates = table[out[:, t]]
                 if tracker is not None:
                     gates, ids = context.after(tracker, out, t, gates)
                 h, c = lstm_step(gates, h, c, w_hh)
         return out[:, P:]
+
+    def _ids(self, tokens: list[int]) -> torch.Tensor:
+        return torch.tensor(tokens, device=self.out.weight.device)
+
+    def _bar_line_logits(self, logits: torch.Tensor, token: int, period: int, new: int, end_token: int | None,
+                         may_end: bool) -> torch.Tensor:
+        """(R, V) logits of the ``new``-th new token restricted as :meth:`sample` describes."""
+        if new % period == 0:
+            allowed = [token] + ([end_token] if end_token is not None and may_end and new > 0 else [])
+            return torch.full_like(logits, float("-inf")).index_copy_(1, self._ids(allowed), logits[:, allowed])
+        logits[:, self.cfg.bar_tokens + ([end_token] if end_token is not None else [])] = float("-inf")
+        return logits
 
 
 class ContextGates:

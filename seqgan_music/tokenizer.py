@@ -10,7 +10,8 @@ onsets and ends in quarter notes and in seconds, its metre and a downbeat). Thre
     The melody grid with bar lines: before each bar's first step a BAR token naming the tune's
     meter (BAR_4/4, BAR_6/8, ...). Step 0 is the downbeat at or before the first note (an
     anacrusis is preceded by rests), so the model sees where every bar starts and what metre it has;
-    BAR tokens take no time.
+    BAR tokens take no time. With ``tune_end`` an END token follows the tune's last bar (it takes
+    no time either; a decoder stops there), so a model can learn where tunes end.
 ``paper``
     The SeqGAN paper's Nottingham representation: the sounding pitch sampled every
     ``sample_seconds`` (0.4 s), token 0 = silence, 1..88 = piano keys A0..C8 (MIDI 21..108).
@@ -139,9 +140,13 @@ class BarGrid(MelodyGrid):
         super().__init__(cfg)
         self.first_bar = 2 + self.high - self.low + 1  # token id of BAR_<METERS[0]>
         self.bar_tokens = list(range(self.first_bar, self.first_bar + len(METERS)))
+        self.end_token = self.first_bar + len(METERS) if cfg.tune_end else None
 
     def token_names(self) -> list[str]:
-        return super().token_names() + [f"BAR_{m}" for m in METERS]
+        return super().token_names() + [f"BAR_{m}" for m in METERS] + (["END"] if self.cfg.tune_end else [])
+
+    def is_bar(self, tokens: np.ndarray) -> np.ndarray:
+        return (tokens >= self.first_bar) & (tokens < self.first_bar + len(METERS))
 
     def token_pitch(self, tokens: np.ndarray) -> np.ndarray:
         return np.where((tokens >= 2) & (tokens < self.first_bar), tokens - 2 + self.low, -1)
@@ -154,7 +159,7 @@ class BarGrid(MelodyGrid):
         return out
 
     def meter_of(self, tokens: np.ndarray) -> str:
-        bars = np.asarray(tokens)[np.asarray(tokens) >= self.first_bar]
+        bars = np.asarray(tokens)[self.is_bar(np.asarray(tokens))]
         return METERS[int(bars[0]) - self.first_bar] if len(bars) else METERS[0]
 
     def is_step(self, tokens: np.ndarray) -> np.ndarray:
@@ -175,15 +180,20 @@ class BarGrid(MelodyGrid):
         bars = -(-len(grid) // bar_steps)
         grid = np.concatenate([grid, np.full(bars * bar_steps - len(grid), REST)]).reshape(bars, bar_steps)
         bar_token = self.first_bar + METERS.index(melody.meter)
-        return np.concatenate([np.full((bars, 1), bar_token), grid], axis=1).reshape(-1)
+        tokens = np.concatenate([np.full((bars, 1), bar_token), grid], axis=1).reshape(-1)
+        return tokens if self.end_token is None else np.append(tokens, self.end_token)
 
     def window_starts(self, tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
-        """Windows start at bar lines, about ``hop`` tokens apart (at least one bar)."""
-        bars = np.flatnonzero(tokens[: len(tokens) - seq_len + 1] >= self.first_bar)
-        if len(bars) < 2:
-            return bars
-        every = max(1, round(hop / (bars[1] - bars[0])))
-        return bars[::every]
+        """Windows start at bar lines, about ``hop`` tokens apart (at least one bar). With an END
+        token, one more window reaches the tune's end when the others do not (padded with END by
+        :func:`dataset.windows_of`): the first bar line from which a window holds the END."""
+        lines = np.flatnonzero(self.is_bar(tokens))
+        bars = lines[lines <= len(tokens) - seq_len]
+        if len(bars) >= 2:
+            bars = bars[:: max(1, round(hop / (bars[1] - bars[0])))]
+        if self.end_token is not None and (not len(bars) or bars[-1] + seq_len < len(tokens)):
+            bars = np.append(bars, lines[lines + seq_len >= len(tokens)][:1]).astype(np.int64)
+        return bars
 
 
 class PaperSamples:
@@ -265,6 +275,21 @@ class Tokenizer:
         """Token ids of the bar lines, one per metre of :data:`METERS`; empty without bar lines."""
         return list(getattr(self.encoding, "bar_tokens", []))
 
+    @property
+    def end_token(self) -> int | None:
+        """Token id of END (the tune is over), or None when the encoding has none."""
+        return getattr(self.encoding, "end_token", None)
+
+    def tune_part(self, tokens) -> np.ndarray:
+        """(L,) tokens up to their first END (all of them without one)."""
+        tokens = np.asarray(tokens).reshape(-1)
+        ends = np.flatnonzero(tokens == self.end_token) if self.end_token is not None else []
+        return tokens[: ends[0]] if len(ends) else tokens
+
+    def bars_in(self, tokens) -> int:
+        """How many bar lines the tune part of (L,) ``tokens`` has (0 without bar lines)."""
+        return int(np.isin(self.tune_part(tokens), self.bar_tokens).sum())
+
     def steps_for(self, bars: int, qpm: float = 120.0, meter: str = "4/4") -> int:
         """Tokens that last ``bars`` bars of ``meter`` at ``qpm`` quarter notes per minute (>= 1),
         BAR tokens included."""
@@ -285,8 +310,8 @@ class Tokenizer:
         return self.encoding.is_step(np.asarray(tokens))
 
     def time_steps(self, tokens) -> int:
-        """How many grid steps (time) ``tokens`` last: BAR tokens take none."""
-        return int(self.is_step(tokens).sum())
+        """How many grid steps (time) ``tokens`` last up to their END: BAR tokens take none."""
+        return int(self.is_step(self.tune_part(tokens)).sum())
 
     def window_starts(self, tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
         """Start indices of the training windows of one piece (bar lines for the bars encoding)."""
@@ -321,12 +346,13 @@ class Tokenizer:
 
     # decode ------------------------------------------------------------
     def decode_notes(self, tokens) -> list[tuple[int, int, int]]:
-        """Token ids -> notes (pitch, onset step, end step) in grid steps (BAR tokens take no time);
-        every id sequence is valid."""
+        """Token ids -> notes (pitch, onset step, end step) in grid steps (BAR tokens take no time;
+        an END token ends the tune); every id sequence is valid."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
         bad = tokens[(tokens < 0) | (tokens >= self.vocab_size)]
         if len(bad):
             raise UserError(f"token {bad[0]} is outside the vocabulary of {self.vocab_size}")
+        tokens = self.tune_part(tokens)
         notes: list[list[int]] = []
         current = None
         is_step = self.encoding.is_step(tokens)
@@ -409,7 +435,7 @@ class Tokenizer:
 
 def window_config(encoding: str = "bars", bars: int = 4, steps_per_quarter: int = 4, transpose: int = 0) -> TokenizerConfig:
     """A tokenizer config whose windows hold ``bars`` bars of 4/4 (bar lines included), cut every
-    half window: the app's way of choosing T."""
-    grid = TokenizerConfig(encoding=encoding, steps_per_quarter=steps_per_quarter)
+    half window: the app's way of choosing T. The bars encoding marks where tunes end."""
+    grid = TokenizerConfig(encoding=encoding, steps_per_quarter=steps_per_quarter, tune_end=encoding == "bars")
     seq_len = Tokenizer(grid).steps_for(bars)
     return replace(grid, seq_len=seq_len, hop=max(1, seq_len // 2), transpose=transpose)

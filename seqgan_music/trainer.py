@@ -91,13 +91,21 @@ class Trainer:
         self, cfg: RunConfig, train: torch.Tensor, valid: torch.Tensor, run_dir: str, device: torch.device,
         tokenizer: Tokenizer | None = None, callbacks: list[Callback] | None = None,
         evaluators: dict[str, Callable[[Generator], float]] | None = None, control: TrainControl | None = None,
-        dist_info: DistInfo | None = None,
+        dist_info: DistInfo | None = None, first_bars: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         self.dist = dist_info or DistInfo(device=device)
         device = self.dist.device
         self.cfg, self.run_dir, self.device, self.tokenizer = cfg, run_dir, device, tokenizer
         self.train_data = train.to(device)
         self.valid_data = valid.to(device)
+        # each window's first bar number in its tune (for G's bar-number feature); 0 when not given
+        self.train_first_bar, self.valid_first_bar = (b.to(device) for b in first_bars) if first_bars else \
+            (torch.zeros(len(d), dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
+        # what D and the judge compare samples with: windows that do not reach a tune's end (G's
+        # samples of T tokens rarely end a tune; real windows that do would tell them apart)
+        end = tokenizer.end_token if tokenizer is not None else None
+        self.real_windows, real_valid = (d if end is None or bool((d[:, -1] == end).all()) else d[d[:, -1] != end]
+                                         for d in (self.train_data, self.valid_data))
         self.callbacks = list(callbacks or [])
         self.evaluators = dict(evaluators or {})
         self.control = control or TrainControl()
@@ -112,7 +120,7 @@ class Trainer:
         self.best_generator = copy.deepcopy(self.G.state_dict())
         # the MLE model's judgement, the best score and unit, rounds of pinned reward
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
-        self.judge = Judge(tokenizer, self.valid_data, cfg.discriminator.seq_len, tc.select_samples)
+        self.judge = Judge(tokenizer, real_valid, cfg.discriminator.seq_len, tc.select_samples)
         self.stop_early = False
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
@@ -270,15 +278,17 @@ class Trainer:
         idx = torch.tensor(list(sampler), device=self.device)
         local = self.cfg.train.batch_size // self.dist.world
         for i in range(0, len(idx), local):
-            yield self.train_data[idx[i : i + local]]
+            yield idx[i : i + local]
 
     def _d_autocast(self):
         """bfloat16 autocast for D's training passes when ``amp`` is "bf16" (the loss stays
         float32). D's convolutions are where the FLOPs are; G's small LSTM stays float32."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp == "bf16")
 
-    def _mle_loss(self, batch: torch.Tensor) -> torch.Tensor:
-        return mean_nll(self.G_train(self.G.shifted_inputs(batch), None, batch)[0], batch)
+    def _mle_loss(self, idx: torch.Tensor) -> torch.Tensor:
+        """Mean NLL of the training windows ``idx`` (B,), teacher forced."""
+        batch = self.train_data[idx]
+        return mean_nll(self.G_train(self.G.shifted_inputs(batch), None, batch, self.train_first_bar[idx])[0], batch)
 
     def _optimizer_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None) -> bool:
         """Backward and step; a non-finite loss skips the step. Returns whether it stepped."""
@@ -307,11 +317,11 @@ class Trainer:
         self.G.train()
         total, count = 0.0, 0
         n_batches = -(-len(self.train_data) // tc.batch_size)
-        for i, batch in enumerate(self._mle_batches(epoch)):
+        for i, idx in enumerate(self._mle_batches(epoch)):
             self._emit_step("mle", i, n_batches)
-            loss = self._mle_loss(batch)
+            loss = self._mle_loss(idx)
             if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
-                total, count = total + loss.item() * len(batch), count + len(batch)
+                total, count = total + loss.item() * len(idx), count + len(idx)
         evaluation = self._evaluate()
         metrics = {"mle_loss": total / max(count, 1), **evaluation}
         nll = evaluation.get("valid_nll")
@@ -344,7 +354,8 @@ class Trainer:
         out = {}
         with eval_mode(self.G):
             if len(self.valid_data):
-                nll = [float(self.G.nll(b)) * len(b) for b in self.valid_data.split(512)]
+                nll = [float(self.G.nll(b, f)) * len(b) for b, f in zip(self.valid_data.split(512),
+                                                                         self.valid_first_bar.split(512))]
                 out["valid_nll"] = sum(nll) / len(self.valid_data)
             for name, fn in self.evaluators.items():
                 out[name] = float(fn(self.G))
@@ -359,8 +370,8 @@ class Trainer:
         tc = self.cfg.train
         per_rank = tc.d_samples // self.dist.world
         fake = self._generate(per_rank)
-        idx = torch.randint(len(self.train_data), (per_rank,), generator=self.rng, device=self.device)
-        real = self.train_data[idx]
+        idx = torch.randint(len(self.real_windows), (per_rank,), generator=self.rng, device=self.device)
+        real = self.real_windows[idx]
         data = torch.cat([real, fake])
         labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).long().to(self.device)
         self.D.train()
@@ -398,7 +409,7 @@ class Trainer:
         for _ in range(tc.mle_steps):
             idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
                                 device=self.device)
-            self._optimizer_step(self._mle_loss(self.train_data[idx]), self.g_opt, self.G.parameters(), tc.grad_clip)
+            self._optimizer_step(self._mle_loss(idx), self.g_opt, self.G.parameters(), tc.grad_clip)
         d_acc = self._d_accuracy(rewards[:, -1]) if rewards is not None else None
         skip_d = d_acc is not None and d_acc > tc.d_max_acc
         for d in range(tc.d_steps):
@@ -440,9 +451,9 @@ class Trainer:
     def _d_accuracy(self, fake_prob: torch.Tensor) -> float:
         """D's accuracy on the round's samples (their probability of real: ``fake_prob`` (B,)) and as
         many real training windows; averaged over ranks."""
-        idx = torch.randint(len(self.train_data), (len(fake_prob),), generator=self.rng, device=self.device)
+        idx = torch.randint(len(self.real_windows), (len(fake_prob),), generator=self.rng, device=self.device)
         with eval_mode(self.D):
-            real_prob = self.D.prob_real(self.train_data[idx])
+            real_prob = self.D.prob_real(self.real_windows[idx])
         acc = 0.5 * (float((real_prob > 0.5).float().mean()) + float((fake_prob < 0.5).float().mean()))
         return mean_across_ranks([acc], self.dist)[0]
 

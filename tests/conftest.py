@@ -66,8 +66,8 @@ def tiny_run_dir(tiny_dataset, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bars_run_dir(midi_folder, tmp_path_factory):
-    """(dataset folder, run folder): ``midi_folder`` in the bars encoding (T = 34, two bars of 4/4)
-    and a tiny-preset run on it, whose generator has the bar features."""
+    """(dataset folder, run folder): ``midi_folder`` in the bars encoding with tune ends (T = 34,
+    two bars of 4/4) and a tiny-preset run on it, whose generator has the bar features."""
     import torch
 
     from seqgan_music.config import TokenizerConfig, make_run_config
@@ -75,11 +75,12 @@ def bars_run_dir(midi_folder, tmp_path_factory):
     from seqgan_music.trainer import Trainer
 
     data = tmp_path_factory.mktemp("bars") / "ds"
-    prepare([str(midi_folder)], str(data), TokenizerConfig(encoding="bars", seq_len=34, hop=17), valid_fraction=0.25,
+    prepare([str(midi_folder)], str(data), TokenizerConfig(encoding="bars", seq_len=34, hop=17, tune_end=True),
+            valid_fraction=0.25,
             cache_dir=None, workers=1)
     ds = load_dataset(str(data))
     run = tmp_path_factory.mktemp("bars_run")
     tok = ds.tokenizer
     cfg = make_run_config("tiny", tok.vocab_size, ds.seq_len, tok.start_token, tok.bar_tokens)
-    Trainer(cfg, ds.train, ds.valid, str(run), torch.device("cpu"), tok).run()
+    Trainer(cfg, ds.train, ds.valid, str(run), torch.device("cpu"), tok, first_bars=(ds.train_first_bar, ds.valid_first_bar)).run()
     return str(data), str(run)

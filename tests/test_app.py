@@ -147,6 +147,13 @@ def test_train_tiny_then_generate_with_downloads():
     assert not at.exception and not at.error and len(generated(at)) == 2
     folder = os.path.join(ws_dir(at), "generated")
     assert all("\nK:G\n" in Path(folder, f"melody_0{i}.abc").read_text() for i in (1, 2))  # in G major, as asked
+    at.selectbox(key="gen_key").set_value("as learnt")
+    at.number_input(key="gen_bars").set_value(6)
+    at.checkbox(key="gen_model_ends").check()
+    at.button(key="generate").click().run()
+    assert not at.exception and not at.error
+    lengths = [tok.bars_in(m["tokens"]) for m in generated(at)]  # each tune as long as the model made it, END cut off
+    assert all(1 <= n <= 6 for n in lengths) and not any(tok.end_token in m["tokens"] for m in generated(at))
 
 
 def test_silent_melodies_are_called_out(monkeypatch):

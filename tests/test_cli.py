@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pretty_midi
 import pytest
+import torch
 from midi_factory import random_melody_pm, write
 
 from seqgan_music.cli import main
@@ -285,6 +286,27 @@ def test_generate_whole_bars_of_a_chosen_metre(bars_run_dir, tmp_path, capsys):
     assert "26 new steps each after a primer of 39" in capsys.readouterr().out
     assert main(["generate", run, "--bars", "2", "--meter", "4/3", "--out", str(tmp_path / "x")]) == 2
     assert "--meter 4/3: choose one of" in capsys.readouterr().err
+
+
+def test_generate_tunes_the_model_ends(bars_run_dir, tiny_run_dir, tmp_path, capsys):
+    """--model-ends: tunes end at a bar line the model picks, at most --bars long, and the files
+    hold just the tune; a model trained without tune ends is one line."""
+    from seqgan_music.generate import generate_tokens, load_run
+
+    data, run = bars_run_dir
+    assert main(["generate", run, "--num", "6", "--bars", "5", "--model-ends", "--formats", "mid,musicxml",
+                 "--out", str(tmp_path / "g")]) == 0
+    said = capsys.readouterr().out
+    assert "at most 85 new steps each" in said and "the model ended them after" in said
+    loaded = load_run(run)
+    tok = loaded.tokenizer
+    with torch.no_grad():
+        loaded.generator.out.bias[tok.end_token] += 20.0  # a model sure that tunes end at the first chance
+    tokens = generate_tokens(loaded, 4, 85, seed=0, meter="4/4", model_ends=True)
+    assert [tok.bars_in(row) for row in tokens] == [1, 1, 1, 1] and (tokens[:, 17:] == tok.end_token).all()
+    assert [tok.bars_in(row) for row in generate_tokens(loaded, 4, 85, seed=0, meter="4/4")] == [5, 5, 5, 5]
+    assert main(["generate", tiny_run_dir, "--model-ends", "--bars", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "trained on data without tune ends" in capsys.readouterr().err
 
 
 def test_generate_in_a_requested_key(bars_run_dir, tmp_path, capsys):

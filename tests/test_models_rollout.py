@@ -515,3 +515,35 @@ def test_sampling_with_bar_features_follows_the_models_law():
     g = bar_gen()
     drawn = g.sample(8000, 4, generator=torch.Generator().manual_seed(3))
     assert tv(empirical(drawn, 0), exact_completion_probs(g, torch.zeros(0, dtype=torch.long), 4, 3)) < 0.06
+
+
+def test_bar_numbers_count_from_the_tunes_first_bar():
+    """A window from the middle of a tune is told its first bar's number: the bar-number feature
+    is the window's own count plus it, capped at max_bars - 1; without it windows count from 0."""
+    g = Generator(GeneratorConfig(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[],
+                                  max_bars=12))
+    tokens = torch.tensor([[6, 1, 2, 6, 3, 4, 6, 5], [6, 1, 6, 2, 6, 3, 6, 4]])
+    bar_number = g.context.offsets[1]  # where the bar-number ids start
+
+    def numbers(first_bar):
+        return (g.context.teacher_forced(tokens, first_bar)[0][:, :, 1] - bar_number).tolist()
+
+    assert numbers(None) == [[0, 1, 1, 1, 2, 2, 2, 3], [0, 1, 1, 2, 2, 3, 3, 4]]
+    assert numbers(torch.tensor([5, 9])) == [[5, 6, 6, 6, 7, 7, 7, 8], [9, 10, 10, 11, 11, 11, 11, 11]]
+    assert not torch.equal(g.nll(tokens), g.nll(tokens, torch.tensor([5, 9])))
+
+
+def test_a_model_that_ends_tunes_ends_them_at_bar_lines_only():
+    """Sampling with an END token: END only where a bar line is due (never before the first new
+    bar), and every token after it is END; with may_end=False no END is drawn however likely."""
+    g = Generator(GeneratorConfig(vocab_size=10, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1]))
+    with torch.no_grad():
+        g.out.bias[9] = 1.0  # END (id 9) about as likely as anything else
+    rng = torch.Generator().manual_seed(0)
+    tokens = g.sample(200, 5 * 8, generator=rng, bar_line=(6, 5), end_token=9)
+    first_end = torch.where((tokens == 9).any(1), (tokens == 9).int().argmax(1), 40)
+    assert ((first_end % 5 == 0) & (first_end >= 5)).all() and len(set(first_end.tolist())) > 2
+    for row, end in zip(tokens, first_end):
+        assert (row[end:] == 9).all() and (row[:end] != 9).all()
+        assert (row[:end][::5] == 6).all() and not torch.isin(row[:end].view(-1, 5)[:, 1:], torch.tensor([6, 7, 8])).any()
+    assert not (g.sample(200, 40, generator=rng, bar_line=(6, 5), end_token=9, may_end=False) == 9).any()

@@ -138,7 +138,7 @@ def test_split_is_by_piece_and_seeded(tiny_dataset):
     train_rows = {tuple(r) for r in ds.train.tolist()}
     valid_pieces = [p for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
     for piece in valid_pieces:  # no window of a validation tune is in training
-        for w in windows_of(ds.tokenizer, piece):
+        for w in windows_of(ds.tokenizer, piece)[0]:
             assert tuple(w.tolist()) not in train_rows
     assert np.array_equal(split_pieces(20, 0.2, 3), split_pieces(20, 0.2, 3))
     assert split_pieces(20, 0.2, 3).sum() == 4 and not np.array_equal(split_pieces(20, 0.2, 3), split_pieces(20, 0.2, 4))
@@ -146,17 +146,33 @@ def test_split_is_by_piece_and_seeded(tiny_dataset):
 
 def test_windows_and_short_pieces():
     tok = Tokenizer(TokenizerConfig(seq_len=16, hop=8))
-    assert windows_of(tok, np.arange(40) % 30).shape == (4, 16)
-    assert windows_of(tok, np.arange(10)).shape == (0, 16)
+    assert windows_of(tok, np.arange(40) % 30)[0].shape == (4, 16)
+    assert windows_of(tok, np.arange(10))[0].shape == (0, 16)
 
 
 def test_bar_windows_start_at_bar_lines():
     """Bars encoding: windows start on BAR tokens, about hop tokens (whole bars) apart."""
     tok = Tokenizer(TokenizerConfig(encoding="bars", seq_len=34, hop=17))
     piece = tok.encode(melody_from_quarters(np.full(24, 60), np.arange(24.0), np.arange(24.0) + 1, meter="3/4"))
-    wins = windows_of(tok, piece)
+    wins, first_bar = windows_of(tok, piece)
     bar = tok.bar_tokens[METERS.index("3/4")]
     assert len(wins) == 6 and (wins[:, 0] == bar).all() and (wins[:, 13] == bar).all()
+    assert first_bar.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_tune_end_windows_reach_the_end_and_know_their_bar_numbers():
+    """With tune ends: END follows the last bar; one more window reaches it (END-padded), each
+    window knows the number of its first bar, and ends=False leaves the END window out."""
+    tok = Tokenizer(TokenizerConfig(encoding="bars", seq_len=34, hop=17, tune_end=True))
+    piece = tok.encode(melody_from_quarters(np.full(24, 60), np.arange(24.0), np.arange(24.0) + 1, meter="3/4"))
+    assert len(piece) == 8 * 13 + 1 and piece[-1] == tok.end_token and tok.bars_in(piece) == 8
+    wins, first_bar = windows_of(tok, piece)
+    bar = tok.bar_tokens[METERS.index("3/4")]
+    assert first_bar.tolist() == [0, 1, 2, 3, 4, 5, 6] and (wins[:, 0] == bar).all()
+    assert (wins[-1, 26:] == tok.end_token).all() and (wins[:-1] != tok.end_token).all()
+    assert tok.decode_notes(wins[-1]) == tok.decode_notes(piece[78:])  # the END window's notes: the last two bars
+    assert len(windows_of(tok, piece, ends=False)[0]) == 6
+    assert tok.decode_notes(np.append(piece, [tok.bar_tokens[0], 5])) == tok.decode_notes(piece)  # nothing after END
 
 
 def test_transposition_augments_train_only(midi_folder, tmp_path):
