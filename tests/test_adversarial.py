@@ -280,6 +280,24 @@ def test_evaluate_rows_mle_best_last_markov_real(tiny_run_dir, tiny_dataset, cap
     assert math.isnan(result["rows"][-1]["valid_nll"]) and result["rows"][-1]["temperature"] is None
 
 
+def test_evaluate_reports_tune_lengths_with_tune_ends(bars_run_dir, tiny_run_dir, tiny_dataset):
+    """On data with tune ends, evaluate samples whole tunes until END and compares their lengths in
+    bars with the validation tunes'; without tune ends there is no such section."""
+    from seqgan_music.evaluate import MAX_TUNE_BARS, evaluate_run, format_report
+
+    data, run = bars_run_dir
+    result = evaluate_run(run, data, num=30, temperatures=(1.0,))
+    ds = load_dataset(data)
+    real = [ds.tokenizer.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
+    assert result["tune_bars"]["valid"]["mean"] == pytest.approx(np.mean(real))
+    for label in ("MLE", "best", "last"):
+        lengths = result["tune_bars"][label]
+        assert 0 <= lengths["p10"] <= lengths["median"] <= lengths["p90"] <= MAX_TUNE_BARS
+        assert 0 <= lengths["ended"] <= 1 and 0 <= lengths["overlap"] <= 1
+    assert "tune length in bars" in format_report(result)
+    assert not evaluate_run(tiny_run_dir, tiny_dataset, num=10, temperatures=(1.0,))["tune_bars"]
+
+
 def test_select_latest_keeps_the_newest_eligible_round(tiny_dataset, tmp_path, monkeypatch):
     """With ``select_latest`` every eligible round becomes best.pt whatever its validation NLL; a
     round that fails the guards does not."""
