@@ -44,7 +44,7 @@ from seqgan_music.models import eval_mode
 from seqgan_music.selection import decode_all, stats_table
 from seqgan_music.tokenizer import METERS
 
-MAX_TUNE_BARS = 64  # whole tunes sampled for the tune-length statistic stop here if the model has not ended them
+MAX_TUNE_BARS = 128  # whole tunes sampled for the tune-length statistic stop here if the model has not ended them
 DEFINITIONS = {
     "critic": "held-out accuracy of a fresh GRU classifier telling generated from validation windows "
               "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better; nan with fewer than 2 validation tunes)",
@@ -62,7 +62,8 @@ DEFINITIONS = {
     "on_beat_share": "structure: share of note onsets on a beat (a quarter note)",
     "key_agreement": "structure: mean over bars of the share of sounding steps whose pitch class is in the estimated key's scale",
     "tune_bars": "tune length: bars before the END token of whole tunes sampled freely from the start (at most "
-                 f"{MAX_TUNE_BARS}; data with tune ends only), against the validation tunes' lengths",
+                 f"{MAX_TUNE_BARS}; data with tune ends only), against the validation tunes' lengths (one bin per "
+                 "bar; the training tunes' lengths are the floor)",
 }
 MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
@@ -147,7 +148,8 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     if not os.path.exists(os.path.join(run_dir, MLE)):
         raise UserError(f"{run_dir}: no {MLE} (the end of MLE pre-training); train this run first")
     ref = _Reference(ds, max_refs, np.random.default_rng(seed))
-    real_bars = np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v])
+    real_bars, train_bars = (np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v == side])
+                             for side in (True, False))
     rows, lengths = [], {}
     for label, which in MODELS:
         if not os.path.exists(os.path.join(run_dir, which)):
@@ -174,7 +176,8 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     return {"run": run_dir, "data": data_dir, "num": num, "references": len(ref.refs), "valid_windows": len(ref.valid),
             "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
             "valid_structure_mean": {k: float(np.nanmean(v)) for k, v in ref.valid_structure.items()},
-            "rows": rows, "tune_bars": lengths and {"valid": length_summary(real_bars), **lengths}}
+            "rows": rows, "tune_bars": lengths and {"valid": length_summary(real_bars), **lengths,
+                                                    "real": length_row(train_bars, 1.0, real_bars)}}
 
 
 def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray) -> dict:
@@ -187,7 +190,12 @@ def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray) -> dict:
     with eval_mode(run.generator):
         tunes = run.generator.sample(num, MAX_TUNE_BARS * longest, generator=gen, end_token=tok.end_token).cpu().numpy()
     bars = np.array([min(tok.bars_in(t), MAX_TUNE_BARS) for t in tunes])
-    ended = float(np.mean((tunes == tok.end_token).any(1)))
+    return length_row(bars, float(np.mean((tunes == tok.end_token).any(1))), real_bars)
+
+
+def length_row(bars: np.ndarray, ended: float, real_bars: np.ndarray) -> dict:
+    """:func:`length_summary` of tune lengths ``bars``, the share ``ended`` of tunes that ended,
+    and the overlap of their histogram (one bin per bar) with the validation tunes' ``real_bars``."""
     top = int(max(bars.max(), real_bars.max()))
     return {**length_summary(bars), "ended": ended, "overlap": histogram_overlap(bars, real_bars, bins=max(top, 1))}
 
@@ -233,7 +241,8 @@ def format_report(result: dict) -> str:
                                                   for n in names))
     if result.get("tune_bars"):
         lines.append("")
-        lines.append("tune length in bars (whole tunes sampled until END; overlap with validation in brackets):")
+        lines.append("tune length in bars (whole tunes sampled until END, real: the training tunes; "
+                     "overlap with validation in brackets):")
         for label, v in result["tune_bars"].items():
             extra = f"  ended {v['ended']:.2f} ({v['overlap']:.2f})" if "overlap" in v else ""
             lines.append(f"{label:14s} mean {v['mean']:5.1f}  median {v['median']:4.0f}  "

@@ -290,7 +290,7 @@ def test_evaluate_reports_tune_lengths_with_tune_ends(bars_run_dir, tiny_run_dir
     ds = load_dataset(data)
     real = [ds.tokenizer.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
     assert result["tune_bars"]["valid"]["mean"] == pytest.approx(np.mean(real))
-    for label in ("MLE", "best", "last"):
+    for label in ("MLE", "best", "last", "real"):
         lengths = result["tune_bars"][label]
         assert 0 <= lengths["p10"] <= lengths["median"] <= lengths["p90"] <= MAX_TUNE_BARS
         assert 0 <= lengths["ended"] <= 1 and 0 <= lengths["overlap"] <= 1
