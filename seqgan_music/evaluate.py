@@ -40,7 +40,7 @@ from seqgan_music.metrics import (
     silent_rate,
     structure_stats,
 )
-from seqgan_music.models import eval_mode
+from seqgan_music.models import eval_mode, never_drawing
 from seqgan_music.selection import decode_all, stats_table
 from seqgan_music.tokenizer import METERS
 
@@ -163,9 +163,10 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
         if tok.end_token is not None:
             lengths[label] = tune_lengths(run, num, seed, real_bars)
         for temp in temperatures:
-            # the model's own windows: with bar lines it places them itself, in the metres it picks
+            # the model's own windows: with bar lines it places them itself, in the metres it picks;
+            # openings of tunes that go on (END has probability 0), as the validation windows are
             gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
-            with eval_mode(run.generator):
+            with eval_mode(run.generator), never_drawing(run.generator, tok.end_token):
                 samples = run.generator.sample(num, T, temp, generator=gen).cpu().numpy()
             rows.append(ref.row(label, temp, samples, valid_nll, seed=seed))
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())

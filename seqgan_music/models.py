@@ -305,6 +305,25 @@ def eval_mode(module: torch.nn.Module):
         module.train(was_training)
 
 
+NEVER = -1e4  # an output bias no draw picks (exp underflows to 0 in float32), finite so log-probs and KL stay finite
+
+
+@contextmanager
+def never_drawing(policy: Generator, token: int | None):
+    """Run a block in which ``policy`` gives ``token`` no probability (its output bias is
+    :data:`NEVER`; restored afterwards); a no-op for None. Every sampler (``sample``, the rollout
+    engines) and every log-prob inside the block sees the same policy."""
+    if token is None:
+        yield policy
+        return
+    kept = policy.out.bias.data[token].item()
+    policy.out.bias.data[token] = NEVER
+    try:
+        yield policy
+    finally:
+        policy.out.bias.data[token] = kept
+
+
 def real_probability(logits: torch.Tensor) -> torch.Tensor:
     """(R, 2) discriminator logits -> (R,) probability of the class real (index 1)."""
     return torch.softmax(logits.float(), dim=1)[:, 1]

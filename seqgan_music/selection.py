@@ -32,7 +32,7 @@ import torch
 
 from seqgan_music.config import TrainConfig
 from seqgan_music.metrics import STAT_NAMES, Notes, histogram_overlap, music_stats, one_pitch_rate, silent_rate
-from seqgan_music.models import Generator, eval_mode
+from seqgan_music.models import Generator, eval_mode, never_drawing
 from seqgan_music.policy_gradient import entropy_per_token
 from seqgan_music.tokenizer import Tokenizer
 
@@ -82,8 +82,8 @@ class Judge:
         ``reference`` is the MLE model's judgement (None when judging the MLE model itself)."""
         device = G.out.weight.device
         gen = torch.Generator(device=device).manual_seed(SELECTION_SEED)
-        with eval_mode(G):
-            samples = G.sample(self.num, self.seq_len, generator=gen)
+        with eval_mode(G), never_drawing(G, self.tokenizer.end_token if self.tokenizer is not None else None):
+            samples = G.sample(self.num, self.seq_len, generator=gen)  # openings, like the windows compared with
             entropy = float(entropy_per_token(G.teacher_forced_logits(samples)).mean())
         valid_nll = metrics.get("valid_nll")
         silent = one_pitch = 0.0

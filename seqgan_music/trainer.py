@@ -36,7 +36,7 @@ from seqgan_music.checkpoint import run_state
 from seqgan_music.config import RunConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
-from seqgan_music.models import Discriminator, Generator, eval_mode, mean_nll, token_log_probs
+from seqgan_music.models import Discriminator, Generator, eval_mode, mean_nll, never_drawing, token_log_probs
 from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradient_loss
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
 from seqgan_music.run_folder import RunFolder
@@ -101,9 +101,11 @@ class Trainer:
         # each window's first bar number in its tune (for G's bar-number feature); 0 when not given
         self.train_first_bar, self.valid_first_bar = (b.to(device) for b in first_bars) if first_bars else \
             (torch.zeros(len(d), dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
-        # what D and the judge compare samples with: windows that do not reach a tune's end (G's
-        # samples of T tokens rarely end a tune; real windows that do would tell them apart)
-        end = tokenizer.end_token if tokenizer is not None else None
+        # what D and the judge compare samples with: windows that do not reach a tune's end. The
+        # adversarial phase's samples and rollouts never end a tune either (END has probability 0
+        # there, :func:`never_drawing`): it sees tune openings of T tokens only, so where tunes end
+        # stays what MLE learnt from whole tunes
+        self.end = end = tokenizer.end_token if tokenizer is not None else None
         self.real_windows, real_valid = (d if end is None or bool((d[:, -1] == end).all()) else d[d[:, -1] != end]
                                          for d in (self.train_data, self.valid_data))
         self.callbacks = list(callbacks or [])
@@ -363,7 +365,8 @@ class Trainer:
 
     def _generate(self, num: int) -> torch.Tensor:
         T = self.cfg.discriminator.seq_len
-        return torch.cat([self.G.sample(min(1024, num - i), T, generator=self.rng) for i in range(0, num, 1024)])
+        with never_drawing(self.G, self.end):
+            return torch.cat([self.G.sample(min(1024, num - i), T, generator=self.rng) for i in range(0, num, 1024)])
 
     def _d_round(self, phase: str) -> dict[str, float]:
         """One round: fresh negatives and as many real windows, k epochs of D."""
@@ -428,11 +431,13 @@ class Trainer:
     def _policy_gradient_step(self, metrics: dict[str, Any]) -> torch.Tensor:
         """One g-step on a fresh batch: rollout rewards, advantages, KL tie. -> the (B, T) rewards."""
         tc = self.cfg.train
-        samples = self.G.sample(tc.batch_size // self.dist.world, self.cfg.discriminator.seq_len, generator=self.rng)
-        rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
+        with never_drawing(self.rollout, self.end):
+            samples = self._generate(tc.batch_size // self.dist.world)
+            rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         inputs = self.G.shifted_inputs(samples)
-        logits = self.G_train(inputs, None, samples)[0]
+        with never_drawing(self.G, self.end):
+            logits = self.G_train(inputs, None, samples)[0]
         kl = None
         if tc.kl_coef:
             with torch.no_grad():

@@ -7,7 +7,7 @@ import torch
 
 from seqgan_music import native, rollout
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
-from seqgan_music.models import Discriminator, Generator, lstm_step_, real_probability, sample_from_logits
+from seqgan_music.models import Discriminator, Generator, lstm_step_, never_drawing, real_probability, sample_from_logits
 from seqgan_music.rollout import (
     _native_head,
     batched_completions,
@@ -547,3 +547,19 @@ def test_a_model_that_ends_tunes_ends_them_at_bar_lines_only():
         assert (row[end:] == 9).all() and (row[:end] != 9).all()
         assert (row[:end][::5] == 6).all() and not torch.isin(row[:end].view(-1, 5)[:, 1:], torch.tensor([6, 7, 8])).any()
     assert not (g.sample(200, 40, generator=rng, bar_line=(6, 5), end_token=9, may_end=False) == 9).any()
+
+
+def test_never_drawing_takes_a_token_out_of_every_sampler_and_puts_it_back():
+    """Within never_drawing, sample, both rollout engines and the log-probs give the token no
+    probability; afterwards the policy is as before."""
+    g = Generator(GeneratorConfig(vocab_size=10, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1]))
+    with torch.no_grad():
+        g.out.bias[9] = 3.0  # a likely token
+    kept = g.out.bias.detach().clone()
+    rng = torch.Generator().manual_seed(0)
+    with never_drawing(g, 9):
+        samples = g.sample(64, 12, generator=rng)
+        assert not (samples == 9).any()
+        assert not (batched_completions(samples, g, 4, rng) == 9).any()
+        assert g.log_probs(torch.full((1, 3), 9)).max() < -1000
+    assert torch.equal(g.out.bias.detach(), kept) and (g.sample(64, 12, generator=rng) == 9).any()
