@@ -68,19 +68,20 @@ DEFINITIONS = {
 MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
 
-def piece_windows(pieces: list[np.ndarray], which: np.ndarray, tokenizer) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of the pieces where ``which`` is True -> ((N, T) windows, (N,) piece index of each);
-    windows that reach a tune's end are left out (samples of T tokens from the start are compared
-    with them, and those rarely end a tune)."""
-    wins, groups = [], []
+def piece_windows(pieces: list[np.ndarray], which: np.ndarray, tokenizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows of the pieces where ``which`` is True -> ((N, T) windows, (N,) piece index of each,
+    (N,) number of each one's first bar in its tune); windows that reach a tune's end are left
+    out (the samples compared with them never end a tune)."""
+    wins, groups, first_bars = [], [], []
     seq_len = tokenizer.config.seq_len
     for i in np.flatnonzero(which):
-        w = windows_of(tokenizer, pieces[i], ends=False)[0]
+        w, first_bar = windows_of(tokenizer, pieces[i], ends=False)
         wins.append(w)
         groups.append(np.full(len(w), i))
+        first_bars.append(first_bar)
     if not wins:
-        return np.zeros((0, seq_len), np.int64), np.zeros(0, np.int64)
-    return np.concatenate(wins).astype(np.int64), np.concatenate(groups)
+        return np.zeros((0, seq_len), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(wins).astype(np.int64), np.concatenate(groups), np.concatenate(first_bars).astype(np.int64)
 
 
 class _Reference:
@@ -92,7 +93,7 @@ class _Reference:
         train = ds.train.numpy()
         self.refs = train[rng.choice(len(train), min(max_refs, len(train)), replace=False)]
         self.ref_pitch = tok.sounding_pitch(self.refs)
-        self.valid, self.valid_groups = piece_windows(ds.pieces, ds.piece_is_valid, tok)
+        self.valid, self.valid_groups, self.valid_first_bar = piece_windows(ds.pieces, ds.piece_is_valid, tok)
         if len(self.valid) == 0:
             raise UserError(f"{ds.path}: no validation tunes to compare with; prepare more pieces")
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
@@ -164,14 +165,18 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
             lengths[label] = tune_lengths(run, num, seed, real_bars)
         for temp in temperatures:
             # the model's own windows: with bar lines it places them itself, in the metres it picks;
-            # openings of tunes that go on (END has probability 0), as the validation windows are
+            # from the bar numbers of random validation windows, and never ending a tune, as those
             gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
+            first_bar = None
+            if run.generator.context is not None:
+                pick = np.random.default_rng(seed).integers(len(ref.valid_first_bar), size=num)
+                first_bar = torch.from_numpy(ref.valid_first_bar[pick]).to(run.generator.out.weight.device)
             with eval_mode(run.generator), never_drawing(run.generator, tok.end_token):
-                samples = run.generator.sample(num, T, temp, generator=gen).cpu().numpy()
+                samples = run.generator.sample(num, T, temp, generator=gen, first_bar=first_bar).cpu().numpy()
             rows.append(ref.row(label, temp, samples, valid_nll, seed=seed))
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
     rows.append(ref.row(f"Markov-{markov_order}", 1.0, chain.sample(num, tok.config.seq_len, seed), float("nan"), seed=seed))
-    real, real_groups = piece_windows(ds.pieces, ~ds.piece_is_valid, tok)
+    real, real_groups, _ = piece_windows(ds.pieces, ~ds.piece_is_valid, tok)
     pick = np.random.default_rng(seed).permutation(len(real))[:num]
     rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
     return {"run": run_dir, "data": data_dir, "num": num, "references": len(ref.refs), "valid_windows": len(ref.valid),

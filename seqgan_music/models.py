@@ -162,8 +162,9 @@ class Generator(nn.Module):
         return zeros, zeros.clone()
 
     @torch.no_grad()
-    def prefix_states(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """LSTM (h, c) after the start token and each of ``tokens`` (B, P): two (P+1, B, H) tensors.
+    def prefix_states(self, tokens: torch.Tensor, first_bar: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """LSTM (h, c) after the start token and each of ``tokens`` (B, P): two (P+1, B, H) tensors
+        (``first_bar``: see :meth:`forward`).
 
         Index 0 is the state after the start token alone, index p after tokens[:, :p].
         """
@@ -175,7 +176,7 @@ class Generator(nn.Module):
         gates = table[inputs]  # (B, P+1, 4H)
         context = self.context_gates()
         if context is not None:
-            gates += context.teacher_forced(inputs.roll(-1, 1))  # features of positions 0..P
+            gates += context.teacher_forced(inputs.roll(-1, 1), first_bar)  # features of positions 0..P
         hs, cs = [], []
         for t in range(P + 1):
             h, c = lstm_step(gates[:, t], h, c, w_hh)
@@ -187,22 +188,24 @@ class Generator(nn.Module):
     def sample(
         self, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, primer: torch.Tensor | None = None,
         generator: torch.Generator | None = None, bar_line: tuple[int, int] | None = None,
-        end_token: int | None = None, may_end: bool = True,
+        end_token: int | None = None, may_end: bool = True, first_bar: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sample (num, steps) token ids, continuing ``primer`` (P,) ids when given (not included).
         ``end_token``: the vocabulary's END; after it a row is END to its end. ``bar_line`` (token,
         period): that bar token at every period-th new token from the first, no bar token (nor END)
         anywhere else: whole bars of one metre; with ``may_end`` the model may write END instead at
-        any of those bar lines but the first, else never."""
+        any of those bar lines but the first, else never. ``first_bar`` (num,): the number in its
+        tune of each row's first bar (None: 0, rows start their tunes), as a training window from
+        the middle of a tune is told it."""
         table, w_hh = self.step_tables()
         primer = torch.zeros(0, dtype=torch.long) if primer is None else primer
         P = len(primer)
         out = torch.empty(num, P + steps, dtype=torch.long, device=table.device)
         out[:, :P] = primer.to(table.device)
-        hs, cs = self.prefix_states(out[:, :P])
+        hs, cs = self.prefix_states(out[:, :P], first_bar)
         h, c = hs[-1], cs[-1]
         context = self.context_gates()
-        tracker = context.tracker(out, P) if context is not None else None
+        tracker = context.tracker(out, P, first_bar) if context is not None else None
         ids = tracker.features(out, P) if tracker is not None else None  # of the column to draw
         ended = torch.zeros(num, dtype=torch.bool, device=table.device)
         for t in range(P, P + steps):
@@ -252,15 +255,16 @@ class ContextGates:
         gates = F.embedding_bag(ids, self.table, mode="sum")
         return gates if token_gates is None else gates.add_(token_gates)
 
-    def teacher_forced(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, T) tokens -> (B, T, 4H) gates of every position's features."""
-        ids = self.context.teacher_forced(tokens)[0]
+    def teacher_forced(self, tokens: torch.Tensor, first_bar: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) tokens -> (B, T, 4H) gates of every position's features (``first_bar``: see
+        :meth:`BarContext.teacher_forced`)."""
+        ids = self.context.teacher_forced(tokens, first_bar)[0]
         return self._sum(ids.reshape(-1, ids.shape[-1])).view(*tokens.shape, -1)
 
-    def tracker(self, tokens: torch.Tensor, column: int) -> BarTracker:
+    def tracker(self, tokens: torch.Tensor, column: int, first_bar: torch.Tensor | None = None) -> BarTracker:
         """A tracker of the bar lines in ``tokens[:, :column]``, ready to predict ``column``."""
         history = torch.cat([tokens[:, :column], tokens.new_zeros(len(tokens), 1)], 1)
-        state = self.context.teacher_forced(history)[1]
+        state = self.context.teacher_forced(history, first_bar)[1]
         return state.rows(torch.arange(len(tokens), device=tokens.device) * (column + 1) + column)
 
     def after(self, tracker: BarTracker, tokens: torch.Tensor, column: int,

@@ -67,10 +67,13 @@ class Judgement:
 
 
 class Judge:
-    """Judges generators against the validation windows of one run (``valid``: (M, T) ids)."""
+    """Judges generators against the validation windows of one run (``valid``: (M, T) ids; their
+    first bars' numbers in their tunes ``first_bar`` (M,), where the judged samples start)."""
 
-    def __init__(self, tokenizer: Tokenizer | None, valid: torch.Tensor, seq_len: int, num: int):
+    def __init__(self, tokenizer: Tokenizer | None, valid: torch.Tensor, seq_len: int, num: int,
+                 first_bar: torch.Tensor | None = None):
         self.tokenizer, self.seq_len, self.num = tokenizer, seq_len, num
+        self.first_bar = first_bar if first_bar is not None and len(first_bar) else None
         self.valid_stats = None
         if tokenizer is not None and len(valid):
             windows = valid[:VALID_STATS_WINDOWS].cpu().numpy()
@@ -82,9 +85,12 @@ class Judge:
         ``reference`` is the MLE model's judgement (None when judging the MLE model itself)."""
         device = G.out.weight.device
         gen = torch.Generator(device=device).manual_seed(SELECTION_SEED)
+        first_bar = None
+        if G.context is not None and self.first_bar is not None:
+            first_bar = self.first_bar.to(device)[torch.randint(len(self.first_bar), (self.num,), generator=gen, device=device)]
         with eval_mode(G), never_drawing(G, self.tokenizer.end_token if self.tokenizer is not None else None):
-            samples = G.sample(self.num, self.seq_len, generator=gen)  # openings, like the windows compared with
-            entropy = float(entropy_per_token(G.teacher_forced_logits(samples)).mean())
+            samples = G.sample(self.num, self.seq_len, generator=gen, first_bar=first_bar)  # like the windows compared with
+            entropy = float(entropy_per_token(G.teacher_forced_logits(samples, first_bar)).mean())
         valid_nll = metrics.get("valid_nll")
         silent = one_pitch = 0.0
         overlap = None

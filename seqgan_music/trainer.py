@@ -106,8 +106,9 @@ class Trainer:
         # there, :func:`never_drawing`): it sees tune openings of T tokens only, so where tunes end
         # stays what MLE learnt from whole tunes
         self.end = end = tokenizer.end_token if tokenizer is not None else None
-        self.real_windows, real_valid = (d if end is None or bool((d[:, -1] == end).all()) else d[d[:, -1] != end]
-                                         for d in (self.train_data, self.valid_data))
+        going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
+                    for d in (self.train_data, self.valid_data)]
+        self.real_windows, self.real_first_bar = self.train_data[going_on[0]], self.train_first_bar[going_on[0]]
         self.callbacks = list(callbacks or [])
         self.evaluators = dict(evaluators or {})
         self.control = control or TrainControl()
@@ -122,7 +123,8 @@ class Trainer:
         self.best_generator = copy.deepcopy(self.G.state_dict())
         # the MLE model's judgement, the best score and unit, rounds of pinned reward
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
-        self.judge = Judge(tokenizer, real_valid, cfg.discriminator.seq_len, tc.select_samples)
+        self.judge = Judge(tokenizer, self.valid_data[going_on[1]], cfg.discriminator.seq_len, tc.select_samples,
+                           self.valid_first_bar[going_on[1]])
         self.stop_early = False
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
@@ -363,16 +365,26 @@ class Trainer:
                 out[name] = float(fn(self.G))
         return out
 
-    def _generate(self, num: int) -> torch.Tensor:
+    def _generate(self, num: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(num, T) samples that never end a tune and, for a generator with bar features, the (num,)
+        bar numbers they start at: those of random real windows, so the samples are spread over
+        tunes as the windows D compares them with are (None without bar features: all start at 0)."""
         T = self.cfg.discriminator.seq_len
+        first_bar = None
+        if self.G.context is not None:
+            pick = torch.randint(len(self.real_first_bar), (num,), generator=self.rng, device=self.device)
+            first_bar = self.real_first_bar[pick]
         with never_drawing(self.G, self.end):
-            return torch.cat([self.G.sample(min(1024, num - i), T, generator=self.rng) for i in range(0, num, 1024)])
+            samples = [self.G.sample(min(1024, num - i), T, generator=self.rng,
+                                     first_bar=None if first_bar is None else first_bar[i : i + 1024])
+                       for i in range(0, num, 1024)]
+        return torch.cat(samples), first_bar
 
     def _d_round(self, phase: str) -> dict[str, float]:
         """One round: fresh negatives and as many real windows, k epochs of D."""
         tc = self.cfg.train
         per_rank = tc.d_samples // self.dist.world
-        fake = self._generate(per_rank)
+        fake = self._generate(per_rank)[0]
         idx = torch.randint(len(self.real_windows), (per_rank,), generator=self.rng, device=self.device)
         real = self.real_windows[idx]
         data = torch.cat([real, fake])
@@ -432,16 +444,17 @@ class Trainer:
         """One g-step on a fresh batch: rollout rewards, advantages, KL tie. -> the (B, T) rewards."""
         tc = self.cfg.train
         with never_drawing(self.rollout, self.end):
-            samples = self._generate(tc.batch_size // self.dist.world)
-            rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng)
+            samples, first_bar = self._generate(tc.batch_size // self.dist.world)
+            rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng,
+                                      first_bar=first_bar)
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         inputs = self.G.shifted_inputs(samples)
         with never_drawing(self.G, self.end):
-            logits = self.G_train(inputs, None, samples)[0]
+            logits = self.G_train(inputs, None, samples, first_bar)[0]
         kl = None
         if tc.kl_coef:
             with torch.no_grad():
-                reference_logits = self.reference(inputs, None, samples)[0]
+                reference_logits = self.reference(inputs, None, samples, first_bar)[0]
             kl = kl_per_token(logits, reference_logits)
         adv = advantages(rewards, tc.pg_baseline, tc.pg_normalize)
         loss = policy_gradient_loss(token_log_probs(logits, samples), adv, kl, tc.kl_coef)

@@ -7,7 +7,14 @@ import torch
 
 from seqgan_music import native, rollout
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
-from seqgan_music.models import Discriminator, Generator, lstm_step_, never_drawing, real_probability, sample_from_logits
+from seqgan_music.models import (
+    Discriminator,
+    Generator,
+    lstm_step_,
+    never_drawing,
+    real_probability,
+    sample_from_logits,
+)
 from seqgan_music.rollout import (
     _native_head,
     batched_completions,
@@ -498,15 +505,16 @@ def bar_gen(seed: int = 0) -> Generator:
 
 def test_step_by_step_bar_features_equal_teacher_forcing():
     """The tracker that sampling and rollouts use gives, at every column and from any start, the
-    feature ids teacher forcing computes for the same sequences."""
+    feature ids teacher forcing computes for the same sequences, from any first bar number."""
     g = Generator(GeneratorConfig(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1, 2]))
     tokens = torch.randint(0, 9, (16, 40), generator=torch.Generator().manual_seed(0))
-    ids = g.context.teacher_forced(tokens)[0]
-    for start in (0, 1, 7, 25):
-        tracker = g.context_gates().tracker(tokens, start)
-        for t in range(start, 39):
-            assert torch.equal(tracker.features(tokens, t), ids[:, t]), (start, t)
-            tracker.advance(tokens[:, t], t)
+    for first_bar in (None, torch.arange(16) * 3):  # windows from the start of their tunes, or from the middle
+        ids = g.context.teacher_forced(tokens, first_bar)[0]
+        for start in (0, 1, 7, 25):
+            tracker = g.context_gates().tracker(tokens, start, first_bar)
+            for t in range(start, 39):
+                assert torch.equal(tracker.features(tokens, t), ids[:, t]), (start, t)
+                tracker.advance(tokens[:, t], t)
 
 
 def test_sampling_with_bar_features_follows_the_models_law():
