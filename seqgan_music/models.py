@@ -309,6 +309,15 @@ def eval_mode(module: torch.nn.Module):
         module.train(was_training)
 
 
+def first_bars_like(policy: Generator, pool: torch.Tensor | None, num: int, generator: torch.Generator) -> torch.Tensor | None:
+    """(num,) bar numbers drawn from ``pool`` (the first bars of real windows, on the generator's
+    device), where samples start so that they are spread over tunes as those windows are; None
+    (every sample starts its tune) when ``policy`` has no bar features or the pool is empty."""
+    if policy.context is None or pool is None or not len(pool):
+        return None
+    return pool[torch.randint(len(pool), (num,), generator=generator, device=pool.device)]
+
+
 NEVER = -1e4  # an output bias no draw picks (exp underflows to 0 in float32), finite so log-probs and KL stay finite
 
 

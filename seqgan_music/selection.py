@@ -32,7 +32,7 @@ import torch
 
 from seqgan_music.config import TrainConfig
 from seqgan_music.metrics import STAT_NAMES, Notes, histogram_overlap, music_stats, one_pitch_rate, silent_rate
-from seqgan_music.models import Generator, eval_mode, never_drawing
+from seqgan_music.models import Generator, eval_mode, first_bars_like, never_drawing
 from seqgan_music.policy_gradient import entropy_per_token
 from seqgan_music.tokenizer import Tokenizer
 
@@ -73,7 +73,7 @@ class Judge:
     def __init__(self, tokenizer: Tokenizer | None, valid: torch.Tensor, seq_len: int, num: int,
                  first_bar: torch.Tensor | None = None):
         self.tokenizer, self.seq_len, self.num = tokenizer, seq_len, num
-        self.first_bar = first_bar if first_bar is not None and len(first_bar) else None
+        self.first_bar = first_bar
         self.valid_stats = None
         if tokenizer is not None and len(valid):
             windows = valid[:VALID_STATS_WINDOWS].cpu().numpy()
@@ -85,9 +85,7 @@ class Judge:
         ``reference`` is the MLE model's judgement (None when judging the MLE model itself)."""
         device = G.out.weight.device
         gen = torch.Generator(device=device).manual_seed(SELECTION_SEED)
-        first_bar = None
-        if G.context is not None and self.first_bar is not None:
-            first_bar = self.first_bar.to(device)[torch.randint(len(self.first_bar), (self.num,), generator=gen, device=device)]
+        first_bar = first_bars_like(G, None if self.first_bar is None else self.first_bar.to(device), self.num, gen)
         with eval_mode(G), never_drawing(G, self.tokenizer.end_token if self.tokenizer is not None else None):
             samples = G.sample(self.num, self.seq_len, generator=gen, first_bar=first_bar)  # like the windows compared with
             entropy = float(entropy_per_token(G.teacher_forced_logits(samples, first_bar)).mean())

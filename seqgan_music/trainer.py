@@ -36,7 +36,15 @@ from seqgan_music.checkpoint import run_state
 from seqgan_music.config import RunConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
-from seqgan_music.models import Discriminator, Generator, eval_mode, mean_nll, never_drawing, token_log_probs
+from seqgan_music.models import (
+    Discriminator,
+    Generator,
+    eval_mode,
+    first_bars_like,
+    mean_nll,
+    never_drawing,
+    token_log_probs,
+)
 from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradient_loss
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
 from seqgan_music.run_folder import RunFolder
@@ -102,9 +110,9 @@ class Trainer:
         self.train_first_bar, self.valid_first_bar = (b.to(device) for b in first_bars) if first_bars else \
             (torch.zeros(len(d), dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
         # what D and the judge compare samples with: windows that do not reach a tune's end. The
-        # adversarial phase's samples and rollouts never end a tune either (END has probability 0
-        # there, :func:`never_drawing`): it sees tune openings of T tokens only, so where tunes end
-        # stays what MLE learnt from whole tunes
+        # adversarial phase's samples start at those windows' bar numbers and, like its rollouts,
+        # never end a tune (END has probability 0 there, :func:`never_drawing`), so where tunes
+        # end stays what MLE learnt from whole tunes
         self.end = end = tokenizer.end_token if tokenizer is not None else None
         going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
                     for d in (self.train_data, self.valid_data)]
@@ -370,10 +378,7 @@ class Trainer:
         bar numbers they start at: those of random real windows, so the samples are spread over
         tunes as the windows D compares them with are (None without bar features: all start at 0)."""
         T = self.cfg.discriminator.seq_len
-        first_bar = None
-        if self.G.context is not None:
-            pick = torch.randint(len(self.real_first_bar), (num,), generator=self.rng, device=self.device)
-            first_bar = self.real_first_bar[pick]
+        first_bar = first_bars_like(self.G, self.real_first_bar, num, self.rng)
         with never_drawing(self.G, self.end):
             samples = [self.G.sample(min(1024, num - i), T, generator=self.rng,
                                      first_bar=None if first_bar is None else first_bar[i : i + 1024])
