@@ -453,6 +453,7 @@ class Trainer:
             rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng,
                                       first_bar=first_bar)
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
+        self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
         inputs = self.G.shifted_inputs(samples)
         with never_drawing(self.G, self.end):
             logits = self.G_train(inputs, None, samples, first_bar)[0]
