@@ -37,6 +37,7 @@ from seqgan_music.config import RunConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
 from seqgan_music.models import (
+    NEVER,
     Discriminator,
     Generator,
     eval_mode,
@@ -111,8 +112,8 @@ class Trainer:
             (torch.zeros(len(d), dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
         # what D and the judge compare samples with: windows that do not reach a tune's end. The
         # adversarial phase's samples start at those windows' bar numbers and, like its rollouts,
-        # never end a tune (END has probability 0 there, :func:`never_drawing`), so where tunes
-        # end stays what MLE learnt from whole tunes
+        # never end a tune (END has probability 0 there, :func:`never_drawing`); D never judges where
+        # tunes end, so the KL tie on G's whole law keeps END's probability near the MLE model's
         self.end = end = tokenizer.end_token if tokenizer is not None else None
         going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
                     for d in (self.train_data, self.valid_data)]
@@ -455,15 +456,15 @@ class Trainer:
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
         inputs = self.G.shifted_inputs(samples)
-        with never_drawing(self.G, self.end):
-            logits = self.G_train(inputs, None, samples, first_bar)[0]
+        logits = self.G_train(inputs, None, samples, first_bar)[0]  # G's whole law, END included
+        drawn = logits if self.end is None else logits.index_fill(-1, torch.tensor([self.end], device=logits.device), NEVER)
         kl = None
-        if tc.kl_coef:
+        if tc.kl_coef:  # on the whole law: the KL tie holds END's probability to the MLE model's
             with torch.no_grad():
                 reference_logits = self.reference(inputs, None, samples, first_bar)[0]
             kl = kl_per_token(logits, reference_logits)
         adv = advantages(rewards, tc.pg_baseline, tc.pg_normalize)
-        loss = policy_gradient_loss(token_log_probs(logits, samples), adv, kl, tc.kl_coef)
+        loss = policy_gradient_loss(token_log_probs(drawn, samples), adv, kl, tc.kl_coef)
         self._optimizer_step(loss, self.pg_opt, self.G.parameters(), tc.grad_clip)
         update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
         metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
