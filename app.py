@@ -31,7 +31,6 @@ from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
 from seqgan_music.generate import (
-    KEYS,
     choose_meter,
     generate_tokens,
     load_run,
@@ -41,6 +40,7 @@ from seqgan_music.generate import (
     token_rewards,
 )
 from seqgan_music.jobs import TrainingJob, latest_job
+from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
 from seqgan_music.sources import BUILTIN

@@ -49,6 +49,8 @@ class TokenizerConfig:
     skyline_all: bool = False  # True: skyline over all non-drum tracks instead of one track
     transpose: int = 0  # augmentation: train windows also transposed by -k..+k semitones
     tune_end: bool = False  # bars: an END token after each tune's last bar, so a model learns where tunes end
+    key_to_c: bool = False  # every tune moved to tonic C (major or minor, by its estimated key) before windows are cut
+    home_keys: list[int] = field(default_factory=list)  # key_to_c: tunes per original key (tonic + 12 for minor), 24 counts
 
     def validate(self) -> None:
         if self.encoding not in ENCODING_NAMES:
@@ -65,6 +67,8 @@ class TokenizerConfig:
             raise UserError("sample_seconds must be positive")
         if self.tune_end and self.encoding != "bars":
             raise UserError("tune_end needs the bars encoding (tunes end at a bar line)")
+        if self.home_keys and (len(self.home_keys) != 24 or min(self.home_keys) < 0 or not self.key_to_c):
+            raise UserError("home_keys must be 24 non-negative counts (tonic + 12 for minor), and only with key_to_c")
 
 
 @dataclass

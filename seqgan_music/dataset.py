@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ import torch
 from seqgan_music.config import TokenizerConfig, to_dict
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_save_npz, atomic_write_text, cache_root, check_writable_dir
+from seqgan_music.metrics import KEYS, estimate_key
 from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, items_from_uploads, parse_item
 from seqgan_music.tokenizer import Tokenizer
 
@@ -86,7 +87,7 @@ class PreparedDataset:
 
 
 def _cache_key(item: Item, tok_cfg: TokenizerConfig, limits: Limits) -> str:
-    parse_cfg = {k: v for k, v in to_dict(tok_cfg).items() if k not in ("seq_len", "hop", "transpose")}
+    parse_cfg = {k: v for k, v in to_dict(tok_cfg).items() if k not in ("seq_len", "hop", "transpose", "key_to_c", "home_keys")}
     blob = json.dumps([CACHE_VERSION, item.sha256, item.kind, parse_cfg, asdict(limits)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -230,12 +231,17 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
                 usable.append((r, item.sha256))
             else:
                 entries.append({"source": r.label, "sha256": item.sha256, "notes": r.notes, "skipped": r.reason})
+    keys: list[str | None] = [None] * len(usable)  # each tune's key before it was moved to C
+    if cfg.key_to_c:
+        usable, keys, home_keys = _moved_to_c(tokenizer, usable, entries)
+        tokenizer = Tokenizer(replace(cfg, home_keys=home_keys))
+        cfg = tokenizer.config
     report.skipped = [{"source": e["source"], "reason": e["skipped"]} for e in entries]
     if not usable:
         raise UserError(f"no usable melodies in {', '.join(items_label(items, skipped))}: every input was skipped")
     is_valid = split_pieces(len(usable), valid_fraction, seed)
     train, valid = [], []  # (windows, first bar numbers) pairs
-    for (r, sha), val in zip(usable, is_valid):
+    for (r, sha), key, val in zip(usable, keys, is_valid):
         wins = windows_of(tokenizer, r.tokens)
         (valid if val else train).append(wins)
         n_aug = 0
@@ -247,7 +253,7 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
                     n_aug += len(train[-1][0])
         entries.append({
             "source": r.label, "sha256": sha, "notes": r.notes, "tokens": len(r.tokens), "windows": len(wins[0]),
-            "transposed_windows": n_aug, "split": "valid" if val else "train",
+            "transposed_windows": n_aug, "split": "valid" if val else "train", **({"key": key} if key else {}),
         })
     T = cfg.seq_len
     train_arr, train_bar = (np.concatenate(x) for x in zip(*train)) if train else (np.zeros((0, T), np.int16), np.zeros(0, np.int16))
@@ -274,6 +280,25 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
     atomic_write_text(os.path.join(tmp, "manifest.json"), json.dumps(manifest, indent=1))
     _swap_in(tmp, out_dir)
     return report
+
+
+def _moved_to_c(tokenizer: Tokenizer, usable: list[tuple[PieceResult, str]], entries: list[dict]):
+    """Each usable tune moved to tonic C by :meth:`Tokenizer.shift_to_tonic` (major tunes to C
+    major, minor ones to C minor); a tune no shift fits into the pitch range is skipped with an
+    entry. -> (kept (tune, sha256) pairs, the name of each one's key before, the 24 counts of those
+    keys, index tonic + 12 for minor)."""
+    kept, names, counts = [], [], [0] * 24
+    for r, sha in usable:
+        tonic, major = estimate_key(tokenizer.decode_notes(r.tokens))
+        shift = tokenizer.shift_to_tonic(r.tokens, 0)
+        if shift is None:
+            entries.append({"source": r.label, "sha256": sha, "notes": r.notes,
+                            "skipped": f"its key ({KEYS[tonic + 12 * (not major)]}) cannot move to C: notes would leave the pitch range"})
+            continue
+        kept.append((replace(r, tokens=tokenizer.transpose(r.tokens, shift)), sha))
+        names.append(KEYS[tonic + 12 * (not major)])
+        counts[tonic + 12 * (not major)] += 1
+    return kept, names, counts
 
 
 def items_label(items: list[Item], skipped: list[PieceResult]) -> list[str]:

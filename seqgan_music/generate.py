@@ -12,6 +12,7 @@ from seqgan_music.checkpoint import BEST, LAST, MODELS, LoadedRun, load_checkpoi
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_bytes, atomic_write_text
 from seqgan_music.melody import SkipPiece, extract_melody
+from seqgan_music.metrics import estimate_key
 from seqgan_music.models import eval_mode
 from seqgan_music.rollout import rollout_rewards
 from seqgan_music.sources import Limits, read_midi
@@ -77,9 +78,6 @@ def choose_meter(run: LoadedRun, primer: torch.Tensor | None = None, requested: 
     return METERS[int(first[tok.bar_tokens].argmax())]
 
 
-TONIC_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # by pitch class
-KEYS = tuple(f"{name} major" for name in TONIC_NAMES) + tuple(
-    f"{name} minor" for name in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"))
 KEY_ROUNDS = 8  # at most this many batches of candidates are drawn to find melodies in a requested mode
 
 
@@ -106,7 +104,9 @@ def generate_tokens(
     first (:func:`tonic_endings_first`). With bar tokens the new part is whole bars of ``meter``
     (default :func:`choose_meter`): bar lines where that metre puts them, nowhere else. With
     ``key`` (tonic pitch class, major?) the melodies are those the model wrote in that mode,
-    transposed to that tonic (:func:`transposed_to_key`)."""
+    transposed to that tonic (:func:`transposed_to_key`). A model trained on tunes moved to C
+    (``key_to_c``) continues a primer moved to C and moved back with it; without a primer or key,
+    its melodies go to keys drawn as often as the training tunes had them (:func:`to_home_keys`)."""
     if num < 1 or steps < 1:
         raise UserError("--num and --steps must be at least 1")
     if temperature <= 0:
@@ -126,6 +126,11 @@ def generate_tokens(
     if run.tokenizer.bar_tokens:
         meter = meter or choose_meter(run, primer)
         bar_line = (run.tokenizer.bar_tokens[METERS.index(meter)], run.tokenizer.steps_for(1, meter=meter))
+    tok = run.tokenizer
+    primer_shift = 0  # a key_to_c model continues the primer moved to C
+    if tok.config.key_to_c and primer is not None and len(primer):
+        primer_shift = tok.shift_to_tonic(primer.numpy(), 0) or 0
+        primer = torch.from_numpy(tok.transpose(primer.numpy(), primer_shift))
     kept: list[torch.Tensor] = []
     for _ in range(KEY_ROUNDS if key is not None else 1):
         sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line, end_token, model_ends).cpu()
@@ -138,33 +143,42 @@ def generate_tokens(
     if len(tokens) < num:
         raise UserError(f"the model wrote only {len(tokens)} of {KEY_ROUNDS * drawn} melodies in a "
                         f"{'major' if key[1] else 'minor'} key; ask for fewer melodies or the other mode")
-    return tonic_endings_first(tokens, run.tokenizer, num) if end_on_tonic else tokens[:num]
+    tokens = tonic_endings_first(tokens, tok, num) if end_on_tonic else tokens[:num]
+    if not tok.config.key_to_c or key is not None:  # (a requested key has been reached already)
+        return tokens
+    if primer is not None and len(primer):  # back to the primer's key; a row that would leave the range stays
+        rows = tokens.numpy()
+        return torch.stack([torch.from_numpy(row if (back := tok.transpose(row, -primer_shift)) is None else back) for row in rows])
+    return to_home_keys(tokens, tok, np.random.default_rng(seed))
+
+
+def to_home_keys(tokens: torch.Tensor, tokenizer: Tokenizer, rng: np.random.Generator) -> torch.Tensor:
+    """Each row of (C, L) ``tokens`` moved to a tonic drawn from the training tunes' keys of its
+    estimated mode (``tokenizer.config.home_keys``: the counts before they were moved to C); a row
+    stays where it is when its mode had no tunes or no shift fits the pitch range."""
+    counts = np.asarray(tokenizer.config.home_keys or [0] * 24, dtype=float).reshape(2, 12)  # (major, minor) x tonic
+    moved = []
+    for row in tokens.numpy():
+        weights = counts[0 if estimate_key(tokenizer.decode_notes(row))[1] else 1]
+        shift = tokenizer.shift_to_tonic(row, int(rng.choice(12, p=weights / weights.sum()))) if weights.sum() else None
+        moved.append(torch.from_numpy(row if shift is None else tokenizer.transpose(row, shift)))
+    return torch.stack(moved) if moved else tokens
 
 
 def transposed_to_key(tokens: torch.Tensor, tokenizer: Tokenizer, key: tuple[int, bool]) -> torch.Tensor:
     """The rows of (C, L) ``tokens`` whose estimated key (metrics.estimate_key) has the mode of
     ``key`` (tonic pitch class, major?), each moved to its tonic by the smallest shift that keeps
     its notes in the vocabulary's range (rows no shift fits are dropped) -> (C', L)."""
-    from seqgan_music.metrics import estimate_key
-
     moved = []
     for row in tokens.numpy():
-        tonic, major = estimate_key(tokenizer.decode_notes(row))
-        if major != key[1]:
-            continue
-        up = (key[0] - tonic) % 12  # 0..11 semitones up, or up - 12 down
-        for shift in sorted((up, up - 12), key=abs):
-            if (row_in_key := tokenizer.transpose(row, shift)) is not None:
-                moved.append(torch.from_numpy(row_in_key))
-                break
+        if estimate_key(tokenizer.decode_notes(row))[1] == key[1] and (shift := tokenizer.shift_to_tonic(row, key[0])) is not None:
+            moved.append(torch.from_numpy(tokenizer.transpose(row, shift)))
     return torch.stack(moved) if moved else tokens[:0]
 
 
 def tonic_endings_first(tokens: torch.Tensor, tokenizer: Tokenizer, num: int) -> torch.Tensor:
     """The first ``num`` rows of (C, L) candidates, taking those whose last note is the tonic of
     their estimated key (metrics.estimate_key) before the others, each group in its drawn order."""
-    from seqgan_music.metrics import estimate_key
-
     def ends_on_tonic(row: torch.Tensor) -> bool:
         notes = tokenizer.decode_notes(row)
         return bool(notes) and notes[-1][0] % 12 == estimate_key(notes)[0]
@@ -177,12 +191,15 @@ def tonic_endings_first(tokens: torch.Tensor, tokenizer: Tokenizer, num: int) ->
 def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, seed: int = 0) -> np.ndarray:
     """D's per-token reward Q for a (L,) melody, window by window of the model's T -> (L,) in [0, 1].
 
-    Windows after the first are rolled out as if they started the melody (G's start state), an
+    A model of tunes moved to C (``key_to_c``) scores the melody moved to C. Windows after the
+    first are rolled out as if they started the melody (G's start state), an
     approximation that keeps the cost at one reward computation per T tokens; with bar lines they
     start at bar lines, as training windows do. A token in two windows gets the later window's
     reward; a melody shorter than T is padded with rests that are not reported.
     """
     T = run.config.discriminator.seq_len
+    if run.tokenizer.config.key_to_c and (shift := run.tokenizer.shift_to_tonic(tokens.cpu().numpy(), 0)):
+        tokens = torch.from_numpy(run.tokenizer.transpose(tokens.cpu().numpy(), shift))  # G and D know tunes in C
     tokens = tokens.to(run.generator.out.weight.device).long()
     L = len(tokens)
     padded = torch.cat([tokens, tokens.new_zeros(T)])

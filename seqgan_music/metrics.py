@@ -207,6 +207,9 @@ MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAJOR_SCALE = {0, 2, 4, 5, 7, 9, 11}
 MINOR_SCALE = {0, 2, 3, 5, 7, 8, 10, 11}  # natural minor and the raised leading note
+TONIC_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # by pitch class
+KEYS = tuple(f"{name} major" for name in TONIC_NAMES) + tuple(  # key names: index tonic + 12 for minor
+    f"{name} minor" for name in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"))
 # (24, 12): row t = major key with tonic t, row 12 + t = minor key with tonic t
 KEY_PROFILES = np.stack([np.roll(p, t) for p in (MAJOR_PROFILE, MINOR_PROFILE) for t in range(12)])
 STRUCTURE_NAMES = ("tonic_ending", "downbeat_share", "on_beat_share", "key_agreement")

@@ -344,6 +344,13 @@ class Tokenizer:
             return None
         return np.where(pitch >= 0, tokens + semitones, tokens)
 
+    def shift_to_tonic(self, tokens: np.ndarray, tonic: int) -> int | None:
+        """Semitones that move the estimated key of ``tokens`` (:func:`metrics.estimate_key`) to
+        ``tonic`` (pitch class): the shorter way round the octave, else the other, whichever first
+        keeps every note in range; None when neither does."""
+        up = (tonic - estimate_key(self.decode_notes(tokens))[0]) % 12
+        return next((s for s in sorted((up, up - 12), key=abs) if self.transpose(tokens, s) is not None), None)
+
     # decode ------------------------------------------------------------
     def decode_notes(self, tokens) -> list[tuple[int, int, int]]:
         """Token ids -> notes (pitch, onset step, end step) in grid steps (BAR tokens take no time;
@@ -435,7 +442,9 @@ class Tokenizer:
 
 def window_config(encoding: str = "bars", bars: int = 4, steps_per_quarter: int = 4, transpose: int = 0) -> TokenizerConfig:
     """A tokenizer config whose windows hold ``bars`` bars of 4/4 (bar lines included), cut every
-    half window: the app's way of choosing T. The bars encoding marks where tunes end."""
-    grid = TokenizerConfig(encoding=encoding, steps_per_quarter=steps_per_quarter, tune_end=encoding == "bars")
+    half window: the app's way of choosing T. The bars encoding marks where tunes end and moves
+    every tune to tonic C."""
+    grid = TokenizerConfig(encoding=encoding, steps_per_quarter=steps_per_quarter, tune_end=encoding == "bars",
+                           key_to_c=encoding == "bars")
     seq_len = Tokenizer(grid).steps_for(bars)
     return replace(grid, seq_len=seq_len, hop=max(1, seq_len // 2), transpose=transpose)

@@ -66,8 +66,9 @@ def tiny_run_dir(tiny_dataset, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bars_run_dir(midi_folder, tmp_path_factory):
-    """(dataset folder, run folder): ``midi_folder`` in the bars encoding with tune ends (T = 34,
-    two bars of 4/4) and a tiny-preset run on it, whose generator has the bar features."""
+    """(dataset folder, run folder): ``midi_folder`` in the bars encoding with tune ends and tunes
+    moved to C, as ``prepare --encoding bars`` makes it (T = 34, two bars of 4/4), and a
+    tiny-preset run on it, whose generator has the bar features."""
     import torch
 
     from seqgan_music.config import TokenizerConfig, make_run_config
@@ -75,7 +76,7 @@ def bars_run_dir(midi_folder, tmp_path_factory):
     from seqgan_music.trainer import Trainer
 
     data = tmp_path_factory.mktemp("bars") / "ds"
-    prepare([str(midi_folder)], str(data), TokenizerConfig(encoding="bars", seq_len=34, hop=17, tune_end=True),
+    prepare([str(midi_folder)], str(data), TokenizerConfig(encoding="bars", seq_len=34, hop=17, tune_end=True, key_to_c=True),
             valid_fraction=0.25,
             cache_dir=None, workers=1)
     ds = load_dataset(str(data))

@@ -6,7 +6,7 @@ import numpy as np
 import pretty_midi
 import pytest
 import torch
-from midi_factory import random_melody_pm, write
+from midi_factory import melody_pm, random_melody_pm, write
 
 from seqgan_music.cli import main
 
@@ -332,3 +332,34 @@ def test_generate_in_a_requested_key(bars_run_dir, tmp_path, capsys):
     assert main(["generate", run, "--bars", "2", "--key", "Em", "--primer", str(tmp_path / "p" / "melody_000.mid"),
                  "--out", str(tmp_path / "x")]) == 2
     assert "--key cannot be combined with a primer" in capsys.readouterr().err
+
+
+def test_a_model_of_tunes_moved_to_c_writes_in_their_keys(bars_run_dir, tmp_path):
+    """key_to_c: each generated melody goes to a key drawn from the training tunes' keys of its
+    mode, a primer is continued in its own key (moved to C for the model and back with the tune),
+    and D's rewards for a melody are those of the melody moved to C."""
+    from dataclasses import replace
+
+    from seqgan_music.dataset import load_dataset
+    from seqgan_music.generate import generate_tokens, load_run, primer_tokens, to_home_keys, token_rewards
+    from seqgan_music.metrics import estimate_key
+    from seqgan_music.tokenizer import Tokenizer
+
+    data, run = bars_run_dir
+    loaded = load_run(run)
+    tok = loaded.tokenizer
+    assert tok.config.key_to_c and sum(tok.config.home_keys) == len(load_dataset(data).pieces)
+    home = [0] * 24
+    home[2], home[12 + 11] = 5, 3  # the training tunes were in D major and B minor only
+    only = Tokenizer(replace(tok.config, home_keys=home))
+    rows = [[t for p in pitches for t in (2 + p - tok.config.pitch_low, 1, 1, 1)]
+            for pitches in ([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60], [60, 62, 63, 65, 67, 68, 70, 72, 67, 63, 60])]
+    moved = to_home_keys(torch.tensor(rows), only, np.random.default_rng(0))
+    assert [estimate_key(only.decode_notes(row)) for row in moved] == [(2, True), (11, False)]
+    write(melody_pm([62, 66, 69, 74, 73, 71, 69, 66, 67, 64, 62, 62]), tmp_path / "in_d.mid")  # a D major primer
+    primer = primer_tokens(str(tmp_path / "in_d.mid"), tok)
+    tokens = generate_tokens(loaded, 3, 34, seed=0, primer=primer)
+    assert (tokens[:, : len(primer)] == primer).all()
+    in_c = torch.from_numpy(tok.transpose(primer.numpy(), -2))  # D judges a melody as it learnt tunes: in C
+    assert np.array_equal(token_rewards(loaded, primer, 4, 3), token_rewards(loaded, in_c, 4, 3))
+

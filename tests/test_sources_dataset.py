@@ -10,7 +10,7 @@ import mido
 import numpy as np
 import pretty_midi
 import pytest
-from midi_factory import random_melody_pm, song_pm, to_bytes, write
+from midi_factory import melody_pm, random_melody_pm, song_pm, to_bytes, write
 
 from seqgan_music.config import TokenizerConfig
 from seqgan_music.dataset import load_dataset, prepare, split_pieces, windows_of
@@ -179,6 +179,33 @@ def test_transposition_augments_train_only(midi_folder, tmp_path):
     plain = prepare([str(midi_folder)], str(tmp_path / "p"), CFG, workers=1)
     aug = prepare([str(midi_folder)], str(tmp_path / "t"), TokenizerConfig(seq_len=16, hop=8, transpose=2), workers=1)
     assert aug.train_windows > 3 * plain.train_windows and aug.valid_windows == plain.valid_windows
+
+
+def test_bars_datasets_move_tunes_to_c_and_remember_their_keys(tmp_path):
+    """prepare --encoding bars moves each tune to tonic C in its own mode, the shorter way round
+    (D major down 2, E minor down 4, intervals kept); the manifest names each tune's key before and
+    the tokenizer counts those keys, which generation moves tunes back to."""
+    from seqgan_music.cli import main
+    from seqgan_music.metrics import estimate_key
+
+    tunes = {"d.mid": [62, 64, 66, 67, 69, 71, 73, 74, 74, 69, 66, 62] * 3,  # D major
+             "e.mid": [64, 67, 71, 64, 66, 67, 69, 71, 72, 71, 67, 64] * 3}  # E minor
+    (tmp_path / "in").mkdir()
+    for name, pitches in tunes.items():
+        write(melody_pm(pitches), tmp_path / "in" / name)
+    out = tmp_path / "ds"
+    assert main(["prepare", str(tmp_path / "in"), "--out", str(out), "--encoding", "bars", "--seq-len", "34",
+                 "--no-cache", "--workers", "1"]) == 0
+    ds = load_dataset(str(out))
+    entries = json.loads((out / "manifest.json").read_text())["entries"]
+    assert {e["source"].split("/")[-1]: e["key"] for e in entries} == {"d.mid": "D major", "e.mid": "E minor"}
+    for e, piece in zip(entries, ds.pieces):  # manifest entries and pieces in the same order
+        notes = ds.tokenizer.decode_notes(piece)
+        source = tunes[e["source"].split("/")[-1]]
+        assert [p for p, _, _ in notes] == [p - {"D major": 2, "E minor": 4}[e["key"]] for p in source]
+        assert estimate_key(notes) == (0, e["key"] == "D major")
+    home = ds.tokenizer.config.home_keys
+    assert ds.tokenizer.config.key_to_c and home[2] == 1 and home[12 + 4] == 1 and sum(home) == 2
 
 
 def test_out_dir_that_is_not_a_dataset_is_refused(midi_folder, tmp_path):
