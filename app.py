@@ -428,7 +428,7 @@ def generate_tab(ws: str) -> None:
     cols = st.columns(5)
     key = cols[4].selectbox("Key", [AS_LEARNT, *KEYS], key="gen_key",
                             help="melodies the model writes in this mode, transposed to this tonic; "
-                                 f"{AS_LEARNT}: the model's own keys (a primer's key is kept)")
+                                 f"{AS_LEARNT}: the keys of the tunes it learnt from (a primer's key is kept)")
     seed = cols[0].number_input("Seed", 0, 10**6, 0, key="gen_seed")
     qpm = cols[1].number_input("Tempo (quarter notes per minute)", 30, 300, 120, key="gen_qpm")
     instrument = cols[2].selectbox("Instrument", list(INSTRUMENTS), key="gen_instrument")

@@ -290,14 +290,15 @@ def _moved_to_c(tokenizer: Tokenizer, usable: list[tuple[PieceResult, str]], ent
     kept, names, counts = [], [], [0] * 24
     for r, sha in usable:
         tonic, major = estimate_key(tokenizer.decode_notes(r.tokens))
+        key = tonic + 12 * (not major)
         shift = tokenizer.shift_to_tonic(r.tokens, 0)
         if shift is None:
             entries.append({"source": r.label, "sha256": sha, "notes": r.notes,
-                            "skipped": f"its key ({KEYS[tonic + 12 * (not major)]}) cannot move to C: notes would leave the pitch range"})
+                            "skipped": f"its key ({KEYS[key]}) cannot move to C: notes would leave the pitch range"})
             continue
         kept.append((replace(r, tokens=tokenizer.transpose(r.tokens, shift)), sha))
-        names.append(KEYS[tonic + 12 * (not major)])
-        counts[tonic + 12 * (not major)] += 1
+        names.append(KEYS[key])
+        counts[key] += 1
     return kept, names, counts
 
 

@@ -113,7 +113,7 @@ class Trainer:
         # what D and the judge compare samples with: windows that do not reach a tune's end. The
         # adversarial phase's samples start at those windows' bar numbers and, like its rollouts,
         # never end a tune (END has probability 0 there, :func:`never_drawing`); D never judges where
-        # tunes end, so the KL tie on G's whole law keeps END's probability near the MLE model's
+        # tunes end, and the KL tie on G's whole law pulls END's probability towards the MLE model's
         self.end = end = tokenizer.end_token if tokenizer is not None else None
         going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
                     for d in (self.train_data, self.valid_data)]
@@ -459,7 +459,7 @@ class Trainer:
         logits = self.G_train(inputs, None, samples, first_bar)[0]  # G's whole law, END included
         drawn = logits if self.end is None else logits.index_fill(-1, torch.tensor([self.end], device=logits.device), NEVER)
         kl = None
-        if tc.kl_coef:  # on the whole law: the KL tie holds END's probability to the MLE model's
+        if tc.kl_coef:  # on the whole law: the KL tie pulls END's probability towards the MLE model's
             with torch.no_grad():
                 reference_logits = self.reference(inputs, None, samples, first_bar)[0]
             kl = kl_per_token(logits, reference_logits)
