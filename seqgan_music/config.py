@@ -79,7 +79,7 @@ class GeneratorConfig:
     start_token: int = 0  # input at the first step (REST for music, 0 as in the paper's code)
     bar_tokens: list[int] = field(default_factory=list)  # set from the tokenizer: the BAR token ids (bars encoding)
     bar_position: bool = True  # with bar tokens: input features for (metre, steps since the bar line) and the bar number
-    max_bars: int = 16  # bar numbers (from the tune's first bar) at or past max_bars - 1 share one feature (presets: 40)
+    max_bars: int = 16  # bar numbers (from the tune's first bar) at or past max_bars - 1 share one feature (presets: 96)
     lookback_bars: list[int] = field(default_factory=lambda: [1, 2, 4])  # with bar tokens: inputs from the same place k bars back
     copy_bars: bool = False  # with lookback: a learnt logit bonus for each lookback token (a copy path for repeats)
     dropout: float = 0.0  # dropout on the LSTM's inputs and outputs in teacher-forced MLE training (0: off)
@@ -248,7 +248,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-TUNE_BARS = 40  # presets number bars up to here: folk tunes of 32 bars and a pickup (the field's default, 16, is what runs saved before it had)
+TUNE_BARS = 96  # presets number bars up to here: past 95 % of Nottingham's tunes (written out with repeats; the field's default, 16, is what runs saved before it had)
 
 
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0,
