@@ -37,6 +37,7 @@ from seqgan_music.generate import (
     new_steps,
     parse_key,
     primer_tokens,
+    to_home_keys,
     token_rewards,
 )
 from seqgan_music.jobs import TrainingJob, latest_job
@@ -367,7 +368,8 @@ def live_view(job: TrainingJob, tokenizer) -> None:
         st.image(reward_heatmap(np.array(sample["rewards"])))
     if sample:
         st.markdown(f"**Newest sample** ({sample['phase']}, unit {sample['unit']})")
-        melody_view(tokenizer, sample["tokens"])
+        in_home_key = to_home_keys(torch.tensor([sample["tokens"]]), tokenizer, np.random.default_rng(sample["unit"]))
+        melody_view(tokenizer, in_home_key[0].tolist())  # a model of tunes moved to C: in one of the songs' keys
 
 
 # ---------------------------------------------------------------- 3. generate
