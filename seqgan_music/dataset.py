@@ -34,7 +34,7 @@ from seqgan_music.metrics import KEYS, estimate_key
 from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, items_from_uploads, parse_item
 from seqgan_music.tokenizer import Tokenizer
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 Progress = Callable[[int, int], None]
 
 
@@ -100,14 +100,14 @@ def _cache_load(path: str, item: Item) -> list[PieceResult] | None:
     except (OSError, ValueError, KeyError, json.JSONDecodeError):
         return None  # a damaged cache entry is simply parsed again
     out = []
-    for i, (suffix, notes, reason) in enumerate(meta):
+    for i, (suffix, notes, reason, key) in enumerate(meta):
         piece = None if reason else tokens[offsets[i] : offsets[i + 1]]
-        out.append(PieceResult(item.label + suffix, notes, piece, reason))
+        out.append(PieceResult(item.label + suffix, notes, piece, reason, key))
     return out
 
 
 def _cache_store(path: str, item: Item, results: list[PieceResult]) -> None:
-    meta = [(r.label[len(item.label) :], r.notes, r.reason) for r in results]
+    meta = [(r.label[len(item.label) :], r.notes, r.reason, r.key) for r in results]
     lengths = [0 if r.tokens is None else len(r.tokens) for r in results]
     tokens = np.concatenate([r.tokens for r in results if r.tokens is not None] or [np.zeros(0, np.int16)])
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -231,7 +231,7 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
                 usable.append((r, item.sha256))
             else:
                 entries.append({"source": r.label, "sha256": item.sha256, "notes": r.notes, "skipped": r.reason})
-    keys: list[str | None] = [None] * len(usable)  # each tune's key before it was moved to C
+    keys: list[dict] = [{}] * len(usable)  # each tune's key before it was moved to C, as manifest fields
     if cfg.key_to_c:
         usable, keys, home_keys = _moved_to_c(tokenizer, usable, entries)
         tokenizer = Tokenizer(replace(cfg, home_keys=home_keys))
@@ -253,7 +253,7 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
                     n_aug += len(train[-1][0])
         entries.append({
             "source": r.label, "sha256": sha, "notes": r.notes, "tokens": len(r.tokens), "windows": len(wins[0]),
-            "transposed_windows": n_aug, "split": "valid" if val else "train", **({"key": key} if key else {}),
+            "transposed_windows": n_aug, "split": "valid" if val else "train", **key,
         })
     T = cfg.seq_len
     train_arr, train_bar = (np.concatenate(x) for x in zip(*train)) if train else (np.zeros((0, T), np.int16), np.zeros(0, np.int16))
@@ -284,20 +284,24 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
 
 def _moved_to_c(tokenizer: Tokenizer, usable: list[tuple[PieceResult, str]], entries: list[dict]):
     """Each usable tune moved to tonic C by :meth:`Tokenizer.shift_to_tonic` (major tunes to C
-    major, minor ones to C minor); a tune no shift fits into the pitch range is skipped with an
-    entry. -> (kept (tune, sha256) pairs, the name of each one's key before, the 24 counts of those
+    major, minor ones to C minor) from the key of its source's key signature, else the key its
+    notes suggest; a tune no shift fits into the pitch range is skipped with an entry.
+    -> (kept (tune, sha256) pairs, each one's key before as manifest fields, the 24 counts of those
     keys, index tonic + 12 for minor)."""
     kept, names, counts = [], [], [0] * 24
     for r, sha in usable:
-        tonic, major = estimate_key(tokenizer.decode_notes(r.tokens))
-        key = tonic + 12 * (not major)
-        shift = tokenizer.shift_to_tonic(r.tokens, 0)
+        if r.key is None:
+            tonic, major = estimate_key(tokenizer.decode_notes(r.tokens))
+            key = tonic + 12 * (not major)
+        else:
+            key = r.key
+        shift = tokenizer.shift_to_tonic(r.tokens, 0, key % 12)
         if shift is None:
             entries.append({"source": r.label, "sha256": sha, "notes": r.notes,
                             "skipped": f"its key ({KEYS[key]}) cannot move to C: notes would leave the pitch range"})
             continue
         kept.append((replace(r, tokens=tokenizer.transpose(r.tokens, shift)), sha))
-        names.append(KEYS[key])
+        names.append({"key": KEYS[key], "key_from": "notes" if r.key is None else "key signature"})
         counts[key] += 1
     return kept, names, counts
 

@@ -29,9 +29,27 @@ class Melody:
     end_s: np.ndarray
     meter: str = "4/4"  # time signature as "numerator/denominator"
     downbeat_q: float = 0.0  # a time (quarter notes) where a bar starts
+    keys: tuple[int, ...] = ()  # keys (tonic + 12 for minor) the source's key signature allows; () if it states none
 
     def __len__(self) -> int:
         return len(self.pitch)
+
+
+# semitones from a key signature's major tonic to the tonic of each mode; the modes with a minor
+# third count as minor keys
+MODE_TONICS = {"major": 0, "ionian": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7,
+               "minor": 9, "aeolian": 9, "locrian": 11}
+MINOR_MODES = ("dorian", "phrygian", "minor", "aeolian", "locrian")
+
+
+def signature_keys(major_tonic: int, mode: str | None = None) -> tuple[int, ...]:
+    """The keys (tonic + 12 for minor) a key signature allows, given the pitch class of its major
+    key's tonic: the one key its ``mode`` names, else its major key and its relative minor (MIDI
+    files often mark every key major, so their mode is not taken)."""
+    mode = (mode or "").lower()
+    if mode not in MODE_TONICS:
+        return major_tonic % 12, (major_tonic + 9) % 12 + 12
+    return ((major_tonic + MODE_TONICS[mode]) % 12 + 12 * (mode in MINOR_MODES),)
 
 
 class SkipPiece(Exception):
@@ -125,14 +143,19 @@ def extract_melody(pm: pretty_midi.PrettyMIDI, cfg: TokenizerConfig) -> Melody:
     if signatures:
         meter = f"{signatures[-1].numerator}/{signatures[-1].denominator}"
         downbeat = pm.time_to_tick(signatures[-1].time) / pm.resolution
-    return Melody(notes[:, 2].astype(np.int64), quarters[:, 0], quarters[:, 1], notes[:, 0], notes[:, 1], meter, downbeat)
+    key_signatures = [ks.key_number for ks in pm.key_signature_changes if ks.time <= notes[0, 0] + 1e-6]
+    keys = signature_keys(key_signatures[-1] % 12 + 3 * (key_signatures[-1] >= 12)) if key_signatures else ()
+    return Melody(notes[:, 2].astype(np.int64), quarters[:, 0], quarters[:, 1], notes[:, 0], notes[:, 1], meter, downbeat,
+                  keys)
 
 
-def melody_from_quarters(pitch, start_q, end_q, qpm: float = 120.0, meter: str = "4/4", downbeat_q: float = 0.0) -> Melody:
+def melody_from_quarters(pitch, start_q, end_q, qpm: float = 120.0, meter: str = "4/4", downbeat_q: float = 0.0,
+                         keys: tuple[int, ...] = ()) -> Melody:
     """A Melody from note lists in quarter notes at a constant tempo ``qpm``; made monophonic.
-    ``meter`` and ``downbeat_q`` (a bar line, in quarters) place the bar lines."""
+    ``meter`` and ``downbeat_q`` (a bar line, in quarters) place the bar lines; ``keys`` are those
+    the source's key signature allows (:func:`signature_keys`)."""
     sec = 60.0 / qpm
     notes = np.stack([np.asarray(start_q, float), np.asarray(end_q, float), np.asarray(pitch, float)], axis=1)
     notes = skyline(notes.reshape(-1, 3))
     return Melody(notes[:, 2].astype(np.int64), notes[:, 0], notes[:, 1], notes[:, 0] * sec, notes[:, 1] * sec,
-                  meter, downbeat_q)
+                  meter, downbeat_q, tuple(keys))

@@ -215,16 +215,21 @@ KEY_PROFILES = np.stack([np.roll(p, t) for p in (MAJOR_PROFILE, MINOR_PROFILE) f
 STRUCTURE_NAMES = ("tonic_ending", "downbeat_share", "on_beat_share", "key_agreement")
 
 
-def estimate_key(notes: Notes) -> tuple[int, bool]:
+def estimate_key(notes: Notes, among: tuple[int, ...] = ()) -> tuple[int, bool]:
     """(tonic pitch class, major?) by the Krumhansl-Schmuckler method: the key whose profile
-    correlates best with the duration-weighted pitch-class histogram. C major without notes."""
+    correlates best with the duration-weighted pitch-class histogram, of all 24 or of the keys
+    ``among`` (indices tonic + 12 for minor, e.g. what a key signature allows). Without notes:
+    the first of ``among``, else C major."""
     weights = np.zeros(12)
     for pitch, on, off in notes:
         weights[pitch % 12] += off - on
+    candidates = list(among) or list(range(24))
     if weights.std() == 0:  # no notes, or all twelve pitch classes alike: no key stands out
-        return 0, True
-    centred = (KEY_PROFILES - KEY_PROFILES.mean(1, keepdims=True)) @ (weights - weights.mean())
-    best = int(np.argmax(centred / KEY_PROFILES.std(1)))  # Pearson correlation up to a common factor
+        best = candidates[0]
+    else:
+        centred = (KEY_PROFILES - KEY_PROFILES.mean(1, keepdims=True)) @ (weights - weights.mean())
+        scores = centred / KEY_PROFILES.std(1)  # Pearson correlation up to a common factor
+        best = max(candidates, key=lambda k: scores[k])
     return best % 12, best < 12
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from seqgan_music.config import TokenizerConfig
 from seqgan_music.errors import UserError
-from seqgan_music.melody import SkipPiece, extract_melody, melody_from_quarters
+from seqgan_music.melody import SkipPiece, extract_melody, melody_from_quarters, signature_keys
+from seqgan_music.metrics import estimate_key
 from seqgan_music.tokenizer import Tokenizer
 
 KINDS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".musicxml": "musicxml", ".xml": "musicxml",
@@ -91,12 +92,14 @@ class Item:
 
 @dataclass
 class PieceResult:
-    """One piece: ``tokens`` (L,) int16 ids and note count, or ``reason`` when skipped."""
+    """One piece: ``tokens`` (L,) int16 ids and note count, or ``reason`` when skipped; ``key``
+    (tonic + 12 for minor) where the source has a key signature, else None."""
 
     label: str
     notes: int = 0
     tokens: np.ndarray | None = None
     reason: str | None = None
+    key: int | None = None
 
 
 # ---------------------------------------------------------------- expanding sources
@@ -308,7 +311,11 @@ def _tokenize(label: str, melody, tokenizer: Tokenizer, limits: Limits) -> Piece
     if float(melody.end_s.max()) > limits.max_seconds:
         return PieceResult(label, notes=len(melody), reason=f"longer than {limits.max_seconds:.0f} s")
     tokens = tokenizer.encode(melody)
-    return PieceResult(label, notes=len(melody), tokens=tokens.astype(np.int16))
+    key = None
+    if melody.keys:  # the signature's key (of its major and relative minor, the one the notes fit)
+        tonic, major = estimate_key(tokenizer.decode_notes(tokens), melody.keys)
+        key = tonic + 12 * (not major)
+    return PieceResult(label, notes=len(melody), tokens=tokens.astype(np.int16), key=key)
 
 
 @functools.lru_cache(maxsize=512)
@@ -323,7 +330,8 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
 
     Notes, rests, chords (highest note), ties and tuplets are read; repeats are not expanded and
     grace notes are dropped. The tempo is the tune's Q: field, else 120 qpm; the metre its first M:
-    field (else 4/4), with the first bar line placing the bar lines (an anacrusis before it).
+    field (else 4/4), with the first bar line placing the bar lines (an anacrusis before it); the
+    key its first K: field (K:Ador counts as A minor, K:Dmix as D major).
     """
     from music21 import abcFormat
 
@@ -339,11 +347,11 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
     for number, tune in tunes.items():
         tune_label = f"{label}#{number}"
         try:
-            pitch, start, end, qpm, meter, downbeat = _abc_notes(tune)
+            pitch, start, end, qpm, meter, downbeat, keys = _abc_notes(tune)
             if not pitch:
                 results.append(PieceResult(tune_label, reason="no notes"))
                 continue
-            melody = melody_from_quarters(pitch, start, end, qpm, meter, downbeat)
+            melody = melody_from_quarters(pitch, start, end, qpm, meter, downbeat, keys)
             results.append(_tokenize(tune_label, melody, tokenizer, limits))
         except SkipPiece as exc:
             results.append(PieceResult(tune_label, reason=str(exc)))
@@ -355,8 +363,9 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
 def _musicxml_melody(data: bytes, limits: Limits):
     """The top line of a MusicXML score's first part (``.musicxml``/``.xml``, or ``.mxl``: zipped
     with META-INF/container.xml naming the score) as a Melody; ties merged, chords by their top
-    note, the tempo of the first metronome mark (else 120 qpm), the first time signature (else 4/4)."""
-    from music21 import converter, meter, stream, tempo
+    note, the tempo of the first metronome mark (else 120 qpm), the first time signature (else 4/4)
+    and the first key signature (its mode where it names one)."""
+    from music21 import converter, key, meter, stream, tempo
 
     if data[:2] == b"PK":  # .mxl
         try:
@@ -384,6 +393,8 @@ def _musicxml_melody(data: bytes, limits: Limits):
         end = [float(n.offset + n.quarterLength) for n in notes]
         signatures = list(flat.getElementsByClass(meter.TimeSignature))
         time_signature = signatures[0].ratioString if signatures else "4/4"
+        key_signatures = list(flat.getElementsByClass(key.KeySignature))
+        keys = signature_keys(7 * key_signatures[0].sharps, getattr(key_signatures[0], "mode", None)) if key_signatures else ()
         measures = list(part.getElementsByClass(stream.Measure))
         downbeat = float(measures[1].offset) if len(measures) > 1 else 0.0  # measure 1 starts on a downbeat
     except SkipPiece:
@@ -392,11 +403,12 @@ def _musicxml_melody(data: bytes, limits: Limits):
         raise SkipPiece(f"not a readable MusicXML file ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not pitch:
         raise SkipPiece("no notes")
-    return melody_from_quarters(pitch, start, end, qpm, time_signature, downbeat)
+    return melody_from_quarters(pitch, start, end, qpm, time_signature, downbeat, keys)
 
 
-def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float, str, float]:
-    """Pitches, onsets and ends (quarters), tempo (qpm), metre and the first bar line (quarters)."""
+def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float, str, float, tuple[int, ...]]:
+    """Pitches, onsets and ends (quarters), tempo (qpm), metre, the first bar line (quarters) and
+    the keys its first K: field allows (:func:`signature_keys`; none for K:none)."""
     from music21 import abcFormat
 
     pitch: list[int] = []
@@ -404,8 +416,14 @@ def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float, str, f
     end: list[float] = []
     qpm = 120.0
     now = 0.0
-    meter, downbeat = None, None
+    meter, downbeat, keys = None, None, None
     for tok in tune.tokens:
+        if isinstance(tok, abcFormat.ABCMetadata) and tok.isKey() and keys is None:
+            keys = ()
+            if tok.data.strip().lower()[:4] != "none":  # music21 reads K:none as C major
+                sharps, mode = tok.getKeySignatureParameters()
+                keys = signature_keys(7 * sharps, mode)
+            continue
         if isinstance(tok, abcFormat.ABCMetadata) and tok.isTempo():
             mark = tok.getMetronomeMarkObject()
             if mark is not None and mark.number:
@@ -435,4 +453,4 @@ def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float, str, f
                 start.append(now)
                 end.append(now + length)
         now += length
-    return pitch, start, end, qpm, meter or "4/4", downbeat or 0.0
+    return pitch, start, end, qpm, meter or "4/4", downbeat or 0.0, keys or ()

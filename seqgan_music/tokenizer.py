@@ -344,11 +344,13 @@ class Tokenizer:
             return None
         return np.where(pitch >= 0, tokens + semitones, tokens)
 
-    def shift_to_tonic(self, tokens: np.ndarray, tonic: int) -> int | None:
-        """Semitones that move the estimated key of ``tokens`` (:func:`metrics.estimate_key`) to
-        ``tonic`` (pitch class): the shorter way round the octave, else the other, whichever first
-        keeps every note in range; None when neither does."""
-        up = (tonic - estimate_key(self.decode_notes(tokens))[0]) % 12
+    def shift_to_tonic(self, tokens: np.ndarray, tonic: int, from_tonic: int | None = None) -> int | None:
+        """Semitones that move the key of ``tokens`` (tonic pitch class ``from_tonic``, else the
+        estimated one, :func:`metrics.estimate_key`) to ``tonic``: the shorter way round the
+        octave, else the other, whichever first keeps every note in range; None when neither does."""
+        if from_tonic is None:
+            from_tonic = estimate_key(self.decode_notes(tokens))[0]
+        up = (tonic - from_tonic) % 12
         return next((s for s in sorted((up, up - 12), key=abs) if self.transpose(tokens, s) is not None), None)
 
     # decode ------------------------------------------------------------

@@ -368,3 +368,39 @@ def test_abc_and_musicxml_files_are_sources(tmp_path):
     uploaded, _ = items_from_uploads([("score.mxl", _musicxml_bytes(True))], Limits())
     assert [it.kind for it in zipped + uploaded] == ["abc", "musicxml"]
     assert len(parse_item(zipped[0], CFG, Limits())) == 2 and parse_item(uploaded[0], CFG, Limits())[0].reason is None
+
+
+def test_key_signatures_name_the_key_a_tune_is_moved_to_c_from(tmp_path):
+    """A source's key signature names the key a tune is moved from, where the notes alone suggest
+    another: ABC's K:Ador (A minor, though its notes fit G major best), MusicXML's <mode>dorian
+    </mode>, and a MIDI key signature, whose mode is not trusted (E minor tunes marked G major, as
+    in Nottingham's files): of its major and relative minor, the key the notes fit. The moved tune
+    ends on C, and the manifest says where each key came from."""
+    from music21 import converter, key, stream
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    from seqgan_music.metrics import KEYS, estimate_key
+
+    cfg = TokenizerConfig(encoding="bars", seq_len=34, key_to_c=True)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    dorian = "A2GB dBGB|dBGB d2BG|A2GB dBGB|gedB A4|"
+    (folder / "dorian.abc").write_text(f"X:1\nT:Dorian\nM:4/4\nL:1/8\nK:Ador\n{dorian * 2}]\n")
+    part = converter.parse((folder / "dorian.abc").read_text(), format="abc").parts[0]
+    assert part.recurse().getElementsByClass(key.Key)[0].mode == "dorian"
+    (folder / "dorian.musicxml").write_bytes(GeneralObjectExporter(stream.Score([part])).parse())
+    minor = melody_pm([64, 67, 71, 64, 66, 67, 69, 71, 72, 71, 67, 64] * 3)
+    minor.key_signature_changes.append(pretty_midi.KeySignature(7, 0.0))  # "G major"
+    write(minor, folder / "e-minor-marked-g.mid")
+    tokenizer = Tokenizer(cfg)
+    for name in ("dorian.abc", "dorian.musicxml"):
+        (result,) = parse_item(Item(name, "abc" if name.endswith("abc") else "musicxml", (folder / name).read_bytes()), cfg, Limits())
+        assert KEYS[result.key] == "A minor" and estimate_key(tokenizer.decode_notes(result.tokens)) == (7, True)
+    report = prepare([str(folder)], str(tmp_path / "ds"), cfg, cache_dir=None, workers=1)
+    assert report.pieces == 3
+    entries = json.loads((tmp_path / "ds" / "manifest.json").read_text())["entries"]
+    assert {e["source"].split("/")[-1].split("#")[0]: (e["key"], e["key_from"]) for e in entries} == {
+        "dorian.abc": ("A minor", "key signature"), "dorian.musicxml": ("A minor", "key signature"),
+        "e-minor-marked-g.mid": ("E minor", "key signature")}
+    for piece in load_dataset(str(tmp_path / "ds")).pieces:
+        assert tokenizer.decode_notes(piece)[-1][0] % 12 == 0  # every tune ends on its tonic, now C
