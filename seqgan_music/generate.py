@@ -159,8 +159,9 @@ def to_home_keys(tokens: torch.Tensor, tokenizer: Tokenizer, rng: np.random.Gene
     counts = np.asarray(tokenizer.config.home_keys or [0] * 24, dtype=float).reshape(2, 12)  # (major, minor) x tonic
     moved = []
     for row in tokens.numpy():
-        weights = counts[0 if estimate_key(tokenizer.decode_notes(row))[1] else 1]
-        shift = tokenizer.shift_to_tonic(row, int(rng.choice(12, p=weights / weights.sum()))) if weights.sum() else None
+        tonic, major = estimate_key(tokenizer.decode_notes(row))
+        weights = counts[0 if major else 1]
+        shift = tokenizer.shift_to_tonic(row, int(rng.choice(12, p=weights / weights.sum())), tonic) if weights.sum() else None
         moved.append(torch.from_numpy(row if shift is None else tokenizer.transpose(row, shift)))
     return torch.stack(moved) if moved else tokens
 
@@ -171,7 +172,8 @@ def transposed_to_key(tokens: torch.Tensor, tokenizer: Tokenizer, key: tuple[int
     its notes in the vocabulary's range (rows no shift fits are dropped) -> (C', L)."""
     moved = []
     for row in tokens.numpy():
-        if estimate_key(tokenizer.decode_notes(row))[1] == key[1] and (shift := tokenizer.shift_to_tonic(row, key[0])) is not None:
+        tonic, major = estimate_key(tokenizer.decode_notes(row))
+        if major == key[1] and (shift := tokenizer.shift_to_tonic(row, key[0], tonic)) is not None:
             moved.append(torch.from_numpy(tokenizer.transpose(row, shift)))
     return torch.stack(moved) if moved else tokens[:0]
 
