@@ -196,7 +196,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from seqgan_music.evaluate import evaluate_run, format_report
 
     result = evaluate_run(args.run_dir, args.data, num=args.num, temperatures=args.temperature or [0.8, 0.9, 1.0, 1.1],
-                          max_refs=args.max_refs, seed=args.seed, device=resolve_device(args.device))
+                          max_refs=args.max_refs, seed=args.seed, device=resolve_device(args.device),
+                          critic_runs=args.critic_runs)
     print(json.dumps(result, indent=1) if args.json else format_report(result))
     return 0
 
@@ -362,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--temperature", type=float, action="append", help="repeatable; default 0.8 0.9 1.0 1.1")
     ep.add_argument("--max-refs", type=int, default=10000, help="training windows used as BLEU/MSE references")
     ep.add_argument("--seed", type=int, default=0)
+    ep.add_argument("--critic-runs", type=int, default=1,
+                    help="critics of different seeds per row, averaged (their spread: critic_sd); default 1")
     ep.add_argument("--json", action="store_true")
     ep.add_argument("--device", default="auto")
     ep.set_defaults(func=cmd_evaluate)

@@ -47,7 +47,9 @@ from seqgan_music.tokenizer import METERS
 MAX_TUNE_BARS = 128  # whole tunes sampled for the tune-length statistic stop here if the model has not ended them
 DEFINITIONS = {
     "critic": "held-out accuracy of a fresh GRU classifier telling generated from validation windows "
-              "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better; nan with fewer than 2 validation tunes)",
+              "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better; nan with fewer than 2 validation tunes); "
+              "with --critic-runs K the mean of K critics of different seeds on the same windows, critic_sd their "
+              "standard deviation",
     "bleu4": "mean sentence BLEU-4 of each generated window against all training windows (uniform weights, no smoothing)",
     "mse": "mean over generated windows of the mean squared sounding-pitch difference (semitones^2) to the nearest training window",
     "self_bleu4": "BLEU-4 of 200 generated windows against the other generated ones (lower = more diverse)",
@@ -87,8 +89,9 @@ def piece_windows(pieces: list[np.ndarray], which: np.ndarray, tokenizer) -> tup
 class _Reference:
     """What every row is compared with: references, validation windows and their statistics."""
 
-    def __init__(self, ds, max_refs: int, rng: np.random.Generator):
+    def __init__(self, ds, max_refs: int, rng: np.random.Generator, critic_runs: int = 1):
         tok = ds.tokenizer
+        self.critic_runs = critic_runs
         self.tokenizer = tok
         train = ds.train.numpy()
         self.refs = train[rng.choice(len(train), min(max_refs, len(train)), replace=False)]
@@ -119,12 +122,13 @@ class _Reference:
         gen_stats = stats_table(notes, samples, tok)
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
         structure = self.structure(samples, notes)
+        critics = [two_sample_accuracy(self.valid, self.valid_groups, samples, tok.vocab_size, sample_groups, seed=seed + i)
+                   if self.critic_possible else float("nan") for i in range(self.critic_runs)]
         present = {k: (v[np.isfinite(v)], self.valid_structure[k][np.isfinite(self.valid_structure[k])])
                    for k, v in structure.items()}
         return {
             "model": label, "temperature": temperature,
-            "critic": two_sample_accuracy(self.valid, self.valid_groups, samples, tok.vocab_size, sample_groups, seed=seed)
-            if self.critic_possible else float("nan"),
+            "critic": float(np.mean(critics)), "critic_sd": float(np.std(critics, ddof=1)) if len(critics) > 1 else float("nan"),
             "bleu4": float(bleu(samples, self.refs, 4, tok.vocab_size).mean()),
             "mse": pitch_mse(tok.sounding_pitch(samples), self.ref_pitch), "self_bleu4": self_bleu(samples),
             "valid_nll": valid_nll, "silent": silent_rate(notes), "dur_entropy": duration_entropy(notes),
@@ -141,14 +145,17 @@ class _Reference:
 
 def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8, 0.9, 1.0, 1.1),
                  max_refs: int = 10000, seed: int = 0, device: str | torch.device = "cpu",
-                 markov_order: int = 4) -> dict:
+                 markov_order: int = 4, critic_runs: int = 1) -> dict:
     """Metrics for the MLE, best and last checkpoints of ``run_dir`` on the dataset ``data_dir``,
-    then the Markov baseline and the real floor (at temperature None)."""
+    then the Markov baseline and the real floor (at temperature None); each row's critic is the
+    mean of ``critic_runs`` critics (seeds ``seed``, ``seed + 1``, ...)."""
+    if critic_runs < 1:
+        raise UserError(f"--critic-runs must be at least 1, not {critic_runs}")
     ds = load_dataset(data_dir)
     tok = ds.tokenizer
     if not os.path.exists(os.path.join(run_dir, MLE)):
         raise UserError(f"{run_dir}: no {MLE} (the end of MLE pre-training); train this run first")
-    ref = _Reference(ds, max_refs, np.random.default_rng(seed))
+    ref = _Reference(ds, max_refs, np.random.default_rng(seed), critic_runs)
     real_bars, train_bars = (np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v == side])
                              for side in (True, False))
     rows, lengths = [], {}
@@ -179,7 +186,8 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     real, real_groups, _ = piece_windows(ds.pieces, ~ds.piece_is_valid, tok)
     pick = np.random.default_rng(seed).permutation(len(real))[:num]
     rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
-    return {"run": run_dir, "data": data_dir, "num": num, "references": len(ref.refs), "valid_windows": len(ref.valid),
+    return {"run": run_dir, "data": data_dir, "num": num, "critic_runs": critic_runs, "references": len(ref.refs),
+            "valid_windows": len(ref.valid),
             "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
             "valid_structure_mean": {k: float(np.nanmean(v)) for k, v in ref.valid_structure.items()},
             "rows": rows, "tune_bars": lengths and {"valid": length_summary(real_bars), **lengths,
@@ -213,11 +221,12 @@ def length_summary(bars: np.ndarray) -> dict:
 
 
 def format_report(result: dict) -> str:
-    cols = (("critic", 6, ".3f"), ("bleu4", 7, ".4f"), ("mse", 7, ".2f"), ("self_bleu4", 8, ".4f"),
+    spread = (("critic_sd", 6, ".3f"),) if result.get("critic_runs", 1) > 1 else ()
+    cols = (("critic", 6, ".3f"), *spread, ("bleu4", 7, ".4f"), ("mse", 7, ".2f"), ("self_bleu4", 8, ".4f"),
             ("valid_nll", 8, ".4f"), ("silent", 6, ".3f"), ("dur_entropy", 6, ".3f"), ("phrase_rep", 6, ".3f"),
             ("pc_dist", 6, ".3f"), ("overlap", 7, ".3f"))
-    names = {"bleu4": "BLEU-4", "self_bleu4": "selfBLEU", "valid_nll": "validNLL", "dur_entropy": "durH",
-             "phrase_rep": "phrRep", "pc_dist": "pcDist"}
+    names = {"critic_sd": "+-", "bleu4": "BLEU-4", "self_bleu4": "selfBLEU", "valid_nll": "validNLL",
+             "dur_entropy": "durH", "phrase_rep": "phrRep", "pc_dist": "pcDist"}
     head = f"{'model':8s} {'temp':>5s} " + " ".join(f"{names.get(c, c):>{w}s}" for c, w, _ in cols)
     lines = [f"evaluate {result['run']} on {result['data']}: {result['num']} samples per row, "
              f"{result['references']} reference windows, {result['valid_windows']} validation windows", head]

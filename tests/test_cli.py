@@ -9,6 +9,7 @@ import torch
 from midi_factory import melody_pm, random_melody_pm, write
 
 from seqgan_music.cli import main
+from seqgan_music.errors import UserError
 
 
 def test_prepare_train_generate_end_to_end(midi_folder, tmp_path, capsys):
@@ -137,6 +138,25 @@ def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "20", "--temperature", "1.0"]) == 0
     report = capsys.readouterr().out
     assert "BLEU-4" in report and "structure (means" in report and "tonic_ending" in report
+
+
+def test_evaluate_averages_critics_of_several_seeds(tiny_run_dir, tiny_dataset):
+    """--critic-runs K: each row's critic is the mean of K critics (seeds 0, 1, ...) on the same
+    windows, critic_sd their spread; one run gives the first critic alone and no spread."""
+    import math
+
+    from seqgan_music.evaluate import evaluate_run, format_report
+
+    one = evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,))
+    two = evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=2)
+    for r1, r2 in zip(one["rows"], two["rows"]):
+        assert r1["bleu4"] == r2["bleu4"] and r1["phrase_rep"] == r2["phrase_rep"]  # the same windows
+        assert math.isnan(r1["critic_sd"]) and 0 <= r2["critic"] <= 1
+        assert r2["critic_sd"] == pytest.approx(math.sqrt(2) * abs(r2["critic"] - r1["critic"]))
+    assert any(r["critic_sd"] > 0 for r in two["rows"])
+    assert "+-" in format_report(two) and "+-" not in format_report(one)
+    with pytest.raises(UserError, match="critic-runs"):
+        evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=0)
 
 
 def test_bench_first_melody(midi_folder, capsys):
