@@ -420,7 +420,7 @@ def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float, str, f
     for tok in tune.tokens:
         if isinstance(tok, abcFormat.ABCMetadata) and tok.isKey() and keys is None:
             keys = ()
-            if tok.data.strip().lower()[:4] != "none":  # music21 reads K:none as C major
+            if tok.data.strip()[:1] in tuple("ABCDEFG"):  # a key name (music21 reads K:none, K:HP or junk as C major)
                 sharps, mode = tok.getKeySignatureParameters()
                 keys = signature_keys(7 * sharps, mode)
             continue

@@ -396,6 +396,9 @@ def test_key_signatures_name_the_key_a_tune_is_moved_to_c_from(tmp_path):
     for name in ("dorian.abc", "dorian.musicxml"):
         (result,) = parse_item(Item(name, "abc" if name.endswith("abc") else "musicxml", (folder / name).read_bytes()), cfg, Limits())
         assert KEYS[result.key] == "A minor" and estimate_key(tokenizer.decode_notes(result.tokens)) == (7, True)
+    for field in ("none", "HP", ""):  # no key named: the notes will tell (music21 alone would say C major)
+        (result,) = parse_item(Item("t.abc", "abc", f"X:1\nL:1/8\nK:{field}\n{dorian}\n".encode()), cfg, Limits())
+        assert result.tokens is not None and result.key is None
     report = prepare([str(folder)], str(tmp_path / "ds"), cfg, cache_dir=None, workers=1)
     assert report.pieces == 3
     entries = json.loads((tmp_path / "ds" / "manifest.json").read_text())["entries"]
