@@ -30,7 +30,7 @@ import torch
 from seqgan_music.config import TokenizerConfig, to_dict
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_save_npz, atomic_write_text, cache_root, check_writable_dir
-from seqgan_music.metrics import KEYS, estimate_key
+from seqgan_music.metrics import KEYS, key_index
 from seqgan_music.sources import Item, Limits, PieceResult, expand_sources, items_from_uploads, parse_item
 from seqgan_music.tokenizer import Tokenizer
 
@@ -290,11 +290,7 @@ def _moved_to_c(tokenizer: Tokenizer, usable: list[tuple[PieceResult, str]], ent
     keys, index tonic + 12 for minor)."""
     kept, names, counts = [], [], [0] * 24
     for r, sha in usable:
-        if r.key is None:
-            tonic, major = estimate_key(tokenizer.decode_notes(r.tokens))
-            key = tonic + 12 * (not major)
-        else:
-            key = r.key
+        key = key_index(tokenizer.decode_notes(r.tokens)) if r.key is None else r.key
         shift = tokenizer.shift_to_tonic(r.tokens, 0, key % 12)
         if shift is None:
             entries.append({"source": r.label, "sha256": sha, "notes": r.notes,

@@ -233,6 +233,12 @@ def estimate_key(notes: Notes, among: tuple[int, ...] = ()) -> tuple[int, bool]:
     return best % 12, best < 12
 
 
+def key_index(notes: Notes, among: tuple[int, ...] = ()) -> int:
+    """:func:`estimate_key` as an index of :data:`KEYS` (tonic + 12 for minor)."""
+    tonic, major = estimate_key(notes, among)
+    return tonic + 12 * (not major)
+
+
 def structure_stats(notes: Notes, steps_per_bar: int, steps_per_beat: int) -> dict[str, float]:
     """Structure of one melody laid out in bars from step 0 (NaN where a measure has no notes):
     tonic_ending (1 if its last note is the tonic of its estimated key), downbeat_share and

@@ -23,7 +23,7 @@ import numpy as np
 from seqgan_music.config import TokenizerConfig
 from seqgan_music.errors import UserError
 from seqgan_music.melody import SkipPiece, extract_melody, melody_from_quarters, signature_keys
-from seqgan_music.metrics import estimate_key
+from seqgan_music.metrics import key_index
 from seqgan_music.tokenizer import Tokenizer
 
 KINDS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".musicxml": "musicxml", ".xml": "musicxml",
@@ -311,10 +311,8 @@ def _tokenize(label: str, melody, tokenizer: Tokenizer, limits: Limits) -> Piece
     if float(melody.end_s.max()) > limits.max_seconds:
         return PieceResult(label, notes=len(melody), reason=f"longer than {limits.max_seconds:.0f} s")
     tokens = tokenizer.encode(melody)
-    key = None
-    if melody.keys:  # the signature's key (of its major and relative minor, the one the notes fit)
-        tonic, major = estimate_key(tokenizer.decode_notes(tokens), melody.keys)
-        key = tonic + 12 * (not major)
+    # the signature's key (of its major and relative minor, the one the notes fit)
+    key = key_index(tokenizer.decode_notes(tokens), melody.keys) if melody.keys else None
     return PieceResult(label, notes=len(melody), tokens=tokens.astype(np.int16), key=key)
 
 
