@@ -605,11 +605,15 @@ def models_tab(ws: str) -> None:
             load_run(path)
             with open(os.path.join(run_dir, RUN_NAME), "w", encoding="utf-8") as fh:
                 fh.write(f"{os.path.splitext(upload.name)[0]} (uploaded)")
-            st.success(f"Added {upload.name}")
         except UserError as exc:
             os.remove(path)
             os.rmdir(run_dir)
             st.error(f"{upload.name}: {exc}".replace(path + ": ", ""))
+        else:  # run the page again: the tabs drawn before this one (Generate) list the new run
+            st.session_state.added_checkpoint = upload.name
+            st.rerun()
+    if (added := st.session_state.pop("added_checkpoint", None)) is not None:
+        st.success(f"Added {added}")
     st.divider()
     busy = (job := current_job(ws)) is not None and job.alive()
     st.caption("This session's folder is reached through the `ws=` part of the page address: whoever has the "

@@ -234,6 +234,21 @@ def test_checkpoint_upload_is_validated(tmp_path):
     assert not any("PyTorch 2.6" in e.value or "Weights only" in e.value for e in at.error)  # our sentence only
 
 
+def test_an_added_checkpoint_can_generate_at_once(tiny_run_dir):
+    """Adding an uploaded checkpoint draws the page again, so the Generate tab (drawn before the
+    Models tab) offers the new model without another click, and the page says it was added."""
+    at = new_session()
+    at.file_uploader(key="ckpt_upload").set_value(
+        ("mine.pt", Path(tiny_run_dir, "last.pt").read_bytes(), "application/octet-stream"))
+    at.run()
+    assert "generate" not in [b.key for b in at.button]
+    at.button(key="add_ckpt").click().run()
+    assert not at.exception and any(s.value == "Added mine.pt" for s in at.success)
+    at.number_input(key="gen_num").set_value(1)
+    at.button(key="generate").click().run()
+    assert not at.exception and not at.error and len(generated(at)) == 1
+
+
 @pytest.mark.slow
 def test_reload_reattaches_to_the_workspace(tmp_path):
     """A reload (the same address, a new session) finds the running training with its live view and
