@@ -5,6 +5,7 @@ Shapes: B batch, T sequence length, V vocabulary, E embedding size, H hidden siz
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 
 import torch
@@ -106,6 +107,14 @@ class Generator(nn.Module):
         hidden = F.dropout(hidden, self.cfg.dropout, drop)
         logits = self.out(hidden)
         return (logits if self.copy is None else logits.scatter_add(-1, *self.copy_bonus(hidden, ids))), state
+
+    def clone(self) -> Generator:
+        """A deep copy whose LSTM weights lie in one contiguous chunk again, as ``.to(device)``
+        leaves them: cuDNN would otherwise copy them into one at every call (and warn). A
+        no-op beyond the copy on the CPU."""
+        twin = copy.deepcopy(self)
+        twin.lstm.flatten_parameters()
+        return twin
 
     def copy_bonus(self, hidden: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The copy path: (..., H) hidden states and (..., F) feature ids of the positions they

@@ -127,8 +127,8 @@ class Trainer:
         torch.manual_seed(tc.seed)  # identical initial weights on every rank
         self.G = Generator(cfg.generator).to(device)
         self.D = Discriminator(cfg.discriminator).to(device)
-        self.rollout = copy.deepcopy(self.G)
-        self.reference = copy.deepcopy(self.G).requires_grad_(False)  # frozen MLE model (KL tie)
+        self.rollout = self.G.clone()
+        self.reference = self.G.clone().requires_grad_(False)  # frozen MLE model (KL tie)
         self.best_generator = copy.deepcopy(self.G.state_dict())
         # the MLE model's judgement, the best score and unit, rounds of pinned reward
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}

@@ -4,6 +4,7 @@ development machine and CI); run on a GPU machine with ``pytest tests/test_cuda.
 from __future__ import annotations
 
 import json
+import warnings
 
 import pretty_midi
 import pytest
@@ -33,6 +34,17 @@ def test_rollouts_on_cuda_follow_the_models_law(make_gen):
         for b in range(2):
             assert torch.equal(comps[p - 1, :, b, :p], samples[b, :p].expand(N, p))
             assert tv(empirical(comps[p - 1, :, b], p), exact_completion_probs(g, samples[b, :p], T, V)) < 0.03
+
+
+def test_generator_clones_keep_cudnns_one_weight_chunk():
+    """The trainer's copies of G (rollout policy, KL reference) run on cuDNN without compacting
+    their LSTM weights at every call (PyTorch warns when it has to), and equal G."""
+    g = bar_gen().to(CUDA)
+    tokens = torch.tensor([[0, 1, 2, 1, 0, 2]], device=CUDA)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        twin = g.clone()
+        assert torch.allclose(twin.teacher_forced_logits(tokens), g.teacher_forced_logits(tokens))
 
 
 def test_rewards_on_cuda_equal_the_cpu_engine_in_expectation():

@@ -571,3 +571,16 @@ def test_never_drawing_takes_a_token_out_of_every_sampler_and_puts_it_back():
         assert not (batched_completions(samples, g, 4, rng) == 9).any()
         assert g.log_probs(torch.full((1, 3), 9)).max() < -1000
     assert torch.equal(g.out.bias.detach(), kept) and (g.sample(64, 12, generator=rng) == 9).any()
+
+
+def test_a_generator_clone_is_an_independent_equal_copy():
+    """``clone`` (the trainer's rollout policy and KL reference) gives the same logits, and
+    changing the clone leaves the original as it was."""
+    g = bar_gen()
+    twin = g.clone()
+    tokens = torch.tensor([[0, 1, 2, 1, 0, 2]])
+    assert torch.equal(g.teacher_forced_logits(tokens), twin.teacher_forced_logits(tokens))
+    with torch.no_grad():
+        twin.lstm.weight_hh_l0.add_(1.0)
+    assert not torch.equal(g.teacher_forced_logits(tokens), twin.teacher_forced_logits(tokens))
+    assert g.lstm.weight_hh_l0.data_ptr() != twin.lstm.weight_hh_l0.data_ptr()
