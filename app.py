@@ -43,6 +43,7 @@ from seqgan_music.generate import (
 from seqgan_music.jobs import TrainingJob, latest_job
 from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
+from seqgan_music.run_folder import new_run_folder
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, midi_to_wav
@@ -274,8 +275,7 @@ def train_tab(ws: str) -> None:
     stop = cols[3].button("Stop", key="stop", disabled=not running)
     clicked = True
     if start:
-        run_dir = os.path.join(ws, "runs", time.strftime("%Y%m%d-%H%M%S"))
-        os.makedirs(run_dir)
+        run_dir = new_run_folder(os.path.join(ws, "runs"))
         with open(os.path.join(run_dir, RUN_NAME), "w", encoding="utf-8") as fh:
             fh.write(run_name.strip() or os.path.basename(run_dir))
         cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
@@ -594,10 +594,12 @@ def models_tab(ws: str) -> None:
             st.rerun()
     else:
         st.caption("No models in this session yet.")
-    upload = st.file_uploader("Upload a checkpoint (.pt; loaded safely, weights only)", type=["pt"], key="ckpt_upload")
+    # a new uploader after each added checkpoint: the file just added is not offered again
+    added_count = st.session_state.setdefault("added_checkpoints", 0)
+    upload = st.file_uploader("Upload a checkpoint (.pt; loaded safely, weights only)", type=["pt"],
+                              key=f"ckpt_upload_{added_count}")
     if upload is not None and st.button("Add uploaded checkpoint", key="add_ckpt"):
-        run_dir = os.path.join(ws, "runs", "uploaded-" + time.strftime("%Y%m%d-%H%M%S"))
-        os.makedirs(run_dir)
+        run_dir = new_run_folder(os.path.join(ws, "runs"), "uploaded-")
         path = os.path.join(run_dir, LAST)
         with open(path, "wb") as fh:
             fh.write(upload.getvalue())
@@ -611,6 +613,7 @@ def models_tab(ws: str) -> None:
             st.error(f"{upload.name}: {exc}".replace(path + ": ", ""))
         else:  # run the page again: the tabs drawn before this one (Generate) list the new run
             st.session_state.added_checkpoint = upload.name
+            st.session_state.added_checkpoints += 1
             st.rerun()
     if (added := st.session_state.pop("added_checkpoint", None)) is not None:
         st.success(f"Added {added}")

@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from seqgan_music.checkpoint import BEST, LAST, MLE, save_checkpoint
 from seqgan_music.fileio import atomic_write_text
 
 METRICS = "metrics.jsonl"
+
+
+def new_run_folder(runs_dir: str, prefix: str = "") -> str:
+    """Create and return a new, empty run folder under ``runs_dir`` named PREFIX + the local time
+    (``20261126-173000``), with ``-2``, ``-3``, ... when that name is taken (two runs started in
+    the same second)."""
+    os.makedirs(runs_dir, exist_ok=True)
+    base = os.path.join(runs_dir, prefix + time.strftime("%Y%m%d-%H%M%S"))
+    for n in range(1, 1000):
+        path = base if n == 1 else f"{base}-{n}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(base)
 
 
 class RunFolder:

@@ -226,7 +226,7 @@ def test_checkpoint_upload_is_validated(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": "seqgan-music", "version": 1, "x": CodeRunningPickle(marker)}, str(path))
-    at.file_uploader(key="ckpt_upload").set_value(("evil.pt", path.read_bytes(), "application/octet-stream"))
+    at.file_uploader(key="ckpt_upload_0").set_value(("evil.pt", path.read_bytes(), "application/octet-stream"))
     at.run()
     at.button(key="add_ckpt").click().run()
     assert any("not a loadable" in e.value for e in at.error) and not marker.exists()
@@ -236,14 +236,18 @@ def test_checkpoint_upload_is_validated(tmp_path):
 
 def test_an_added_checkpoint_can_generate_at_once(tiny_run_dir):
     """Adding an uploaded checkpoint draws the page again, so the Generate tab (drawn before the
-    Models tab) offers the new model without another click, and the page says it was added."""
+    Models tab) offers the new model without another click, the page says it was added, and the
+    uploader is emptied."""
     at = new_session()
-    at.file_uploader(key="ckpt_upload").set_value(
+    at.file_uploader(key="ckpt_upload_0").set_value(
         ("mine.pt", Path(tiny_run_dir, "last.pt").read_bytes(), "application/octet-stream"))
     at.run()
     assert "generate" not in [b.key for b in at.button]
     at.button(key="add_ckpt").click().run()
     assert not at.exception and any(s.value == "Added mine.pt" for s in at.success)
+    # the uploader is empty again: the same file cannot be added twice by a second click
+    assert "add_ckpt" not in [b.key for b in at.button]
+    assert len(os.listdir(os.path.join(ws_dir(at), "runs"))) == 1
     at.number_input(key="gen_num").set_value(1)
     at.button(key="generate").click().run()
     assert not at.exception and not at.error and len(generated(at)) == 1
@@ -282,7 +286,7 @@ def test_bad_runs_are_refused_or_deletable(tmp_path):
     state = torch.load(os.path.join(runs, name, "last.pt"), weights_only=True)
     del state["progress"]
     torch.save(state, str(tmp_path / "old.pt"))
-    a.file_uploader(key="ckpt_upload").set_value(("old.pt", (tmp_path / "old.pt").read_bytes(), "application/octet-stream"))
+    a.file_uploader(key="ckpt_upload_0").set_value(("old.pt", (tmp_path / "old.pt").read_bytes(), "application/octet-stream"))
     a.run()
     a.button(key="add_ckpt").click().run()
     assert any("progress" in e.value for e in a.error) and os.listdir(runs) == [name]

@@ -16,6 +16,7 @@ from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint,
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset
 from seqgan_music.errors import UserError
+from seqgan_music.run_folder import new_run_folder
 from seqgan_music.trainer import NonFiniteLoss, Trainer
 
 
@@ -264,3 +265,15 @@ def test_generator_dropout_acts_in_mle_training_only(tiny_dataset, tmp_path):
     trainer._mle_loss = lambda batch: seen["mle"].add(trainer.G.training) or mle_loss(batch)
     assert trainer.run() == "done"
     assert seen == {"mle": {True}, "pg": {False}}
+
+
+def test_run_folders_started_in_the_same_second_get_distinct_names(tmp_path, monkeypatch):
+    """The app names runs by the time; a second one within the same second gets a suffix instead
+    of failing on the existing folder."""
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20261126-173000")
+    runs = str(tmp_path / "runs")
+    first, second = new_run_folder(runs), new_run_folder(runs)
+    third = new_run_folder(runs, "uploaded-")
+    assert [os.path.basename(p) for p in (first, second, third)] == [
+        "20261126-173000", "20261126-173000-2", "uploaded-20261126-173000"]
+    assert all(os.path.isdir(p) and not os.listdir(p) for p in (first, second, third))
