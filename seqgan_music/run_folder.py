@@ -3,6 +3,8 @@ written atomically) and ``metrics.jsonl`` (one JSON line per completed unit)."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import time
@@ -20,14 +22,11 @@ def new_run_folder(runs_dir: str, prefix: str = "") -> str:
     the same second)."""
     os.makedirs(runs_dir, exist_ok=True)
     base = os.path.join(runs_dir, prefix + time.strftime("%Y%m%d-%H%M%S"))
-    for n in range(1, 1000):
+    for n in itertools.count(1):
         path = base if n == 1 else f"{base}-{n}"
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(path)
             return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(base)
 
 
 class RunFolder:
