@@ -86,6 +86,16 @@ def piece_windows(pieces: list[np.ndarray], which: np.ndarray, tokenizer) -> tup
     return np.concatenate(wins).astype(np.int64), np.concatenate(groups), np.concatenate(first_bars).astype(np.int64)
 
 
+def structure_table(tokenizer, windows: np.ndarray, melodies: list) -> dict[str, np.ndarray]:
+    """{name: (N,) values} of :func:`structure_stats` of (N, T) ``windows`` (in each window's
+    metre; ``melodies``: their decoded notes) plus phrase repetition; {} without a beat grid."""
+    if tokenizer.steps_per_bar is None:
+        return {}
+    rows = [dict(structure_stats(n, *tokenizer.bar_and_beat_steps(w)), phrase_rep=phrase_repetition(n))
+            for w, n in zip(windows, melodies)]
+    return {name: np.array([r[name] for r in rows]) for name in ("phrase_rep", *STRUCTURE_NAMES)}
+
+
 class _Reference:
     """What every row is compared with: references, validation windows and their statistics."""
 
@@ -102,17 +112,7 @@ class _Reference:
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
         self.valid_notes = decode_all(tok, self.valid)
         self.valid_stats = stats_table(self.valid_notes, self.valid, tok)
-        self.valid_structure = self.structure(self.valid, self.valid_notes)
-
-    def structure(self, windows: np.ndarray, melodies: list) -> dict[str, np.ndarray]:
-        """{name: (N,) values} of :func:`structure_stats` (in each window's metre) plus phrase
-        repetition; {} without a beat grid."""
-        tok = self.tokenizer
-        if tok.steps_per_bar is None:
-            return {}
-        rows = [dict(structure_stats(n, *tok.bar_and_beat_steps(w)), phrase_rep=phrase_repetition(n))
-                for w, n in zip(windows, melodies)]
-        return {name: np.array([r[name] for r in rows]) for name in ("phrase_rep", *STRUCTURE_NAMES)}
+        self.valid_structure = structure_table(tok, self.valid, self.valid_notes)
 
     def row(self, label: str, temperature: float | None, samples: np.ndarray, valid_nll: float,
             sample_groups: np.ndarray | None = None, seed: int = 0) -> dict:
@@ -121,7 +121,7 @@ class _Reference:
         notes = decode_all(tok, samples)
         gen_stats = stats_table(notes, samples, tok)
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
-        structure = self.structure(samples, notes)
+        structure = structure_table(tok, samples, notes)
         critics = [two_sample_accuracy(self.valid, self.valid_groups, samples, tok.vocab_size, sample_groups, seed=seed + i)
                    if self.critic_possible else float("nan") for i in range(self.critic_runs)]
         present = {k: (v[np.isfinite(v)], self.valid_structure[k][np.isfinite(self.valid_structure[k])])

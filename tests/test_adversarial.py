@@ -298,6 +298,23 @@ def test_evaluate_reports_tune_lengths_with_tune_ends(bars_run_dir, tiny_run_dir
     assert not evaluate_run(tiny_run_dir, tiny_dataset, num=10, temperatures=(1.0,))["tune_bars"]
 
 
+def test_structure_floor_script_reports_what_real_tunes_reach(bars_run_dir):
+    """scripts/structure_floor.py: per structure statistic, the overlap of training windows with
+    the validation windows (mean and lowest over draws) and with other training windows."""
+    import subprocess
+    import sys
+
+    data, _ = bars_run_dir
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "structure_floor.py")
+    out = subprocess.run([sys.executable, script, data, "--num", "10", "--draws", "3"], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert "validation tunes" in out[0]
+    rows = {line.split()[0]: [float(x.strip("()")) for x in line.split()[1:]] for line in out[1:]}
+    assert list(rows) == ["phrase_rep", "tonic_ending", "downbeat_share", "on_beat_share", "key_agreement"]
+    for mean, lowest, training in rows.values():
+        assert 0 <= lowest <= mean <= 1 and 0 <= training <= 1
+
+
 def test_select_latest_keeps_the_newest_eligible_round(tiny_dataset, tmp_path, monkeypatch):
     """With ``select_latest`` every eligible round becomes best.pt whatever its validation NLL; a
     round that fails the guards does not."""
