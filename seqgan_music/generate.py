@@ -100,6 +100,8 @@ def generate_tokens(
     """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens. With
     ``model_ends`` the model may end a tune at any bar line after its first new bar (the rest of
     its row is END; needs a tokenizer with an END token); ``steps`` is then the most. With
+    ``model_ends`` off, a model that knows tune ends fills the length with tunes: one it ends early
+    is followed by the next it writes (:func:`tunes_after_tunes`). With
     ``end_on_tonic``, 4 candidates per melody are drawn and those ending on their key's tonic come
     first (:func:`tonic_endings_first`). With bar tokens the new part is whole bars of ``meter``
     (default :func:`choose_meter`): bar lines where that metre puts them, nowhere else. With
@@ -133,7 +135,11 @@ def generate_tokens(
         primer = torch.from_numpy(tok.transpose(primer.numpy(), primer_shift))
     kept: list[torch.Tensor] = []
     for _ in range(KEY_ROUNDS if key is not None else 1):
-        sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line, end_token, model_ends).cpu()
+        if end_token is not None and bar_line is not None and not model_ends:
+            sampled = tunes_after_tunes(run, drawn, steps, temperature, top_k, primer, gen, bar_line)
+        else:
+            sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line, end_token,
+                                           model_ends).cpu()
         if primer is not None and len(primer):
             sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
         kept.append(sampled if key is None else transposed_to_key(sampled, run.tokenizer, key))
@@ -150,6 +156,27 @@ def generate_tokens(
         rows = tokens.numpy()
         return torch.stack([torch.from_numpy(row if (back := tok.transpose(row, -primer_shift)) is None else back) for row in rows])
     return to_home_keys(tokens, tok, np.random.default_rng(seed))
+
+
+def tunes_after_tunes(run: LoadedRun, num: int, steps: int, temperature: float, top_k: int,
+                      primer: torch.Tensor | None, gen: torch.Generator, bar_line: tuple[int, int]) -> torch.Tensor:
+    """(num, steps) tokens of whole bars for a model that knows where tunes end, as a set of folk
+    tunes is played: where the model ends a tune (END at a bar line after at least one new bar),
+    a new tune it starts from scratch takes over at that bar line, until ``steps`` are filled.
+    Forbidding END instead leaves the model past the end of every tune it has seen: it wrote
+    whole bars of rest. The first tune continues ``primer``."""
+    end = run.tokenizer.end_token
+    out = run.generator.sample(num, steps, temperature, top_k, primer, gen, bar_line, end, True).cpu()
+    while True:
+        ended = out == end
+        rows = ended.any(1).nonzero().flatten()
+        if not len(rows):
+            return out
+        at = ended[rows].int().argmax(1)  # each row's END: a bar line, at least one bar after the last start
+        fresh = run.generator.sample(len(rows), steps - int(at.min()), temperature, top_k, None, gen, bar_line, end,
+                                     True).cpu()
+        for row, start, tune in zip(rows.tolist(), at.tolist(), fresh):
+            out[row, start:] = tune[: steps - start]
 
 
 def to_home_keys(tokens: torch.Tensor, tokenizer: Tokenizer, rng: np.random.Generator) -> torch.Tensor:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -310,7 +311,8 @@ def test_generate_whole_bars_of_a_chosen_metre(bars_run_dir, tmp_path, capsys):
 
 def test_generate_tunes_the_model_ends(bars_run_dir, tiny_run_dir, tmp_path, capsys):
     """--model-ends: tunes end at a bar line the model picks, at most --bars long, and the files
-    hold just the tune; a model trained without tune ends is one line."""
+    hold just the tune; without it, a tune the model ends is followed by the next it writes, up to
+    --bars; a model trained without tune ends is one line."""
     from seqgan_music.generate import generate_tokens, load_run
 
     data, run = bars_run_dir
@@ -324,9 +326,40 @@ def test_generate_tunes_the_model_ends(bars_run_dir, tiny_run_dir, tmp_path, cap
         loaded.generator.out.bias[tok.end_token] += 20.0  # a model sure that tunes end at the first chance
     tokens = generate_tokens(loaded, 4, 85, seed=0, meter="4/4", model_ends=True)
     assert [tok.bars_in(row) for row in tokens] == [1, 1, 1, 1] and (tokens[:, 17:] == tok.end_token).all()
-    assert [tok.bars_in(row) for row in generate_tokens(loaded, 4, 85, seed=0, meter="4/4")] == [5, 5, 5, 5]
+    starts = []  # without --model-ends every tune it ends makes way for a new one: here one per bar
+    sample = loaded.generator.sample
+    loaded.generator.sample = lambda num, steps, *args: starts.append((num, steps, args[-1])) or sample(num, steps, *args)
+    tokens = generate_tokens(loaded, 4, 85, seed=0, meter="4/4")
+    assert [tok.bars_in(row) for row in tokens] == [5, 5, 5, 5] and not (tokens == tok.end_token).any()
+    assert starts == [(4, 85, True), (4, 68, True), (4, 51, True), (4, 34, True), (4, 17, True)]
+    assert (tokens[:, ::17] == tok.bar_tokens[0]).all()  # each new tune starts at its bar line
     assert main(["generate", tiny_run_dir, "--model-ends", "--bars", "2", "--out", str(tmp_path / "x")]) == 2
     assert "trained on data without tune ends" in capsys.readouterr().err
+
+
+def test_silent_bars_script_counts_bars_without_a_sounding_note(bars_run_dir):
+    """scripts/silent_bars.py: its count on a hand-made row, and its table for a run."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from seqgan_music.generate import load_run
+
+    data, run = bars_run_dir
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "silent_bars.py")
+    spec = importlib.util.spec_from_file_location("silent_bars", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tok = load_run(run).tokenizer
+    bar, note, rest, hold = tok.bar_tokens[0], 20, 0, 1
+    row = [bar, note] + [hold] * 15 + [bar] + [rest] * 16 + [bar, rest, note] + [hold] * 14 + [bar, hold] + [rest] * 15
+    assert module.silent_bars(tok, np.array(row + [tok.end_token] * 5)) == 1  # bar 2; bar 4's held note sounds
+    out = subprocess.run([sys.executable, script, run, "--bars", "3", "--num", "4", "--seeds", "1"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split()[0] for line in out[2:]] == ["mle", "best", "last"]
+    for line in out[2:]:
+        share, per_tune, share_now, per_tune_now = (float(x.strip("()")) for x in line.split()[1:])
+        assert 0 <= share <= 1 and 0 <= share_now <= 1 and per_tune >= share and per_tune_now >= share_now
 
 
 def test_generate_in_a_requested_key(bars_run_dir, tmp_path, capsys):
