@@ -162,21 +162,35 @@ def tunes_after_tunes(run: LoadedRun, num: int, steps: int, temperature: float, 
                       primer: torch.Tensor | None, gen: torch.Generator, bar_line: tuple[int, int]) -> torch.Tensor:
     """(num, steps) tokens of whole bars for a model that knows where tunes end, as a set of folk
     tunes is played: where the model ends a tune (END at a bar line after at least one new bar),
-    a new tune it starts from scratch takes over at that bar line, until ``steps`` are filled.
-    Forbidding END instead leaves the model past the end of every tune it has seen: it wrote
-    whole bars of rest. The first tune continues ``primer``."""
-    end = run.tokenizer.end_token
-    out = run.generator.sample(num, steps, temperature, top_k, primer, gen, bar_line, end, True).cpu()
+    a new tune it starts from scratch takes over at that bar line, until ``steps`` are filled;
+    of ``NEXT_TUNE_CANDIDATES`` drawn, the first in the mode of the bars so far (by
+    :func:`same_mode_first`). Forbidding END instead leaves the model past the end of every tune
+    it has seen: it wrote whole bars of rest. The first tune continues ``primer``."""
+    tok, k = run.tokenizer, NEXT_TUNE_CANDIDATES
+    out = run.generator.sample(num, steps, temperature, top_k, primer, gen, bar_line, tok.end_token, True).cpu()
     while True:
-        ended = out == end
+        ended = out == tok.end_token
         rows = ended.any(1).nonzero().flatten()
         if not len(rows):
             return out
         at = ended[rows].int().argmax(1)  # each row's END: a bar line, at least one bar after the last start
-        fresh = run.generator.sample(len(rows), steps - int(at.min()), temperature, top_k, None, gen, bar_line, end,
-                                     True).cpu()
-        for row, start, tune in zip(rows.tolist(), at.tolist(), fresh):
-            out[row, start:] = tune[: steps - start]
+        fresh = run.generator.sample(k * len(rows), steps - int(at.min()), temperature, top_k, None, gen, bar_line,
+                                     tok.end_token, True).cpu().view(len(rows), k, -1)
+        for row, start, candidates in zip(rows.tolist(), at.tolist(), fresh):
+            major = estimate_key(tok.decode_notes(out[row, :start].numpy()))[1]
+            out[row, start:] = candidates[same_mode_first(candidates[:, : steps - start], tok, major)][: steps - start]
+
+
+NEXT_TUNE_CANDIDATES = 4  # tunes drawn for each place where :func:`tunes_after_tunes` starts a new one
+
+
+def same_mode_first(candidates: torch.Tensor, tokenizer: Tokenizer, major: bool) -> int:
+    """Index of the first of (C, L) candidate tunes whose estimated key (metrics.estimate_key,
+    up to its END) is major when ``major``, else minor; 0 when none is."""
+    for i, row in enumerate(candidates.numpy()):
+        if estimate_key(tokenizer.decode_notes(row))[1] == major:
+            return i
+    return 0
 
 
 def to_home_keys(tokens: torch.Tensor, tokenizer: Tokenizer, rng: np.random.Generator) -> torch.Tensor:

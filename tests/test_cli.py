@@ -331,10 +331,25 @@ def test_generate_tunes_the_model_ends(bars_run_dir, tiny_run_dir, tmp_path, cap
     loaded.generator.sample = lambda num, steps, *args: starts.append((num, steps, args[-1])) or sample(num, steps, *args)
     tokens = generate_tokens(loaded, 4, 85, seed=0, meter="4/4")
     assert [tok.bars_in(row) for row in tokens] == [5, 5, 5, 5] and not (tokens == tok.end_token).any()
-    assert starts == [(4, 85, True), (4, 68, True), (4, 51, True), (4, 34, True), (4, 17, True)]
+    assert starts == [(4, 85, True), (16, 68, True), (16, 51, True), (16, 34, True), (16, 17, True)]  # 4 candidates each
     assert (tokens[:, ::17] == tok.bar_tokens[0]).all()  # each new tune starts at its bar line
     assert main(["generate", tiny_run_dir, "--model-ends", "--bars", "2", "--out", str(tmp_path / "x")]) == 2
     assert "trained on data without tune ends" in capsys.readouterr().err
+
+
+def test_the_next_tune_is_the_first_candidate_in_the_mode_so_far(bars_run_dir):
+    from seqgan_music.generate import load_run, same_mode_first
+
+    tok = load_run(bars_run_dir[1]).tokenizer
+    low, bar, hold = tok.config.pitch_low, tok.bar_tokens[0], 1
+
+    def tune(*pitches):
+        return [bar] + [t for p in pitches for t in (2 + p - low, hold, hold, hold)] + [tok.end_token] * 3
+
+    minor, major = tune(60, 63, 67, 72), tune(60, 64, 67, 72)
+    candidates = torch.tensor([minor, minor, major, minor])
+    assert same_mode_first(candidates, tok, major=True) == 2 and same_mode_first(candidates, tok, major=False) == 0
+    assert same_mode_first(torch.tensor([minor, minor]), tok, major=True) == 0  # none in the mode: the first
 
 
 def test_silent_bars_script_counts_bars_without_a_sounding_note(bars_run_dir):
