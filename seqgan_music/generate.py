@@ -152,9 +152,9 @@ def generate_tokens(
     tokens = tonic_endings_first(tokens, tok, num) if end_on_tonic else tokens[:num]
     if not tok.config.key_to_c or key is not None:  # (a requested key has been reached already)
         return tokens
-    if primer is not None and len(primer):  # back to the primer's key; a row that would leave the range stays
-        rows = tokens.numpy()
-        return torch.stack([torch.from_numpy(row if (back := tok.transpose(row, -primer_shift)) is None else back) for row in rows])
+    if primer is not None and len(primer):  # back to the primer's key (the primer as it was; a new note
+        # that would leave the range moves by an octave)
+        return torch.from_numpy(np.stack([tok.transpose(row, -primer_shift, fold=True) for row in tokens.numpy()]))
     return to_home_keys(tokens, tok, np.random.default_rng(seed))
 
 

@@ -336,13 +336,17 @@ class Tokenizer:
             raise SkipPiece("no notes")
         return self.encoding.encode(melody)
 
-    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray | None:
-        """Tokens shifted by ``semitones``; None when a note would leave the range."""
+    def transpose(self, tokens: np.ndarray, semitones: int, fold: bool = False) -> np.ndarray | None:
+        """Tokens shifted by ``semitones``; where a note would leave the range, None, or with
+        ``fold`` that note moved by octaves into it."""
         pitch = self.token_pitch(tokens)
-        moved = np.where(pitch >= 0, pitch + semitones, -1)
-        if np.any((pitch >= 0) & ((moved < self.encoding.low) | (moved > self.encoding.high))):
-            return None
-        return np.where(pitch >= 0, tokens + semitones, tokens)
+        is_note = pitch >= 0
+        moved = pitch + semitones
+        if np.any(is_note & ((moved < self.encoding.low) | (moved > self.encoding.high))):
+            if not fold:
+                return None
+            moved = fold_pitch(moved, self.encoding.low, self.encoding.high)
+        return np.where(is_note, tokens + (moved - pitch), tokens)
 
     def shift_to_tonic(self, tokens: np.ndarray, tonic: int, from_tonic: int | None = None) -> int | None:
         """Semitones that move the key of ``tokens`` (tonic pitch class ``from_tonic``, else the

@@ -426,8 +426,9 @@ def test_a_model_of_tunes_moved_to_c_writes_in_their_keys(bars_run_dir, tmp_path
     assert [estimate_key(only.decode_notes(row)) for row in moved] == [(2, True), (11, False)]
     write(melody_pm([62, 66, 69, 74, 73, 71, 69, 66, 67, 64, 62, 62]), tmp_path / "in_d.mid")  # a D major primer
     primer = primer_tokens(str(tmp_path / "in_d.mid"), tok)
-    tokens = generate_tokens(loaded, 3, 34, seed=0, primer=primer)
-    assert (tokens[:, : len(primer)] == primer).all()
+    for seed in range(3):  # the primer comes back as it was, whatever notes the model added
+        tokens = generate_tokens(loaded, 3, 34, seed=seed, primer=primer)
+        assert (tokens[:, : len(primer)] == primer).all()
     in_c = torch.from_numpy(tok.transpose(primer.numpy(), -2))  # D judges a melody as it learnt tunes: in C
     assert np.array_equal(token_rewards(loaded, primer, 4, 3), token_rewards(loaded, in_c, 4, 3))
 

@@ -140,6 +140,8 @@ def test_transpose_stays_in_range():
     up = tok.transpose(tokens, 1)
     assert tok.token_pitch(up).tolist() == [61, -1, -1, 84]
     assert tok.transpose(tokens, 2) is None
+    folded = tok.transpose(tokens, 2, fold=True)  # the note that would leave the range goes down an octave
+    assert tok.token_pitch(folded).tolist() == [62, -1, -1, 73] and folded[1:3].tolist() == [HOLD, REST]
 
 
 @pytest.mark.parametrize("cfg", [TokenizerConfig(), TokenizerConfig(encoding="paper", seq_len=20),
