@@ -50,8 +50,7 @@ def piano_roll(notes: list[tuple[int, int, int]], steps: int, steps_per_bar: flo
         ax.axvline(primer_steps, color="#555", linewidth=1, linestyle="--")
     ax.set_xlim(0, max(steps, 1))
     ax.set_ylim(low - 0.5, high + 0.5)
-    step = max(1, (high - low) // 6)
-    ticks = [p for p in range(low, high + 1) if p % 12 == 0 or (p - low) % step == 0]
+    ticks = pitch_ticks(low, high)
     ax.set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks], fontsize=8)
     if steps_per_bar:
         bars = np.arange(0, steps + 1e-9, steps_per_bar)
@@ -63,6 +62,14 @@ def piano_roll(notes: list[tuple[int, int, int]], steps: int, steps_per_bar: flo
     ax.set_ylabel("pitch", fontsize=8)
     ax.grid(axis="y", color="#eee", linewidth=0.5)
     return _png(fig)
+
+
+def pitch_ticks(low: int, high: int) -> list[int]:
+    """Pitch-axis ticks for MIDI pitches ``low``..``high``: evenly spaced by the smallest divisor
+    of the octave (or two octaves) that gives at most 6 intervals, so every C is one (every other
+    C past six octaves) and no two labels sit closer than the step."""
+    step = next((d for d in (1, 2, 3, 4, 6, 12) if d >= (high - low) / 6), 24)
+    return [p for p in range(low, high + 1) if p % step == 0]
 
 
 def reward_heatmap(values: np.ndarray) -> bytes:

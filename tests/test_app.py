@@ -375,3 +375,17 @@ def test_primer_is_continued_and_counted_apart(tmp_path):
     assert any(f"mean reward of the new notes {new_mean:.2f}" in m.value for m in at.markdown)
     charts = " ".join(str(c.proto) for c in at.get("vega_lite_chart"))
     assert "D accuracy on real tunes" in charts and "training unit" in charts and "d_acc_real" not in charts
+
+
+@pytest.mark.parametrize("low, high", [(58, 63), (46, 76), (53, 84), (40, 90), (0, 127)])
+def test_piano_roll_pitch_labels_never_crowd(low, high):
+    """Ticks evenly spaced from C, every C within six octaves among them, at most 7 labels, and
+    none a semitone from another once the range is wider than 6 (the old rule put C5 beside C#5)."""
+    from seqgan_music.plots import pitch_ticks
+
+    ticks = pitch_ticks(low, high)
+    gaps = set(np.diff(ticks).tolist())
+    assert len(gaps) == 1 and 1 < len(ticks) <= 7 and all(low <= t <= high for t in ticks)
+    assert high - low <= 6 or min(gaps) >= 2
+    if high - low <= 72:
+        assert {p for p in range(low, high + 1) if p % 12 == 0} <= set(ticks)
