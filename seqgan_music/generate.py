@@ -164,9 +164,11 @@ def tunes_after_tunes(run: LoadedRun, num: int, steps: int, temperature: float, 
     tunes is played: where the model ends a tune (END at a bar line after at least one new bar),
     a new tune it starts from scratch takes over at that bar line, until ``steps`` are filled;
     of ``NEXT_TUNE_CANDIDATES`` drawn, the first in the mode of the bars so far (by
-    :func:`same_mode_first`). Forbidding END instead leaves the model past the end of every tune
-    it has seen: it wrote whole bars of rest. The first tune continues ``primer``."""
+    :func:`same_mode_first`; the primer counts among them). Forbidding END instead leaves the model
+    past the end of every tune it has seen: it wrote whole bars of rest. The first tune continues
+    ``primer``."""
     tok, k = run.tokenizer, NEXT_TUNE_CANDIDATES
+    before = np.zeros(0, np.int64) if primer is None else primer.cpu().numpy()
     out = run.generator.sample(num, steps, temperature, top_k, primer, gen, bar_line, tok.end_token, True).cpu()
     while True:
         ended = out == tok.end_token
@@ -177,7 +179,7 @@ def tunes_after_tunes(run: LoadedRun, num: int, steps: int, temperature: float, 
         fresh = run.generator.sample(k * len(rows), steps - int(at.min()), temperature, top_k, None, gen, bar_line,
                                      tok.end_token, True).cpu().view(len(rows), k, -1)
         for row, start, candidates in zip(rows.tolist(), at.tolist(), fresh):
-            major = estimate_key(tok.decode_notes(out[row, :start].numpy()))[1]
+            major = estimate_key(tok.decode_notes(np.concatenate([before, out[row, :start].numpy()])))[1]
             out[row, start:] = candidates[same_mode_first(candidates[:, : steps - start], tok, major)][: steps - start]
 
 
