@@ -56,7 +56,9 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
     ("Discriminator accuracy", "share correct (0-1)", {"D accuracy on real tunes": "d_acc_real",
                                                        "D accuracy on generated": "d_acc_fake",
                                                        # measured every round; D's steps are skipped above d_max_acc
-                                                       "D accuracy on the round's samples": "d_acc_check"}),
+                                                       "D accuracy on the round's samples": "d_acc_check",
+                                                       # real tunes D never trained on: the gap to d_acc_real is what it learnt by heart
+                                                       "D accuracy on held-out real tunes": "d_real_unseen"}),
     ("Adversarial reward", "mean reward (0-1)", {"mean reward of G's samples": "mean_reward"}),
 ]
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix

@@ -118,6 +118,7 @@ class Trainer:
         going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
                     for d in (self.train_data, self.valid_data)]
         self.real_windows, self.real_first_bar = self.train_data[going_on[0]], self.train_first_bar[going_on[0]]
+        self.held_out_windows = self.valid_data[going_on[1]]  # real windows D never trains on
         self.callbacks = list(callbacks or [])
         self.evaluators = dict(evaluators or {})
         self.control = control or TrainControl()
@@ -431,14 +432,14 @@ class Trainer:
             idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
                                 device=self.device)
             self._optimizer_step(self._mle_loss(idx), self.g_opt, self.G.parameters(), tc.grad_clip)
-        d_acc = self._d_accuracy(rewards[:, -1]) if rewards is not None else None
-        skip_d = d_acc is not None and d_acc > tc.d_max_acc
+        check = self._d_accuracy(rewards[:, -1]) if rewards is not None else None
+        skip_d = check is not None and check["d_acc_check"] > tc.d_max_acc
         for d in range(tc.d_steps):
             self._emit_step("adversarial", tc.g_steps + d, steps)
             if not skip_d:
                 metrics.update(self._d_round("adversarial"))
-        if d_acc is not None:
-            metrics.update(d_acc_check=d_acc, d_skipped=float(skip_d))
+        if check is not None:
+            metrics.update(check, d_skipped=float(skip_d))
         evaluation = self._evaluate()
         metrics.update(evaluation)
         metrics.update(self._select(evaluation, rewards))
@@ -473,14 +474,20 @@ class Trainer:
         return rewards
 
     @torch.no_grad()
-    def _d_accuracy(self, fake_prob: torch.Tensor) -> float:
-        """D's accuracy on the round's samples (their probability of real: ``fake_prob`` (B,)) and as
-        many real training windows; averaged over ranks."""
-        idx = torch.randint(len(self.real_windows), (len(fake_prob),), generator=self.rng, device=self.device)
+    def _d_accuracy(self, fake_prob: torch.Tensor) -> dict[str, float]:
+        """D on the round's samples (their probability of real: ``fake_prob`` (B,)) and B real
+        windows of each side, averaged over ranks: ``d_acc_check``, its accuracy on the samples and
+        training windows; the share of training windows (``d_real_seen``) and of validation windows
+        (``d_real_unseen``; absent without them) it judges real: the gap is what it learnt by heart."""
+        sides = {"d_real_seen": self.real_windows, "d_real_unseen": self.held_out_windows}
+        shares = [float((fake_prob < 0.5).float().mean())]
         with eval_mode(self.D):
-            real_prob = self.D.prob_real(self.real_windows[idx])
-        acc = 0.5 * (float((real_prob > 0.5).float().mean()) + float((fake_prob < 0.5).float().mean()))
-        return mean_across_ranks([acc], self.dist)[0]
+            for windows in filter(len, sides.values()):
+                idx = torch.randint(len(windows), (len(fake_prob),), generator=self.rng, device=self.device)
+                shares.append(float((self.D.prob_real(windows[idx]) > 0.5).float().mean()))
+        fake_caught, *real = mean_across_ranks(shares, self.dist)
+        out = dict(zip([k for k, w in sides.items() if len(w)], real))
+        return {"d_acc_check": 0.5 * (out["d_real_seen"] + fake_caught), **out}
 
     def best_description(self) -> str:
         """Where the best model comes from, in words."""

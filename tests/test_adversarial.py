@@ -180,9 +180,21 @@ def test_d_steps_are_skipped_while_d_is_ahead(tiny_dataset, tmp_path):
     assert trainer.run() == "done"
     adv = _metrics(tmp_path)[-2:]
     for m in adv:
-        assert 0 <= m["d_acc_check"] <= 1
+        assert 0 <= m["d_acc_check"] <= 1 and 0 <= m["d_real_seen"] <= 1 and 0 <= m["d_real_unseen"] <= 1
         assert (m["d_skipped"] == 1.0) == (m["d_acc_check"] > 0.01)
         assert ("d_loss" in m) == (m["d_skipped"] == 0.0)
+
+
+def test_d_check_tells_windows_learnt_by_heart_from_held_out_ones(tiny_dataset, tmp_path):
+    """A D that calls real exactly the training windows it has seen: it catches every sample and
+    every training window (accuracy 1), and no validation window; the round's metrics carry both."""
+    trainer = _trainer(tiny_dataset, tmp_path, ["adv_rounds=1"])
+    seen = {tuple(w.tolist()) for w in trainer.train_data}
+    assert len(trainer.held_out_windows) and not any(tuple(w.tolist()) in seen for w in trainer.held_out_windows)
+    trainer.D.prob_real = lambda windows: torch.tensor([float(tuple(w.tolist()) in seen) for w in windows])
+    check = trainer._d_accuracy(torch.full((8,), 0.2))
+    assert check == {"d_acc_check": 1.0, "d_real_seen": 1.0, "d_real_unseen": 0.0}
+    assert trainer._d_accuracy(torch.full((8,), 0.9))["d_acc_check"] == 0.5
 
 
 def test_paper_preset_keeps_the_plain_algorithm():
