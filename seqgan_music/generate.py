@@ -179,7 +179,7 @@ def tunes_after_tunes(run: LoadedRun, num: int, steps: int, temperature: float, 
         fresh = run.generator.sample(k * len(rows), steps - int(at.min()), temperature, top_k, None, gen, bar_line,
                                      tok.end_token, True).cpu().view(len(rows), k, -1)
         for row, start, candidates in zip(rows.tolist(), at.tolist(), fresh):
-            major = estimate_key(tok.decode_notes(np.concatenate([before, out[row, :start].numpy()])))[1]
+            major = tok.estimated_key(np.concatenate([before, out[row, :start].numpy()]))[1]
             out[row, start:] = candidates[same_mode_first(candidates[:, : steps - start], tok, major)][: steps - start]
 
 
@@ -190,7 +190,7 @@ def same_mode_first(candidates: torch.Tensor, tokenizer: Tokenizer, major: bool)
     """Index of the first of (C, L) candidate tunes whose estimated key (metrics.estimate_key,
     up to its END) is major when ``major``, else minor; 0 when none is."""
     for i, row in enumerate(candidates.numpy()):
-        if estimate_key(tokenizer.decode_notes(row))[1] == major:
+        if tokenizer.estimated_key(row)[1] == major:
             return i
     return 0
 
@@ -202,7 +202,7 @@ def to_home_keys(tokens: torch.Tensor, tokenizer: Tokenizer, rng: np.random.Gene
     counts = np.asarray(tokenizer.config.home_keys or [0] * 24, dtype=float).reshape(2, 12)  # (major, minor) x tonic
     moved = []
     for row in tokens.numpy():
-        tonic, major = estimate_key(tokenizer.decode_notes(row))
+        tonic, major = tokenizer.estimated_key(row)
         weights = counts[0 if major else 1]
         shift = tokenizer.shift_to_tonic(row, int(rng.choice(12, p=weights / weights.sum())), tonic) if weights.sum() else None
         moved.append(torch.from_numpy(row if shift is None else tokenizer.transpose(row, shift)))
@@ -215,7 +215,7 @@ def transposed_to_key(tokens: torch.Tensor, tokenizer: Tokenizer, key: tuple[int
     its notes in the vocabulary's range (rows no shift fits are dropped) -> (C', L)."""
     moved = []
     for row in tokens.numpy():
-        tonic, major = estimate_key(tokenizer.decode_notes(row))
+        tonic, major = tokenizer.estimated_key(row)
         if major == key[1] and (shift := tokenizer.shift_to_tonic(row, key[0], tonic)) is not None:
             moved.append(torch.from_numpy(tokenizer.transpose(row, shift)))
     return torch.stack(moved) if moved else tokens[:0]

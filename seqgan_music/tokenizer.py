@@ -348,12 +348,16 @@ class Tokenizer:
             moved = fold_pitch(moved, self.encoding.low, self.encoding.high)
         return np.where(is_note, tokens + (moved - pitch), tokens)
 
+    def estimated_key(self, tokens) -> tuple[int, bool]:
+        """(tonic pitch class, major?) of the notes of ``tokens`` (:func:`metrics.estimate_key`)."""
+        return estimate_key(self.decode_notes(tokens))
+
     def shift_to_tonic(self, tokens: np.ndarray, tonic: int, from_tonic: int | None = None) -> int | None:
         """Semitones that move the key of ``tokens`` (tonic pitch class ``from_tonic``, else the
         estimated one, :func:`metrics.estimate_key`) to ``tonic``: the shorter way round the
         octave, else the other, whichever first keeps every note in range; None when neither does."""
         if from_tonic is None:
-            from_tonic = estimate_key(self.decode_notes(tokens))[0]
+            from_tonic = self.estimated_key(tokens)[0]
         up = (tonic - from_tonic) % 12
         return next((s for s in sorted((up, up - 12), key=abs) if self.transpose(tokens, s) is not None), None)
 
