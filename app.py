@@ -19,6 +19,7 @@ import time
 import uuid
 import zipfile
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -361,7 +362,7 @@ def live_view(job: TrainingJob, tokenizer) -> None:
         if data is None or len(data) < 2:
             col.caption("drawn from the second measurement on")
         else:
-            col.line_chart(data, height=200, x_label="training unit (epoch or round)", y_label=y_label)
+            col.altair_chart(metrics_chart(data, y_label), use_container_width=True)
     sample = state.sample
     if sample and sample.get("rewards"):
         st.markdown("**Per-timestep rewards of the latest batch**: each row one generated sequence, each column "
@@ -375,6 +376,17 @@ def live_view(job: TrainingJob, tokenizer) -> None:
 
 
 # ---------------------------------------------------------------- 3. generate
+
+
+def metrics_chart(data: pd.DataFrame, y_label: str) -> alt.Chart:
+    """Lines of ``data`` (one column per legend name, indexed by training unit), the legend under
+    the plot one name per row, so that long names stay readable in a narrow column."""
+    long = data.rename_axis("unit").reset_index().melt("unit", var_name="series").dropna()
+    legend = alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0)
+    fit_width = alt.AutoSizeParams(type="fit-x", contains="padding")  # the plot keeps its height; the legend adds to it
+    return alt.Chart(long, height=160, autosize=fit_width).mark_line().encode(
+        x=alt.X("unit:Q", title="training unit (epoch or round)"), y=alt.Y("value:Q", title=y_label),
+        color=alt.Color("series:N", legend=legend, sort=list(data.columns)))
 
 
 def dataset_name(path: str) -> str:

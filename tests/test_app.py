@@ -375,6 +375,8 @@ def test_primer_is_continued_and_counted_apart(tmp_path):
     assert any(f"mean reward of the new notes {new_mean:.2f}" in m.value for m in at.markdown)
     charts = " ".join(str(c.proto) for c in at.get("vega_lite_chart"))
     assert "D accuracy on real tunes" in charts and "training unit" in charts and "d_acc_real" not in charts
+    legends = [json.loads(c.proto.spec)["encoding"]["color"]["legend"] for c in at.get("vega_lite_chart")]
+    assert "D accuracy on held-out real tunes" in charts and all(leg["orient"] == "bottom" for leg in legends)
 
 
 @pytest.mark.parametrize("low, high", [(58, 63), (46, 76), (53, 84), (40, 90), (0, 127)])
