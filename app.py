@@ -58,7 +58,7 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
                                                        "D accuracy on generated": "d_acc_fake",
                                                        # measured every round; D's steps are skipped above d_max_acc
                                                        "D accuracy on the round's samples": "d_acc_check",
-                                                       # real tunes D never trained on: the gap to d_acc_real is what it learnt by heart
+                                                       # real tunes D never trains on: below its accuracy on training tunes by what it learnt by heart
                                                        "D accuracy on held-out real tunes": "d_real_unseen"}),
     ("Adversarial reward", "mean reward (0-1)", {"mean reward of G's samples": "mean_reward"}),
 ]
