@@ -133,7 +133,7 @@ class Trainer:
         self.best_generator = copy.deepcopy(self.G.state_dict())
         # the MLE model's judgement, the best score and unit, rounds of pinned reward
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
-        self.judge = Judge(tokenizer, self.valid_data[going_on[1]], cfg.discriminator.seq_len, tc.select_samples,
+        self.judge = Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
                            self.valid_first_bar[going_on[1]])
         self.stop_early = False
         self.rng = torch.Generator(device=device)
