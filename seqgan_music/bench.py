@@ -8,7 +8,6 @@ CPU when they build; its PyTorch path is then timed beside it.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import torch
@@ -115,17 +114,11 @@ def run_bench(config: str, device: torch.device, reps: int = 3, sequential: bool
     shared_s = _timed(lambda: score_completions(disc, samples, comps), reps, device)
     dense_s = _timed(lambda: score(disc, comps), reps, device)
     d_flops = disc_flops_per_sequence(disc) * comps[..., 0].numel()
-    repeat_s = None
-    if spec.get("bar_tokens"):  # the same scoring by a D that also sees which tokens repeat 1/2/4 bars back
-        rcfg = dataclasses.replace(disc.cfg, bar_tokens=spec["bar_tokens"], repeat_bars=[1, 2, 4])
-        repeating = Discriminator(rcfg).to(device)
-        repeat_s = _timed(lambda: score_completions(repeating, samples, comps), reps, device)
     kernels = native.available(device, spec["vocab"])
     result = {
         "config": config, "device": str(device), **spec,
         "engine": "native C kernels" if kernels else "PyTorch ops",
         "batched_s": batched_s, "rollout_sampling_s": complete_s, "d_shared_s": shared_s, "d_dense_s": dense_s,
-        **({"d_shared_repeat_inputs_s": repeat_s} if repeat_s is not None else {}),
         "matmul_peak_gflops": peak / 1e9,
         "rollout_gflops": rollout_flops(spec) / complete_s / 1e9,
         "d_dense_gflops": d_flops / dense_s / 1e9,
@@ -181,9 +174,6 @@ def format_result(r: dict) -> str:
         f"  D scoring, dense (reference) {r['d_dense_s']:.3f} s  {r['d_dense_gflops']:.1f} GFLOP/s "
         f"({100 * r['d_dense_fraction_of_peak']:.0f}% of peak)",
     ]
-    if "d_shared_repeat_inputs_s" in r:
-        lines.append(f"  D scoring, shared, repeat inputs (discriminator.repeat_bars=[1,2,4]) "
-                     f"{r['d_shared_repeat_inputs_s']:.3f} s  ({r['d_shared_repeat_inputs_s'] / r['d_shared_s']:.2f}x shared)")
     return "\n".join(lines)
 
 

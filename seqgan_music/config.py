@@ -110,16 +110,10 @@ class DiscriminatorConfig:
     )
     dropout_keep: float = 0.75  # keep probability of the dropout before the output layer
     l2_reg: float = 0.2  # L2 penalty on the output layer's weights and bias
-    bar_tokens: list[int] = field(default_factory=list)  # set from the tokenizer: the BAR token ids (bars encoding)
-    repeat_bars: list[int] = field(default_factory=list)  # with bar tokens: each token's input says whether it repeats the token k bars back
 
     def validate(self) -> None:
         _check_vocab(self.vocab_size)
         _check_sizes(embed_dim=self.embed_dim)
-        if not all(0 <= t < self.vocab_size for t in self.bar_tokens):
-            raise UserError(f"bar_tokens must be token ids in 0..{self.vocab_size - 1}")
-        if not all(1 <= k <= 16 for k in self.repeat_bars) or len(self.repeat_bars) > 4:
-            raise UserError(f"repeat_bars must be at most 4 distances in 1..16 bars, not {self.repeat_bars}")
         if not 2 <= self.seq_len <= MAX_SEQ_LEN:
             raise UserError(f"seq_len must be between 2 and {MAX_SEQ_LEN}, not {self.seq_len}")
         if len(self.filter_widths) != len(self.num_filters) or not self.filter_widths:
@@ -266,8 +260,7 @@ def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int
     spec = PRESETS[preset]
     gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token, bar_tokens=list(bar_tokens or []),
                           max_bars=TUNE_BARS, **spec["generator"])
-    disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len, bar_tokens=list(bar_tokens or []),
-                               **spec["discriminator"])
+    disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len, **spec["discriminator"])
     if spec["filters"] is None:
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)
     else:

@@ -366,39 +366,22 @@ class Highway(nn.Module):
 
 class Discriminator(nn.Module):
     """CNN text classifier of the paper: convolutions of several widths, max-over-time pooling,
-    a highway layer, dropout, and a 2-class output (index 1 = real).
-
-    With bar lines and ``cfg.repeat_bars`` (K distances), each position's embedding row also
-    says which of the K bars back hold the same token at the same place (:meth:`inputs`), so
-    D can see a phrase come back, which its convolutions (at most a few bars wide) cannot."""
+    a highway layer, dropout, and a 2-class output (index 1 = real)."""
 
     def __init__(self, cfg: DiscriminatorConfig):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        distances = cfg.repeat_bars if cfg.bar_tokens else []
-        self.repeats = BarContext(cfg.bar_tokens, distances, cfg.vocab_size, position=False) if distances else None
-        self.embedding = nn.Embedding(cfg.vocab_size << len(distances), cfg.embed_dim)
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         self.convs = nn.ModuleList(nn.Conv1d(cfg.embed_dim, n, w) for w, n in zip(cfg.filter_widths, cfg.num_filters))
         features = sum(cfg.num_filters)
         self.highway = Highway(features)
         self.dropout = nn.Dropout(1.0 - cfg.dropout_keep)
         self.out = nn.Linear(features, 2)
 
-    def inputs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(..., T) token ids -> (..., T) embedding rows, same dtype: token + V * (bit i set where
-        the token equals the token at the same place ``repeat_bars[i]`` bars back); the tokens
-        themselves without repeat distances. A position's row depends on the tokens up to it only."""
-        if self.repeats is None:
-            return tokens
-        flat = tokens.reshape(-1, tokens.shape[-1]).long()
-        back = self.repeats.lookback_tokens(self.repeats.teacher_forced(flat)[0])  # (R, T, K), V where none
-        bits = (back == flat[..., None]).long() << torch.arange(back.shape[-1], device=flat.device)
-        return (flat + self.cfg.vocab_size * bits.sum(-1)).view(tokens.shape).to(tokens.dtype)
-
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, 2) logits (fake, real)."""
-        x = self.embedding(self.inputs(tokens)).transpose(1, 2)  # (B, E, T)
+        x = self.embedding(tokens).transpose(1, 2)  # (B, E, T)
         return self.classify(torch.cat([conv(x).amax(dim=2) for conv in self.convs], dim=1))
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -407,18 +390,17 @@ class Discriminator(nn.Module):
         return self.out(self.dropout(self.highway(pooled.relu())))
 
     def conv_tables(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per filter width w: a (w*V', n) table whose row k*V' + v is the filter bank's response to
-        input row v (:meth:`inputs`; V' rows) at offset k of a window, and the (n,) bias. A window's
-        convolution output is its bias plus the sum of w table rows: with a small vocabulary,
-        gathers instead of matmuls."""
+        """Per filter width w: a (w*V, n) table whose row k*V + v is the filter bank's response to
+        token v at offset k of a window, and the (n,) bias. A window's convolution output is its
+        bias plus the sum of w table rows: with a small vocabulary, gathers instead of matmuls."""
         emb = self.embedding.weight  # (V, E)
         return [(torch.einsum("ve,nek->kvn", emb, conv.weight).reshape(-1, conv.out_channels), conv.bias)
                 for conv in self.convs]
 
     def conv_table_bytes(self) -> int:
-        """Size of :meth:`conv_tables` in bytes (float32): V' * sum of w * n over the widths."""
+        """Size of :meth:`conv_tables` in bytes (float32): V * sum of w * n over the widths."""
         cfg = self.cfg
-        return 4 * self.embedding.num_embeddings * sum(w * n for w, n in zip(cfg.filter_widths, cfg.num_filters))
+        return 4 * cfg.vocab_size * sum(w * n for w, n in zip(cfg.filter_widths, cfg.num_filters))
 
     def prob_real(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B,) probability that each sequence is real."""

@@ -251,7 +251,7 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
     """
     P, N, B, T = completions.shape
     features = sum(disc.cfg.num_filters)
-    fused = native.available(completions.device, disc.embedding.num_embeddings)
+    fused = native.available(completions.device, disc.cfg.vocab_size)
     pool, make_head = (_pool_native, _native_head) if fused else (_pool_torch, _torch_head)
     per_slice = max(1, POOLED_SLICE_BYTES // (N * B * features * 4))  # prefix lengths pooled at a time
     probs = torch.empty(P, N * B, device=completions.device)
@@ -259,11 +259,10 @@ def score_completions(disc: Discriminator, samples: torch.Tensor, completions: t
         tokens = completions.to(torch.int32).view(P, N * B, T)
         real_probs = make_head(disc)
         # per width w: the samples' own windows as a (B, T-w+1, n) running max over window starts
-        own = disc.inputs(samples)  # a prefix's inputs are the sample's: each depends on the tokens before it
-        widths = [(w, table, bias, (_window_sums(own.unfold(1, w, 1), table) + bias).cummax(dim=1).values)
+        widths = [(w, table, bias, (_window_sums(samples.unfold(1, w, 1), table) + bias).cummax(dim=1).values)
                   for w, (table, bias) in zip(disc.cfg.filter_widths, disc.conv_tables())]
         for first in range(1, T, per_slice):
-            part = disc.inputs(tokens[first - 1 : first - 1 + per_slice])
+            part = tokens[first - 1 : first - 1 + per_slice]
             pooled = torch.empty(*part.shape[:2], features, device=completions.device)
             pool(part, widths, pooled, first)
             probs[first - 1 : first - 1 + per_slice] = real_probs(pooled.view(-1, features)).view(len(part), -1)

@@ -100,15 +100,6 @@ def test_bench_rollout_prints_figures(capsys, monkeypatch):
     assert result["batched_s"] > 0 and result["sequential_s"] > 0 and result["speedup"] > 0
     assert result["d_dense_fraction_of_peak"] > 0 and result["matmul_peak_gflops"] > 0
     assert result["d_shared_s"] > 0 and result["d_shared_dense_equivalent_gflops"] > 0
-    assert "d_shared_repeat_inputs_s" not in result  # no bar lines in the music config
-
-
-def test_bench_rollout_of_the_bars_config_times_d_with_repeat_inputs(capsys, monkeypatch):
-    from seqgan_music import bench
-
-    monkeypatch.setitem(bench.CONFIGS, "bars", dict(bench.CONFIGS["bars"], batch=4, rollouts=2, seq_len=20, hidden=8))
-    assert main(["bench", "rollout", "--config", "bars", "--reps", "1", "--no-sequential", "--device", "cpu"]) == 0
-    assert "D scoring, shared, repeat inputs (discriminator.repeat_bars=[1,2,4])" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import torch
 
 from seqgan_music import native, rollout
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
-from seqgan_music.errors import UserError
 from seqgan_music.models import (
     Discriminator,
     Generator,
@@ -205,38 +204,6 @@ def test_shared_prefix_scoring_equals_scoring_every_completion(preset, vocab, se
     shared = score_completions(d, samples, comps)
     assert shared.shape == (seq_len - 1, 3, 5) and d.training
     assert torch.allclose(shared, score(d, comps), atol=1e-5)
-
-
-def test_shared_prefix_scoring_with_repeat_inputs(engine):
-    """A D that sees which tokens repeat the bar before and the bar 2 back (bar lines 11 and 12)
-    scores completions with shared prefixes as it scores them one by one."""
-    cfg = make_run_config("tiny", 13, 24, bar_tokens=[11, 12])
-    cfg.discriminator.repeat_bars = [1, 2]
-    torch.manual_seed(1)
-    g, d = Generator(cfg.generator), Discriminator(cfg.discriminator)
-    assert d.embedding.num_embeddings == 13 * 4
-    samples = torch.tensor([[11, 1, 2, 3, 11, 1, 2, 4, 11, 1, 5, 3, 12, 1, 2, 3, 4, 5, 11, 6, 7, 8, 9, 10]] * 2)
-    samples[1] = g.sample(1, 24)
-    comps = batched_completions(samples, g, 3)
-    assert d.inputs(comps).max() >= 13  # some completions repeat a bar's token
-    assert torch.allclose(score_completions(d, samples, comps), score(d, comps), atol=1e-5)
-
-
-def test_repeat_inputs_mark_tokens_equal_to_their_counterparts_bars_back():
-    """Bit 0: the token at the same place one bar back is the same; bit 1: two bars back."""
-    cfg = make_run_config("tiny", 13, 13, bar_tokens=[11, 12])
-    cfg.discriminator.repeat_bars = [1, 2]
-    d = Discriminator(cfg.discriminator)
-    tokens = torch.tensor([[11, 1, 2, 3, 11, 1, 2, 4, 11, 1, 5, 3, 11]])
-    V = 13
-    expected = [11, 1, 2, 3, 11, 1 + V, 2 + V, 4, 11 + V, 1 + 3 * V, 5, 3 + 2 * V, 11 + 3 * V]  # bar lines too
-    assert d.inputs(tokens).tolist() == [expected]
-    plain = Discriminator(make_run_config("tiny", 13, 13, bar_tokens=[11, 12]).discriminator)
-    assert plain.inputs(tokens) is tokens and plain.embedding.num_embeddings == V
-    for wrong in ([0], [1, 2, 3, 4, 5], [17]):
-        cfg.discriminator.repeat_bars = wrong
-        with pytest.raises(UserError, match="repeat_bars"):
-            Discriminator(cfg.discriminator)
 
 
 @pytest.mark.parametrize("slice_bytes", [1, 5 * 3 * 56 * 4 * 2])  # 1 or 2 of the 9 prefix lengths

@@ -277,36 +277,3 @@ def test_run_folders_started_in_the_same_second_get_distinct_names(tmp_path, mon
     assert [os.path.basename(p) for p in (first, second, third)] == [
         "20261126-173000", "20261126-173000-2", "uploaded-20261126-173000"]
     assert all(os.path.isdir(p) and not os.listdir(p) for p in (first, second, third))
-
-
-def test_discriminator_with_repeat_inputs_trains_and_resumes(bars_run_dir, tmp_path):
-    """`--set discriminator.repeat_bars=[1,2,4]` on a bars dataset: D's inputs name which tokens
-    repeat 1, 2 or 4 bars back (eight rows per token), the adversarial phase runs, and a resumed
-    run continues exactly as one that was not stopped."""
-    data, _ = bars_run_dir
-    ds = load_dataset(data)
-    tok = ds.tokenizer
-
-    def trainer(run, callbacks=None):
-        cfg = apply_overrides(make_run_config("tiny", tok.vocab_size, ds.seq_len, tok.start_token, tok.bar_tokens),
-                              ["discriminator.repeat_bars=[1,2,4]", "adv_rounds=2"])
-        return Trainer(cfg, ds.train, ds.valid, str(run), torch.device("cpu"), tok, callbacks=callbacks,
-                       first_bars=(ds.train_first_bar, ds.valid_first_bar))
-
-    straight = trainer(tmp_path / "a")
-    assert straight.run() == "done"
-    assert straight.D.embedding.num_embeddings == 8 * tok.vocab_size
-    assert (straight.D.inputs(ds.train) >= tok.vocab_size).any()  # the data repeats bars
-
-    def stop_after_first_adversarial_round(event):
-        if event["event"] == "metrics" and event["phase"] == "adversarial":
-            interrupted.control.stop()
-
-    interrupted = trainer(tmp_path / "b", [stop_after_first_adversarial_round])
-    assert interrupted.run() == "stopped"
-    resumed = trainer(tmp_path / "b")
-    assert resumed.run(resume=True) == "done"
-    for a, b in zip(straight.D.state_dict().values(), resumed.D.state_dict().values()):
-        assert torch.equal(a, b)
-    rewards = [m["mean_reward"] for m in read_metrics(tmp_path / "b") if m["phase"] == "adversarial"]
-    assert len(rewards) == 2 and all(0 < r < 1 for r in rewards)
