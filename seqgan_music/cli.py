@@ -63,7 +63,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     cfg = TokenizerConfig(
         encoding=args.encoding, seq_len=args.seq_len, hop=args.hop or args.seq_len // 2, steps_per_quarter=args.steps_per_quarter, track=args.track,
         skyline_all=args.skyline_all, transpose=args.transpose, tune_end=args.encoding == "bars",
-        key_to_c=(args.keys or ("c" if args.encoding == "bars" else "keep")) == "c",
+        key_to_c=(args.keys or ("c" if args.encoding == "bars" else "keep")) == "c", repeat_marks=args.repeat_marks or [],
     )
     bar = tqdm(desc="reading", unit="file", file=sys.stderr, leave=False, disable=None, mininterval=0.5)
 
@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--keys", choices=["c", "keep"], default=None,
                     help="c: move every tune to tonic C (its estimated key; generated tunes go back to the keys "
                          "the tunes came in); keep: leave keys alone (default: c for --encoding bars, else keep)")
+    pp.add_argument("--repeat-marks", type=int, nargs="+", metavar="K",
+                    help="bars encoding: bar lines that say the bar repeats the bar K back (e.g. 1 2 4), so a "
+                         "model decides a tune's form bar by bar (default: none)")
     pp.add_argument("--valid-fraction", type=float, default=0.1)
     pp.add_argument("--seed", type=int, default=0)
     pp.add_argument("--workers", type=int, default=None, help="parsing processes (default: all cores)")

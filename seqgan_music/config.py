@@ -51,6 +51,7 @@ class TokenizerConfig:
     tune_end: bool = False  # bars: an END token after each tune's last bar, so a model learns where tunes end
     key_to_c: bool = False  # every tune moved to tonic C (major or minor, by its estimated key) before windows are cut
     home_keys: list[int] = field(default_factory=list)  # key_to_c: tunes per original key (tonic + 12 for minor), 24 counts
+    repeat_marks: list[int] = field(default_factory=list)  # bars: BAR tokens that also say "this bar repeats the bar k back"
 
     def validate(self) -> None:
         if self.encoding not in ENCODING_NAMES:
@@ -67,6 +68,9 @@ class TokenizerConfig:
             raise UserError("sample_seconds must be positive")
         if self.tune_end and self.encoding != "bars":
             raise UserError("tune_end needs the bars encoding (tunes end at a bar line)")
+        if self.repeat_marks and (self.encoding != "bars" or sorted(set(self.repeat_marks)) != list(self.repeat_marks)
+                                  or not 1 <= self.repeat_marks[0] <= self.repeat_marks[-1] <= 16):
+            raise UserError("repeat_marks need the bars encoding and must be increasing distances in 1..16 bars")
         if self.home_keys and (len(self.home_keys) != 24 or min(self.home_keys) < 0 or not self.key_to_c):
             raise UserError("home_keys must be 24 non-negative counts (tonic + 12 for minor), and only with key_to_c")
 

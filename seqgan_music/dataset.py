@@ -178,7 +178,8 @@ def windows_of(tokenizer: Tokenizer, tokens: np.ndarray, ends: bool = True) -> t
     padded = tokens if tokenizer.end_token is None else np.append(tokens, np.full(T, tokenizer.end_token))
     first_bar = np.cumsum(np.isin(tokens, tokenizer.bar_tokens))[np.asarray(starts)] - 1 if tokenizer.bar_tokens \
         else np.zeros(len(starts), np.int64)
-    return np.stack([padded[s : s + T] for s in starts]).astype(np.int16), first_bar.astype(np.int16)
+    windows = [tokenizer.mark_repeats(padded[s : s + T]) for s in starts]  # marks from the window's own bars
+    return np.stack(windows).astype(np.int16), first_bar.astype(np.int16)
 
 
 def split_pieces(n: int, valid_fraction: float, seed: int) -> np.ndarray:

@@ -75,7 +75,7 @@ def choose_meter(run: LoadedRun, primer: torch.Tensor | None = None, requested: 
     start = torch.zeros(1, 1, dtype=torch.long, device=run.generator.out.weight.device)
     with torch.no_grad(), eval_mode(run.generator):
         first = run.generator.teacher_forced_logits(start)[0, 0]  # the first token's logits
-    return METERS[int(first[tok.bar_tokens].argmax())]
+    return tok.meter_of([tok.bar_tokens[int(first[tok.bar_tokens].argmax())]])
 
 
 KEY_ROUNDS = 8  # at most this many batches of candidates are drawn to find melodies in a requested mode
@@ -127,7 +127,7 @@ def generate_tokens(
                         "give a length, or prepare the data again (the bars encoding now marks tune ends)")
     if run.tokenizer.bar_tokens:
         meter = meter or choose_meter(run, primer)
-        bar_line = (run.tokenizer.bar_tokens[METERS.index(meter)], run.tokenizer.steps_for(1, meter=meter))
+        bar_line = (run.tokenizer.bar_line_choices(meter), run.tokenizer.steps_for(1, meter=meter))
     tok = run.tokenizer
     primer_shift = 0  # a key_to_c model continues the primer moved to C
     if tok.config.key_to_c and primer is not None and len(primer):

@@ -200,10 +200,12 @@ class Generator(nn.Module):
         end_token: int | None = None, may_end: bool = True, first_bar: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sample (num, steps) token ids, continuing ``primer`` (P,) ids when given (not included).
-        ``end_token``: the vocabulary's END; after it a row is END to its end. ``bar_line`` (token,
-        period): that bar token at every period-th new token from the first, no bar token (nor END)
-        anywhere else: whole bars of one metre; with ``may_end`` the model may write END instead at
-        any of those bar lines but the first, else never. ``first_bar`` (num,): the number in its
+        ``end_token``: the vocabulary's END; after it a row is END to its end. ``bar_line``
+        (choices, period): at every period-th new token from the first one of the bar tokens
+        ``choices`` ((token, k) pairs: a bar line that repeats the bar k back, 0 for a new bar; only
+        those with k bars behind them), no bar token (nor END) anywhere else: whole bars of one
+        metre; with ``may_end`` the model may write END instead at any of those bar lines but the
+        first, else never. ``first_bar`` (num,): the number in its
         tune of each row's first bar (None: 0, rows start their tunes), as a training window from
         the middle of a tune is told it."""
         table, w_hh = self.step_tables()
@@ -217,12 +219,13 @@ class Generator(nn.Module):
         tracker = context.tracker(out, P, first_bar) if context is not None else None
         ids = tracker.features(out, P) if tracker is not None else None  # of the column to draw
         ended = torch.zeros(num, dtype=torch.bool, device=table.device)
+        primer_bars = int(torch.isin(primer.cpu(), torch.tensor(self.cfg.bar_tokens, dtype=torch.long)).sum())
         for t in range(P, P + steps):
             logits = self.out(h)
             if self.copy is not None:
                 logits.scatter_add_(1, *self.copy_bonus(h, ids))
             if bar_line is not None:
-                logits = self._bar_line_logits(logits, *bar_line, t - P, end_token, may_end)
+                logits = self._bar_line_logits(logits, *bar_line, t - P, primer_bars, end_token, may_end)
             if ended.any():
                 logits[ended] = torch.full_like(logits[ended], float("-inf")).index_fill_(1, self._ids([end_token]), 0.0)
             out[:, t] = sample_from_logits(logits, temperature, top_k, generator)
@@ -241,11 +244,14 @@ class Generator(nn.Module):
     def _ids(self, tokens: list[int]) -> torch.Tensor:
         return torch.tensor(tokens, device=self.out.weight.device)
 
-    def _bar_line_logits(self, logits: torch.Tensor, token: int, period: int, new: int, end_token: int | None,
-                         may_end: bool) -> torch.Tensor:
-        """(R, V) logits of the ``new``-th new token restricted as :meth:`sample` describes."""
+    def _bar_line_logits(self, logits: torch.Tensor, choices: list[tuple[int, int]], period: int, new: int,
+                         bars_before: int, end_token: int | None, may_end: bool) -> torch.Tensor:
+        """(R, V) logits of the ``new``-th new token restricted as :meth:`sample` describes
+        (``bars_before``: bar lines before the first new token)."""
         if new % period == 0:
-            allowed = [token] + ([end_token] if end_token is not None and may_end and new > 0 else [])
+            behind = bars_before + new // period
+            allowed = [tok for tok, k in choices if k <= behind] + \
+                ([end_token] if end_token is not None and may_end and new > 0 else [])
             return torch.full_like(logits, float("-inf")).index_copy_(1, self._ids(allowed), logits[:, allowed])
         logits[:, self.cfg.bar_tokens + ([end_token] if end_token is not None else [])] = float("-inf")
         return logits

@@ -134,19 +134,47 @@ def fill_grid(on: np.ndarray, off: np.ndarray, note_tokens: np.ndarray) -> np.nd
 
 class BarGrid(MelodyGrid):
     """The melody grid with a BAR token (one per metre of :data:`METERS`) before each bar; step 0
-    of the grid is a downbeat. BAR tokens take no time and do not end a sounding note."""
+    of the grid is a downbeat. BAR tokens take no time and do not end a sounding note. With
+    ``repeat_marks`` each metre also has a BAR token per distance k that says "this bar's steps are
+    those of the bar k back" (:meth:`mark_repeats`): the form of a tune, one decision per bar."""
 
     def __init__(self, cfg: TokenizerConfig):
         super().__init__(cfg)
         self.first_bar = 2 + self.high - self.low + 1  # token id of BAR_<METERS[0]>
-        self.bar_tokens = list(range(self.first_bar, self.first_bar + len(METERS)))
-        self.end_token = self.first_bar + len(METERS) if cfg.tune_end else None
+        self.marks = [0, *cfg.repeat_marks]  # the distance each block of BAR tokens names (0: a new bar)
+        self.bar_tokens = list(range(self.first_bar, self.first_bar + len(METERS) * len(self.marks)))
+        self.end_token = self.bar_tokens[-1] + 1 if cfg.tune_end else None
 
     def token_names(self) -> list[str]:
-        return super().token_names() + [f"BAR_{m}" for m in METERS] + (["END"] if self.cfg.tune_end else [])
+        bars = [f"BAR_{m}" + (f"_REPEAT_{k}" if k else "") for k in self.marks for m in METERS]
+        return super().token_names() + bars + (["END"] if self.cfg.tune_end else [])
+
+    def bar_token(self, meter: str, repeat: int = 0) -> int:
+        """The BAR token of ``meter`` that repeats the bar ``repeat`` back (0: a new bar)."""
+        return self.first_bar + self.marks.index(repeat) * len(METERS) + METERS.index(meter)
 
     def is_bar(self, tokens: np.ndarray) -> np.ndarray:
-        return (tokens >= self.first_bar) & (tokens < self.first_bar + len(METERS))
+        return (tokens >= self.first_bar) & (tokens <= self.bar_tokens[-1])
+
+    def mark_repeats(self, tokens: np.ndarray) -> np.ndarray:
+        """(L,) tokens with each bar line's repeat mark set from the steps that follow it: the
+        longest distance k of ``repeat_marks`` whose bar k back (within ``tokens``) has the same
+        steps (a bar cut short by the end of ``tokens``: the same first steps), else none. Marks
+        already there are replaced, so a window cut from a tune is marked from its own bars."""
+        tokens = np.array(tokens)
+        lines = np.flatnonzero(self.is_bar(tokens))
+        if len(self.marks) == 1 or not len(lines):
+            return tokens
+        ends = np.append(lines[1:], len(tokens))
+        if self.end_token is not None:
+            ends = np.minimum(ends, np.append(np.flatnonzero(tokens == self.end_token), len(tokens))[0])
+        steps = [tokens[a + 1 : b] for a, b in zip(lines, ends)]
+        meter = (tokens[lines] - self.first_bar) % len(METERS)
+        for i, line in enumerate(lines):
+            same = [k for k in self.marks[1:] if k <= i and meter[i - k] == meter[i] and len(steps[i])
+                    and len(steps[i - k]) >= len(steps[i]) and np.array_equal(steps[i - k][: len(steps[i])], steps[i])]
+            tokens[line] = self.first_bar + self.marks.index(max(same, default=0)) * len(METERS) + meter[i]
+        return tokens
 
     def token_pitch(self, tokens: np.ndarray) -> np.ndarray:
         return np.where((tokens >= 2) & (tokens < self.first_bar), tokens - 2 + self.low, -1)
@@ -160,7 +188,7 @@ class BarGrid(MelodyGrid):
 
     def meter_of(self, tokens: np.ndarray) -> str:
         bars = np.asarray(tokens)[self.is_bar(np.asarray(tokens))]
-        return METERS[int(bars[0]) - self.first_bar] if len(bars) else METERS[0]
+        return METERS[(int(bars[0]) - self.first_bar) % len(METERS)] if len(bars) else METERS[0]
 
     def is_step(self, tokens: np.ndarray) -> np.ndarray:
         return np.asarray(tokens) < self.first_bar
@@ -179,9 +207,8 @@ class BarGrid(MelodyGrid):
         grid = fill_grid(on, off, fold_pitch(melody.pitch, self.low, self.high) - self.low + 2)
         bars = -(-len(grid) // bar_steps)
         grid = np.concatenate([grid, np.full(bars * bar_steps - len(grid), REST)]).reshape(bars, bar_steps)
-        bar_token = self.first_bar + METERS.index(melody.meter)
-        tokens = np.concatenate([np.full((bars, 1), bar_token), grid], axis=1).reshape(-1)
-        return tokens if self.end_token is None else np.append(tokens, self.end_token)
+        tokens = np.concatenate([np.full((bars, 1), self.bar_token(melody.meter)), grid], axis=1).reshape(-1)
+        return self.mark_repeats(tokens if self.end_token is None else np.append(tokens, self.end_token))
 
     def window_starts(self, tokens: np.ndarray, seq_len: int, hop: int) -> np.ndarray:
         """Windows start at bar lines, about ``hop`` tokens apart (at least one bar). With an END
@@ -274,6 +301,17 @@ class Tokenizer:
     def bar_tokens(self) -> list[int]:
         """Token ids of the bar lines, one per metre of :data:`METERS`; empty without bar lines."""
         return list(getattr(self.encoding, "bar_tokens", []))
+
+    def bar_line_choices(self, meter: str) -> list[tuple[int, int]]:
+        """(token, k) of each BAR token of ``meter``: the new bar (k 0) and one per repeat mark,
+        which repeats the bar k back."""
+        return [(self.encoding.bar_token(meter, k), k) for k in self.encoding.marks]
+
+    def mark_repeats(self, tokens) -> np.ndarray:
+        """(L,) tokens with the repeat marks their bars call for (:meth:`BarGrid.mark_repeats`);
+        unchanged without repeat marks."""
+        tokens = np.asarray(tokens)
+        return self.encoding.mark_repeats(tokens) if self.config.repeat_marks else tokens
 
     @property
     def end_token(self) -> int | None:

@@ -548,13 +548,26 @@ def test_a_model_that_ends_tunes_ends_them_at_bar_lines_only():
     with torch.no_grad():
         g.out.bias[9] = 1.0  # END (id 9) about as likely as anything else
     rng = torch.Generator().manual_seed(0)
-    tokens = g.sample(200, 5 * 8, generator=rng, bar_line=(6, 5), end_token=9)
+    tokens = g.sample(200, 5 * 8, generator=rng, bar_line=([(6, 0)], 5), end_token=9)
     first_end = torch.where((tokens == 9).any(1), (tokens == 9).int().argmax(1), 40)
     assert ((first_end % 5 == 0) & (first_end >= 5)).all() and len(set(first_end.tolist())) > 2
     for row, end in zip(tokens, first_end):
         assert (row[end:] == 9).all() and (row[:end] != 9).all()
         assert (row[:end][::5] == 6).all() and not torch.isin(row[:end].view(-1, 5)[:, 1:], torch.tensor([6, 7, 8])).any()
-    assert not (g.sample(200, 40, generator=rng, bar_line=(6, 5), end_token=9, may_end=False) == 9).any()
+    assert not (g.sample(200, 40, generator=rng, bar_line=([(6, 0)], 5), end_token=9, may_end=False) == 9).any()
+
+
+def test_bar_lines_that_repeat_a_bar_come_only_where_that_bar_exists():
+    """Sampling whole bars with repeat marks: each bar line is one of the choices, a mark that
+    repeats the bar k back only from the k-th bar on (the primer's bars count)."""
+    g = Generator(GeneratorConfig(vocab_size=10, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1]))
+    with torch.no_grad():
+        g.out.bias[[7, 8]] = 5.0  # the marks far likelier than a new bar
+    choices, rng = [(6, 0), (7, 1), (8, 2)], torch.Generator().manual_seed(0)
+    lines = g.sample(300, 5 * 4, generator=rng, bar_line=(choices, 5))[:, ::5]
+    assert (lines[:, 0] == 6).all() and set(lines[:, 1].tolist()) == {6, 7} and set(lines[:, 2:].flatten().tolist()) == {6, 7, 8}
+    primed = g.sample(300, 5, primer=torch.tensor([6, 2, 3, 4, 5]), generator=rng, bar_line=(choices, 5))
+    assert set(primed[:, 0].tolist()) == {6, 7}
 
 
 def test_never_drawing_takes_a_token_out_of_every_sampler_and_puts_it_back():

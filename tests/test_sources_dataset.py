@@ -407,3 +407,36 @@ def test_key_signatures_name_the_key_a_tune_is_moved_to_c_from(tmp_path):
         "e-minor-marked-g.mid": ("E minor", "key signature")}
     for piece in load_dataset(str(tmp_path / "ds")).pieces:
         assert tokenizer.decode_notes(piece)[-1][0] % 12 == 0  # every tune ends on its tonic, now C
+
+
+def test_repeat_marks_name_the_form_and_windows_mark_only_their_own_bars():
+    """With repeat marks a bar line says which bar back its steps repeat (the longest distance
+    that matches); the notes are those of the unmarked tokens, and a window cut from the tune is
+    marked from its own bars: a repeat of a bar before the window is a new bar there."""
+    strain = [60, 62, 64, 65, 67, 69, 71, 72, 74, 72, 71, 69, 67, 65, 64, 62]  # four different bars of 4/4
+    pitch = strain + strain[:12] + [60, 60, 60, 60]  # bars 5-7 repeat bars 1-3, bar 8 is new
+    quarters = np.arange(32.0)
+    plain = Tokenizer(TokenizerConfig(encoding="bars", seq_len=85, hop=17))
+    marked = Tokenizer(TokenizerConfig(encoding="bars", seq_len=85, hop=17, repeat_marks=[1, 2, 4]))
+    melody = melody_from_quarters(pitch, quarters, quarters + 1)
+    tokens = marked.encode(melody)
+    lines = tokens[::17]
+    assert [marked.token_names()[t] for t in lines] == ["BAR_4/4"] * 4 + ["BAR_4/4_REPEAT_4"] * 3 + ["BAR_4/4"]
+    assert marked.decode_notes(tokens) == plain.decode_notes(plain.encode(melody))
+    assert marked.meter_of(tokens[17 * 5:]) == "4/4" and marked.bars_in(tokens) == 8
+    wins, first_bar = windows_of(marked, tokens)  # five bars each, from bars 1..4
+    marks = [[marked.token_names()[t].removeprefix("BAR_4/4") for t in w[::17]] for w in wins]
+    assert first_bar.tolist() == [0, 1, 2, 3]
+    assert marks == [["", "", "", "", "_REPEAT_4"]] * 3 + [[""] * 5]  # bars 5-7's models lie before the last
+    assert marked.mark_repeats(np.where(np.isin(tokens, marked.bar_tokens), lines[0], tokens)).tolist() == tokens.tolist()
+    cut = marked.mark_repeats(tokens[: 17 * 4 + 5])  # bar 5 cut after 4 steps: its first steps repeat bar 1's
+    assert marked.token_names()[cut[68]] == "BAR_4/4_REPEAT_4"
+    assert marked.token_names()[marked.mark_repeats(tokens[: 17 * 4 + 1])[68]] == "BAR_4/4"  # no steps: new
+
+
+def test_repeat_marks_are_checked():
+    for bad in ([0], [4, 2], [2, 2], [17]):
+        with pytest.raises(UserError, match="repeat_marks"):
+            TokenizerConfig(encoding="bars", repeat_marks=bad).validate()
+    with pytest.raises(UserError, match="repeat_marks"):
+        TokenizerConfig(encoding="melody", repeat_marks=[1]).validate()
