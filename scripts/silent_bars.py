@@ -17,7 +17,6 @@ import torch
 
 from seqgan_music.checkpoint import MODELS
 from seqgan_music.generate import choose_meter, generate_tokens, load_run
-from seqgan_music.tokenizer import METERS
 
 
 def silent_bars(tokenizer, tokens: np.ndarray) -> int:
@@ -50,7 +49,7 @@ def main() -> None:
             raise SystemExit(f"{args.run_dir}: trained on data without tune ends (prepare --encoding bars)")
         meter = choose_meter(run, None, args.meter)
         steps = tok.steps_for(args.bars, meter=meter)
-        bar_line = (tok.bar_tokens[METERS.index(meter)], tok.steps_for(1, meter=meter))
+        bar_line = (tok.bar_line_choices(meter), tok.steps_for(1, meter=meter))
         cells = []
         for forbidden in (True, False):
             counts = []
