@@ -149,9 +149,11 @@ class BarGrid(MelodyGrid):
         bars = [f"BAR_{m}" + (f"_REPEAT_{k}" if k else "") for k in self.marks for m in METERS]
         return super().token_names() + bars + (["END"] if self.cfg.tune_end else [])
 
-    def bar_token(self, meter: str, repeat: int = 0) -> int:
-        """The BAR token of ``meter`` that repeats the bar ``repeat`` back (0: a new bar)."""
-        return self.first_bar + self.marks.index(repeat) * len(METERS) + METERS.index(meter)
+    def bar_token(self, meter: str | int, repeat: int = 0) -> int:
+        """The BAR token of ``meter`` (or its index in :data:`METERS`) that repeats the bar
+        ``repeat`` back (0: a new bar)."""
+        index = METERS.index(meter) if isinstance(meter, str) else meter
+        return self.first_bar + self.marks.index(repeat) * len(METERS) + index
 
     def is_bar(self, tokens: np.ndarray) -> np.ndarray:
         return (tokens >= self.first_bar) & (tokens <= self.bar_tokens[-1])
@@ -173,7 +175,7 @@ class BarGrid(MelodyGrid):
         for i, line in enumerate(lines):
             same = [k for k in self.marks[1:] if k <= i and meter[i - k] == meter[i] and len(steps[i])
                     and len(steps[i - k]) >= len(steps[i]) and np.array_equal(steps[i - k][: len(steps[i])], steps[i])]
-            tokens[line] = self.first_bar + self.marks.index(max(same, default=0)) * len(METERS) + meter[i]
+            tokens[line] = self.bar_token(int(meter[i]), max(same, default=0))
         return tokens
 
     def token_pitch(self, tokens: np.ndarray) -> np.ndarray:
@@ -299,7 +301,8 @@ class Tokenizer:
 
     @property
     def bar_tokens(self) -> list[int]:
-        """Token ids of the bar lines, one per metre of :data:`METERS`; empty without bar lines."""
+        """Token ids of the bar lines, one per metre of :data:`METERS` and repeat mark (the new
+        bars' first); empty without bar lines."""
         return list(getattr(self.encoding, "bar_tokens", []))
 
     def bar_line_choices(self, meter: str) -> list[tuple[int, int]]:

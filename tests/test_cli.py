@@ -29,6 +29,35 @@ def test_prepare_train_generate_end_to_end(midi_folder, tmp_path, capsys):
     assert abs(pm.get_tempo_changes()[1][0] - 100) < 1e-6
 
 
+def test_prepare_with_repeat_marks_then_train_and_generate_whole_bars(tmp_path, capsys):
+    """prepare --repeat-marks: tunes whose second half repeats the first get REPEAT_4 bar lines
+    (four per tune of 8 bars, in the 8-bar windows); a run on them writes whole bars whose bar
+    lines are the metre's, marks included; a mark on the melody grid is one line and exit 2."""
+    from seqgan_music.dataset import load_dataset
+    from seqgan_music.generate import generate_tokens, load_run
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        half = rng.integers(60, 72, 32)  # four bars of eighth notes
+        write(melody_pm(np.concatenate([half, half])), tmp_path / f"aa_{i}.mid")
+    data, run, out = tmp_path / "data", tmp_path / "run", tmp_path / "tunes"
+    assert main(["prepare", str(tmp_path), "--out", str(data), "--encoding", "bars", "--seq-len", "136",
+                 "--hop", "68", "--repeat-marks", "1", "2", "4", "--valid-fraction", "0.34"]) == 0
+    ds = load_dataset(str(data))
+    names = ds.tokenizer.token_names()
+    assert [names[t] for t in ds.pieces[0][::17][:8]] == ["BAR_4/4"] * 4 + ["BAR_4/4_REPEAT_4"] * 4
+    assert main(["train", str(data), "--out", str(run), "--preset", "tiny", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(run), "--num", "2", "--bars", "3", "--meter", "4/4", "--out", str(out)]) == 0
+    assert len(list(out.glob("*.mid"))) == 2
+    loaded = load_run(str(run))
+    tokens = generate_tokens(loaded, 20, 17 * 3, seed=0, meter="4/4")
+    lines = [t for t, _ in ds.tokenizer.bar_line_choices("4/4")]
+    assert np.isin(tokens[:, ::17], lines).all() and not np.isin(tokens.view(-1, 3, 17)[:, :, 1:], ds.tokenizer.bar_tokens).any()
+    assert main(["prepare", str(tmp_path), "--out", str(tmp_path / "x"), "--repeat-marks", "4"]) == 2
+    assert "repeat_marks need the bars encoding" in capsys.readouterr().err
+
+
 def test_generate_is_reproducible_by_seed(tiny_run_dir, tmp_path):
     for name in ("a", "b"):
         assert main(["generate", tiny_run_dir, "--num", "2", "--out", str(tmp_path / name), "--seed", "7"]) == 0
