@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
 from seqgan_music.checkpoint import run_state
-from seqgan_music.config import RunConfig
+from seqgan_music.config import RunConfig, TrainConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
 from seqgan_music.models import (
@@ -53,6 +53,15 @@ from seqgan_music.selection import Judge, Judgement, collapse_reason, eligible
 from seqgan_music.tokenizer import Tokenizer
 
 Callback = Callable[[dict[str, Any]], None]
+
+
+def mle_learning_rate(tc: TrainConfig, epoch: int) -> float:
+    """G's Adam learning rate in MLE epoch ``epoch`` (0-based): ``g_lr``, or with ``mle_lr_decay`` a
+    cosine from ``g_lr`` in the first epoch to ``g_lr / 100`` in the last."""
+    if not tc.mle_lr_decay or tc.mle_epochs < 2:
+        return tc.g_lr
+    done = epoch / (tc.mle_epochs - 1)
+    return tc.g_lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * done)))
 
 
 class TrainingStopped(Exception):
@@ -321,6 +330,10 @@ class Trainer:
         opt.step()
         return True
 
+    def _set_g_lr(self, lr: float) -> None:
+        for group in self.g_opt.param_groups:
+            group["lr"] = lr
+
     def _emit_step(self, phase: str, done: int, total: int) -> None:
         self.control.wait_unless_stopped()
         self.emit({"event": "progress", "phase": phase, "done": done, "total": total})
@@ -328,6 +341,7 @@ class Trainer:
     # ------------------------------------------------------------ units
     def _mle_unit(self, epoch: int) -> dict[str, Any]:
         tc = self.cfg.train
+        self._set_g_lr(mle_learning_rate(tc, epoch))
         self.G.train()
         total, count = 0.0, 0
         n_batches = -(-len(self.train_data) // tc.batch_size)
@@ -356,6 +370,7 @@ class Trainer:
         """G's current state (after units[unit]; -1: before any) becomes the rollout policy, the
         frozen reference of the KL tie, the reference judgement of the collapse guard and the
         first best model. ``evaluation``: :meth:`_evaluate`'s numbers for that state."""
+        self._set_g_lr(self.cfg.train.g_lr)  # interleaved MLE steps run at g_lr
         self.rollout.load_state_dict(self.G.state_dict())
         self.reference.load_state_dict(self.G.state_dict())
         self.best_generator = copy.deepcopy(self.G.state_dict())

@@ -66,6 +66,25 @@ def test_policy_gradient_has_its_own_optimizer(tiny_dataset, tmp_path):
     assert steps(trainer.pg_opt) == 3 * trainer.cfg.train.g_steps
 
 
+@pytest.mark.parametrize("decay", [False, True])
+def test_mle_learning_rate_decays_on_a_cosine_when_asked(tiny_dataset, tmp_path, decay):
+    """mle_lr_decay: each MLE epoch's batches step at g_lr * (0.01 + 0.99 * (1 + cos(pi e / (E-1))) / 2),
+    g_lr / 100 in the last; the adversarial phase's interleaved MLE steps are back at g_lr."""
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3", "adv_rounds=1", "mle_steps=1",
+                                                              f"mle_lr_decay={str(decay).lower()}"])
+    seen, mle_loss = [], trainer._mle_loss
+    def recording(idx):
+        seen.append(trainer.g_opt.param_groups[0]["lr"])
+        return mle_loss(idx)
+
+    trainer._mle_loss = recording
+    assert trainer.run() == "done"
+    per_epoch = -(-len(trainer.train_data) // trainer.cfg.train.batch_size)
+    g_lr = trainer.cfg.train.g_lr
+    expected = [g_lr, g_lr * 0.505, g_lr * 0.01] if decay else [g_lr] * 3
+    assert seen == pytest.approx([lr for lr in expected for _ in range(per_epoch)] + [g_lr])
+
+
 def test_bf16_mixed_precision_trains_with_finite_losses(tiny_dataset, tmp_path):
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["amp=bf16", "adv_rounds=2"])
     x = trainer.train_data[:4]
