@@ -505,8 +505,9 @@ def bar_gen(seed: int = 0) -> Generator:
 
 def test_step_by_step_bar_features_equal_teacher_forcing():
     """The tracker that sampling and rollouts use gives, at every column and from any start, the
-    feature ids teacher forcing computes for the same sequences, from any first bar number."""
-    g = Generator(GeneratorConfig(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1, 2]))
+    feature ids teacher forcing computes for the same sequences, from any first bar number; with a
+    lookback as far as the ``tune`` preset's (8 bars)."""
+    g = Generator(GeneratorConfig(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1, 2, 8]))
     tokens = torch.randint(0, 9, (16, 40), generator=torch.Generator().manual_seed(0))
     for first_bar in (None, torch.arange(16) * 3):  # windows from the start of their tunes, or from the middle
         ids = g.context.teacher_forced(tokens, first_bar)[0]
