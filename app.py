@@ -60,7 +60,10 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
                                                        "D accuracy on the round's samples": "d_acc_check",
                                                        # real tunes D never trains on: below its accuracy on training tunes by what it learnt by heart
                                                        "D accuracy on held-out real tunes": "d_real_unseen"}),
-    ("Adversarial reward", "mean reward (0-1)", {"mean reward of G's samples": "mean_reward"}),
+    ("Adversarial reward", "mean (0-1)", {"mean reward of G's samples": "mean_reward",
+                                          # the "Whole tunes" preset: the form critic's reward and what it judges
+                                          "form critic's reward": "structure_reward",
+                                          "phrase repetition of G's samples": "sample_phrase_rep"}),
 ]
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix
 RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run

@@ -152,6 +152,7 @@ class TrainConfig:
     mle_steps: int = 0  # teacher-forced MLE batches interleaved after each round's policy-gradient steps
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
+    structure_reward: float = 0.0  # weight of the phrase-repetition critic's reward added to D's (structure_critic.py; 0: off)
     # model selection and the collapse guard (selection.py)
     select_samples: int = 512  # G samples of the validation judgement after each round
     select_nll_budget: float = 0.1  # a round becomes best.pt only if valid NLL <= MLE's + this (nats)
@@ -190,8 +191,8 @@ class TrainConfig:
             raise UserError("pg_normalize and select_latest must be true or false")
         if min(self.select_rate_tolerance, self.select_overlap_drop, self.select_margin, self.select_nll_budget) < 0:
             raise UserError("select_rate_tolerance, select_overlap_drop, select_margin and select_nll_budget must be >= 0")
-        if self.kl_coef < 0 or self.mle_steps < 0 or self.select_samples < 1 or self.collapse_pinned_rounds < 0:
-            raise UserError("kl_coef and mle_steps must be >= 0, select_samples >= 1, collapse_pinned_rounds >= 0")
+        if min(self.kl_coef, self.mle_steps, self.structure_reward, self.collapse_pinned_rounds) < 0 or self.select_samples < 1:
+            raise UserError("kl_coef, mle_steps, structure_reward and collapse_pinned_rounds must be >= 0, select_samples >= 1")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
             raise UserError("d_label_smoothing must lie in [0, 1), d_max_acc in (0, 1], collapse_entropy in [0, 1)")
 
@@ -248,9 +249,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
                      # 2-core CPU: G with room for form, dropout against out-of-key notes, so twice the epochs,
                      # and a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most);
-                     # the newest eligible round is kept (the rounds add the phrase repetition)
-                     STABLE_ADVERSARIAL, select_latest=True, mle_epochs=30, d_pretrain_rounds=5, d_epochs=2,
-                     adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8, batch_size=32)),
+                     # the newest eligible round is kept (the rounds add the phrase repetition), and the
+                     # phrase-repetition critic joins D's reward (D barely sees form)
+                     STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_epochs=30, d_pretrain_rounds=5,
+                     d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8, batch_size=32)),
     "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
 }
 

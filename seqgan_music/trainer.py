@@ -50,6 +50,7 @@ from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradie
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
 from seqgan_music.run_folder import RunFolder
 from seqgan_music.selection import Judge, Judgement, collapse_reason, eligible
+from seqgan_music.structure_critic import StructureCritic, phrase_rates
 from seqgan_music.tokenizer import Tokenizer
 
 Callback = Callable[[dict[str, Any]], None]
@@ -144,6 +145,9 @@ class Trainer:
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
         self.judge = Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
                            self.valid_first_bar[going_on[1]])
+        if tc.structure_reward and tokenizer is None:
+            raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
+        self.structure = StructureCritic(phrase_rates(tokenizer, self.real_windows)) if tc.structure_reward else None
         self.stop_early = False
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
@@ -184,7 +188,7 @@ class Trainer:
             generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
             reference=self.reference.state_dict(), best_generator=self.best_generator, selection=self.selection,
             g_opt=self.g_opt.state_dict(), pg_opt=self.pg_opt.state_dict(), d_opt=self.d_opt.state_dict(),
-            nonfinite=self.nonfinite,
+            nonfinite=self.nonfinite, structure=self.structure and self.structure.state(),
             rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
         )
 
@@ -213,6 +217,8 @@ class Trainer:
             else:
                 self.reference.load_state_dict(self.G.state_dict())
                 self.best_generator = copy.deepcopy(self.G.state_dict())
+            if self.structure is not None:
+                self.structure.load_state(st.get("structure") or {})
             torch.set_rng_state(st["rng"]["torch"])
             self.rng.set_state(st["rng"]["trainer"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
@@ -463,12 +469,22 @@ class Trainer:
         return metrics
 
     def _policy_gradient_step(self, metrics: dict[str, Any]) -> torch.Tensor:
-        """One g-step on a fresh batch: rollout rewards, advantages, KL tie. -> the (B, T) rewards."""
+        """One g-step on a fresh batch: rollout rewards (plus the structure critic's, if on),
+        advantages, KL tie. -> D's (B, T) rewards."""
         tc = self.cfg.train
+        if self.structure is not None and self.structure.generated is None:  # what the first batch is judged against
+            self.structure.observe(phrase_rates(self.tokenizer, self._generate(tc.select_samples)[0]))
         with never_drawing(self.rollout, self.end):
             samples, first_bar = self._generate(tc.batch_size // self.dist.world)
             rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng,
                                       first_bar=first_bar)
+        total = rewards
+        if self.structure is not None:  # a whole-sample reward: every token of a sample gets it
+            rates = phrase_rates(self.tokenizer, samples)
+            form = self.structure(rates).to(rewards.device)
+            self.structure.observe(rates)
+            total = rewards + tc.structure_reward * form[:, None]
+            metrics.update(structure_reward=float(form.mean()), sample_phrase_rep=float(rates.mean()))
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
         inputs = self.G.shifted_inputs(samples)
@@ -479,7 +495,7 @@ class Trainer:
             with torch.no_grad():
                 reference_logits = self.reference(inputs, None, samples, first_bar)[0]
             kl = kl_per_token(logits, reference_logits)
-        adv = advantages(rewards, tc.pg_baseline, tc.pg_normalize)
+        adv = advantages(total, tc.pg_baseline, tc.pg_normalize)
         loss = policy_gradient_loss(token_log_probs(drawn, samples), adv, kl, tc.kl_coef)
         self._optimizer_step(loss, self.pg_opt, self.G.parameters(), tc.grad_clip)
         update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)

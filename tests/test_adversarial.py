@@ -15,6 +15,7 @@ from seqgan_music.cli import main
 from seqgan_music.config import TrainConfig, apply_overrides, make_run_config
 from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.dataset import load_dataset
+from seqgan_music.errors import UserError
 from seqgan_music.markov import MarkovChain
 from seqgan_music.metrics import (
     duration_entropy,
@@ -25,6 +26,7 @@ from seqgan_music.metrics import (
 )
 from seqgan_music.policy_gradient import advantages, entropy_per_token, kl_per_token, policy_gradient_loss
 from seqgan_music.selection import Judgement, collapse_reason, eligible
+from seqgan_music.structure_critic import StructureCritic, phrase_rates
 from seqgan_music.trainer import Trainer
 
 # ---------------------------------------------------------------- policy gradient arithmetic
@@ -159,6 +161,35 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
     again.load_state(str(tmp_path / LAST))
     assert _weights_equal(again.reference.state_dict(), mle["generator"])
     assert again.selection == trainer.selection
+
+
+def test_structure_critic_is_the_density_ratio_of_real_and_recent_samples_hand_computed():
+    critic = StructureCritic(np.full(10, 0.85))  # real windows: 10 in the bin [0.8, 0.9)
+    critic.observe(np.full(10, 0.05))  # G's samples: 10 in [0, 0.1); with one extra count per bin,
+    # real has 11/20 in bin 8 and 1/20 elsewhere, the samples 11/20 in bin 0 and 1/20 elsewhere
+    got = critic(np.array([0.85, 0.05, 0.45, 1.0]))
+    assert torch.allclose(got, torch.tensor([0.55 / 0.6, 0.05 / 0.6, 0.5, 0.5]))
+    critic.observe(np.full(10, 0.85))  # G learnt to repeat: bin 8 = 0.9 * 0.05 + 0.1 * 0.55 = 0.1
+    assert torch.allclose(critic(np.array([0.85])), torch.tensor([0.55 / 0.65]))
+    again = StructureCritic(np.full(10, 0.85))
+    again.load_state(critic.state())
+    assert torch.equal(again(np.array([0.85, 0.05])), critic(np.array([0.85, 0.05])))
+
+
+def test_structure_reward_trains_and_resumes_with_the_critic(tiny_dataset, tmp_path):
+    ds = load_dataset(tiny_dataset)
+    rates = phrase_rates(ds.tokenizer, ds.train)
+    notes = ds.tokenizer.decode_notes(ds.train[0].numpy())
+    assert rates[0] == phrase_repetition(notes) and ((rates >= 0) & (rates <= 1)).all()
+    trainer = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "structure_reward=1"])
+    assert trainer.run() == "done"
+    adv = [m for m in _metrics(tmp_path) if m["phase"] == "adversarial"]
+    assert all(0 < m["structure_reward"] < 1 and 0 <= m["sample_phrase_rep"] <= 1 for m in adv)
+    again = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "structure_reward=1"])
+    again.load_state(str(tmp_path / LAST))
+    assert np.array_equal(again.structure.generated, trainer.structure.generated)
+    with pytest.raises(UserError, match="structure_reward"):
+        apply_overrides(make_run_config("tiny", 40, 16), ["structure_reward=-1"])
 
 
 def test_schedule_without_mle_epochs_selects_from_the_start_of_the_adversarial_phase(tiny_dataset, tmp_path):
@@ -342,7 +373,9 @@ def test_select_latest_keeps_the_newest_eligible_round(tiny_dataset, tmp_path, m
     assert not _weights_equal(best["generator"], last["generator"])  # round 3 failed the guards
 
 
-def test_whole_tune_preset_keeps_the_newest_round_and_trains_with_dropout():
+def test_whole_tune_preset_keeps_the_newest_round_trains_with_dropout_and_the_form_critic():
     cfg = make_run_config("tune", 52, 136, 0, list(range(39, 52)))
     assert cfg.train.select_latest and cfg.generator.dropout == 0.4 and cfg.train.mle_epochs == 30
-    assert not make_run_config("cpu", 39, 32).train.select_latest
+    assert cfg.train.structure_reward == 1.0
+    cpu = make_run_config("cpu", 39, 32).train
+    assert not cpu.select_latest and cpu.structure_reward == 0
