@@ -62,7 +62,7 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
                                                        "D accuracy on held-out real tunes": "d_real_unseen"}),
     ("Adversarial reward", "mean (0-1)", {"mean reward of G's samples": "mean_reward",
                                           # the "Whole tunes" preset: the form critic's reward and what it judges
-                                          "form critic's reward": "structure_reward",
+                                          "form critic's reward": "form_reward",
                                           "phrase repetition of G's samples": "sample_phrase_rep"}),
 ]
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix

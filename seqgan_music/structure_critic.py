@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from seqgan_music.metrics import phrase_repetition
+from seqgan_music.selection import decode_all
 from seqgan_music.tokenizer import Tokenizer
 
 BINS = 10  # equal bins of the phrase-repetition rate over [0, 1]
@@ -24,7 +25,7 @@ BINS = 10  # equal bins of the phrase-repetition rate over [0, 1]
 
 def phrase_rates(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
     """(B, T) token ids -> (B,) phrase-repetition rate of each window's notes."""
-    return np.array([phrase_repetition(tokenizer.decode_notes(w)) for w in windows.cpu().numpy()])
+    return np.array([phrase_repetition(notes) for notes in decode_all(tokenizer, windows.cpu().numpy())])
 
 
 class StructureCritic:

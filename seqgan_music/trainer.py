@@ -484,7 +484,7 @@ class Trainer:
             form = self.structure(rates).to(rewards.device)
             self.structure.observe(rates)
             total = rewards + tc.structure_reward * form[:, None]
-            metrics.update(structure_reward=float(form.mean()), sample_phrase_rep=float(rates.mean()))
+            metrics.update(form_reward=float(form.mean()), sample_phrase_rep=float(rates.mean()))
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
         inputs = self.G.shifted_inputs(samples)

@@ -184,7 +184,7 @@ def test_structure_reward_trains_and_resumes_with_the_critic(tiny_dataset, tmp_p
     trainer = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "structure_reward=1"])
     assert trainer.run() == "done"
     adv = [m for m in _metrics(tmp_path) if m["phase"] == "adversarial"]
-    assert all(0 < m["structure_reward"] < 1 and 0 <= m["sample_phrase_rep"] <= 1 for m in adv)
+    assert all(0 < m["form_reward"] < 1 and 0 <= m["sample_phrase_rep"] <= 1 for m in adv)
     again = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "structure_reward=1"])
     again.load_state(str(tmp_path / LAST))
     assert np.array_equal(again.structure.generated, trainer.structure.generated)
