@@ -144,6 +144,7 @@ class TrainConfig:
     rollout_update_rate: float = 0.8  # r in beta <- r*beta + (1-r)*theta (0 = copy, paper Alg. 1)
     g_lr: float = 0.01  # Adam learning rate of G's MLE pre-training (and of interleaved MLE steps)
     mle_lr_decay: bool = False  # G's MLE learning rate falls from g_lr (first epoch) to g_lr / 100 (last) on a cosine
+    mle_whole_tunes: bool = False  # each MLE epoch also reads every training tune whole, from its start (trainer.py)
     pg_lr: float = 0.01  # Adam learning rate of G's policy-gradient steps (the paper: 0.01)
     # the adversarial objective (policy_gradient.py); the defaults here are the paper's plain REINFORCE
     pg_baseline: str = "none"  # "batch": subtract each step's mean reward over the batch; "none": the paper
@@ -249,9 +250,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
                      # 2-core CPU: G with room for form, dropout against out-of-key notes, so twice the epochs,
                      # and a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most);
-                     # the newest eligible round is kept (the rounds add the phrase repetition), and the
-                     # phrase-repetition critic joins D's reward (D barely sees form)
-                     STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_epochs=30, d_pretrain_rounds=5,
+                     # the newest eligible round is kept (the rounds add the phrase repetition), the
+                     # phrase-repetition critic joins D's reward (D barely sees form), and MLE reads
+                     # every tune whole too (the model writes tunes longer than its window)
+                     STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_whole_tunes=True,
+                     mle_epochs=30, d_pretrain_rounds=5,
                      d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8, batch_size=32)),
     "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
 }

@@ -82,6 +82,10 @@ class PreparedDataset:
     def seq_len(self) -> int:
         return self.train.shape[1]
 
+    def train_tunes(self) -> list[np.ndarray]:
+        """The training pieces, whole: (L,) token arrays."""
+        return [p for p, valid in zip(self.pieces, self.piece_is_valid) if not valid]
+
 
 # ---------------------------------------------------------------- cache
 

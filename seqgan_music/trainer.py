@@ -56,6 +56,9 @@ from seqgan_music.tokenizer import Tokenizer
 Callback = Callable[[dict[str, Any]], None]
 
 
+MAX_TUNE_TOKENS = 2048  # whole tunes that MLE reads (mle_whole_tunes) are cut here: past 99 % of Nottingham's
+
+
 def mle_learning_rate(tc: TrainConfig, epoch: int) -> float:
     """G's Adam learning rate in MLE epoch ``epoch`` (0-based): ``g_lr``, or with ``mle_lr_decay`` a
     cosine from ``g_lr`` in the first epoch to ``g_lr / 100`` in the last."""
@@ -111,6 +114,7 @@ class Trainer:
         tokenizer: Tokenizer | None = None, callbacks: list[Callback] | None = None,
         evaluators: dict[str, Callable[[Generator], float]] | None = None, control: TrainControl | None = None,
         dist_info: DistInfo | None = None, first_bars: tuple[torch.Tensor, torch.Tensor] | None = None,
+        tunes: list | None = None,
     ):
         self.dist = dist_info or DistInfo(device=device)
         device = self.dist.device
@@ -129,6 +133,10 @@ class Trainer:
                     for d in (self.train_data, self.valid_data)]
         self.real_windows, self.real_first_bar = self.train_data[going_on[0]], self.train_first_bar[going_on[0]]
         self.held_out_windows = self.valid_data[going_on[1]]  # real windows D never trains on
+        # the training tunes whole, shortest first, for MLE with mle_whole_tunes
+        self.tunes = sorted((torch.as_tensor(t[:MAX_TUNE_TOKENS], dtype=torch.long) for t in tunes or []), key=len)
+        if cfg.train.mle_whole_tunes and not self.tunes:
+            raise UserError("mle_whole_tunes needs the training tunes (a prepared music dataset)")
         self.callbacks = list(callbacks or [])
         self.evaluators = dict(evaluators or {})
         self.control = control or TrainControl()
@@ -314,6 +322,29 @@ class Trainer:
         float32). D's convolutions are where the FLOPs are; G's small LSTM stays float32."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp == "bf16")
 
+    def _tune_batches(self, epoch: int):
+        """This rank's rows of each batch of whole training tunes: neighbours in length order (so
+        little padding), half a window batch of them (a tune holds several windows' tokens), the
+        batches in an order seeded by (seed, epoch); every rank steps through the same batches."""
+        size = max(1, self.cfg.train.batch_size // 2)
+        batches = [list(range(i, min(i + size, len(self.tunes)))) for i in range(0, len(self.tunes), size)]
+        order = torch.randperm(len(batches), generator=torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch))
+        for k in order.tolist():
+            yield batches[k][self.dist.rank :: self.dist.world] or batches[k][:1]
+
+    def _tune_loss(self, rows: list[int]) -> tuple[torch.Tensor, int]:
+        """Mean NLL of whole training tunes ``rows`` read from their start (padded, the padding
+        not counted), teacher forced, and the number of tokens it averages."""
+        tunes = [self.tunes[i] for i in rows]
+        batch = torch.zeros(len(tunes), max(map(len, tunes)), dtype=torch.long)
+        for row, tune in zip(batch, tunes):
+            row[: len(tune)] = tune
+        batch = batch.to(self.device)
+        real = torch.arange(batch.shape[1], device=self.device) < torch.tensor([len(t) for t in tunes], device=self.device)[:, None]
+        logits = self.G_train(self.G.shifted_inputs(batch), None, batch, None)[0]
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.reshape(-1), reduction="none")
+        return nll[real.reshape(-1)].mean(), int(real.sum())
+
     def _mle_loss(self, idx: torch.Tensor) -> torch.Tensor:
         """Mean NLL of the training windows ``idx`` (B,), teacher forced."""
         batch = self.train_data[idx]
@@ -349,15 +380,23 @@ class Trainer:
         tc = self.cfg.train
         self._set_g_lr(mle_learning_rate(tc, epoch))
         self.G.train()
-        total, count = 0.0, 0
-        n_batches = -(-len(self.train_data) // tc.batch_size)
-        for i, idx in enumerate(self._mle_batches(epoch)):
+        total, count, tune_total, tune_count = 0.0, 0, 0.0, 0
+        tune_batches = list(self._tune_batches(epoch)) if tc.mle_whole_tunes else []
+        n_batches = len(tune_batches) + -(-len(self.train_data) // tc.batch_size)
+        for i, rows in enumerate(tune_batches):
+            self._emit_step("mle", i, n_batches)
+            loss, tokens = self._tune_loss(rows)
+            if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
+                tune_total, tune_count = tune_total + loss.item() * tokens, tune_count + tokens
+        for i, idx in enumerate(self._mle_batches(epoch), len(tune_batches)):
             self._emit_step("mle", i, n_batches)
             loss = self._mle_loss(idx)
             if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
                 total, count = total + loss.item() * len(idx), count + len(idx)
         evaluation = self._evaluate()
         metrics = {"mle_loss": total / max(count, 1), **evaluation}
+        if tune_batches:
+            metrics["mle_tune_loss"] = tune_total / max(tune_count, 1)  # per token of whole tunes
         nll = evaluation.get("valid_nll")
         if tc.mle_keep_best and nll is not None and nll < self.selection.get("mle_best_nll", math.inf):
             self.selection.update(mle_best_nll=nll, mle_best_epoch=epoch)  # saved with the run, as is best_generator

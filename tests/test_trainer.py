@@ -296,3 +296,33 @@ def test_run_folders_started_in_the_same_second_get_distinct_names(tmp_path, mon
     assert [os.path.basename(p) for p in (first, second, third)] == [
         "20261126-173000", "20261126-173000-2", "uploaded-20261126-173000"]
     assert all(os.path.isdir(p) and not os.listdir(p) for p in (first, second, third))
+
+
+def test_mle_reads_every_training_tune_whole_when_asked(tiny_dataset, tmp_path):
+    """With mle_whole_tunes each MLE epoch also reads every training tune once, whole, in batches
+    of tunes of neighbouring lengths; a batch's loss is the tunes' own NLL, the padding not
+    counted; the epoch logs it; without the tunes the option is refused in one line."""
+    ds = load_dataset(tiny_dataset)
+    cfg = apply_overrides(make_run_config("tiny", ds.tokenizer.vocab_size, ds.seq_len),
+                          ["mle_whole_tunes=true", "mle_epochs=2", "d_pretrain_rounds=0", "adv_rounds=0"])
+    with pytest.raises(UserError, match="mle_whole_tunes needs the training tunes"):
+        Trainer(cfg, ds.train, ds.valid, str(tmp_path / "none"), torch.device("cpu"), ds.tokenizer)
+    tunes = ds.train_tunes()
+    trainer = Trainer(cfg, ds.train, ds.valid, str(tmp_path / "run"), torch.device("cpu"), ds.tokenizer, tunes=tunes)
+    batches = list(trainer._tune_batches(0))
+    assert sorted(i for rows in batches for i in rows) == list(range(len(tunes))) and len(batches) > 1
+    lengths = [len(t) for t in trainer.tunes]
+    assert lengths == sorted(len(t) for t in tunes)  # shortest first: a batch holds neighbours
+    assert [rows for rows in trainer._tune_batches(1)] != batches or len(batches) < 3  # another order each epoch
+
+    trainer.G.eval()  # no dropout: the same logits padded or alone
+    rows = batches[0] + batches[1]
+    loss, tokens = trainer._tune_loss(rows)
+    with torch.no_grad():
+        alone = [(float(trainer.G.nll(trainer.tunes[i][None])), len(trainer.tunes[i])) for i in rows]
+    assert tokens == sum(n for _, n in alone) and len({n for _, n in alone}) > 1
+    assert loss.item() == pytest.approx(sum(v * n for v, n in alone) / tokens, rel=1e-5)
+
+    assert trainer.run() == "done"
+    mle = [m for m in read_metrics(tmp_path / "run") if m["phase"] == "mle"]
+    assert len(mle) == 2 and all(math.isfinite(m["mle_tune_loss"]) for m in mle)
