@@ -250,11 +250,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
                      # 2-core CPU: G with room for form, dropout against out-of-key notes, so twice the epochs,
                      # and a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most);
-                     # the newest eligible round is kept (the rounds add the phrase repetition), the
-                     # phrase-repetition critic joins D's reward (D barely sees form), and MLE reads
-                     # every tune whole too (the model writes tunes longer than its window)
-                     STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_whole_tunes=True,
-                     mle_epochs=30, d_pretrain_rounds=5,
+                     # the newest eligible round is kept (the rounds add the phrase repetition), and the
+                     # phrase-repetition critic joins D's reward (D barely sees form)
+                     STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_epochs=30, d_pretrain_rounds=5,
                      d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8, batch_size=32)),
     "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
 }
