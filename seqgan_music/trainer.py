@@ -134,7 +134,8 @@ class Trainer:
         self.real_windows, self.real_first_bar = self.train_data[going_on[0]], self.train_first_bar[going_on[0]]
         self.held_out_windows = self.valid_data[going_on[1]]  # real windows D never trains on
         # the training tunes whole, shortest first, for MLE with mle_whole_tunes
-        self.tunes = sorted((torch.as_tensor(t[:MAX_TUNE_TOKENS], dtype=torch.long) for t in tunes or []), key=len)
+        self.tunes = sorted((torch.as_tensor(t[:MAX_TUNE_TOKENS], dtype=torch.long) for t in tunes or []), key=len) \
+            if cfg.train.mle_whole_tunes else []
         if cfg.train.mle_whole_tunes and not self.tunes:
             raise UserError("mle_whole_tunes needs the training tunes (a prepared music dataset)")
         self.callbacks = list(callbacks or [])
