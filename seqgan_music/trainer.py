@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -114,7 +115,7 @@ class Trainer:
         tokenizer: Tokenizer | None = None, callbacks: list[Callback] | None = None,
         evaluators: dict[str, Callable[[Generator], float]] | None = None, control: TrainControl | None = None,
         dist_info: DistInfo | None = None, first_bars: tuple[torch.Tensor, torch.Tensor] | None = None,
-        tunes: list | None = None,
+        tunes: list[np.ndarray] | None = None,
     ):
         self.dist = dist_info or DistInfo(device=device)
         device = self.dist.device
@@ -341,10 +342,10 @@ class Trainer:
         for row, tune in zip(batch, tunes):
             row[: len(tune)] = tune
         batch = batch.to(self.device)
-        real = torch.arange(batch.shape[1], device=self.device) < torch.tensor([len(t) for t in tunes], device=self.device)[:, None]
+        padding = torch.arange(batch.shape[1], device=self.device) >= torch.tensor([len(t) for t in tunes], device=self.device)[:, None]
         logits = self.G_train(self.G.shifted_inputs(batch), None, batch, None)[0]
-        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.reshape(-1), reduction="none")
-        return nll[real.reshape(-1)].mean(), int(real.sum())
+        targets = batch.masked_fill(padding, -100)  # cross_entropy's ignore_index
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1)), int((~padding).sum())
 
     def _mle_loss(self, idx: torch.Tensor) -> torch.Tensor:
         """Mean NLL of the training windows ``idx`` (B,), teacher forced."""
