@@ -8,6 +8,12 @@ position
     (a training window from the middle of a tune is told the number of its first bar; bar numbers
     from ``max_bars - 1`` on share one id): the model knows the beat and the bar it is on without
     counting, and so where strains and tunes usually end.
+bars left
+    (optional) bar lines still to come before the tune's END, from the tune's length in bars,
+    which each row is told (a training window: its tune's; a generated tune: the length asked
+    for); counts from ``max_bars - 1`` on share one id, and a row whose tune length is unknown (0)
+    has an id of its own. The model then knows where its tune ends and can lead its last phrase
+    to a cadence there.
 lookback
     for each k in ``lookback_bars``, the token at the same place k bars back and whether the
     previous token repeated its counterpart k bars back (Magenta's Lookback RNN), so repeating a
@@ -16,7 +22,9 @@ lookback
 
 Each feature's ids occupy their own range of one table (:attr:`BarContext.size` rows), so a
 position's features are F ids whose embeddings are summed. Shapes: B rows, T positions, F
-features. The same ids come from whole sequences (:meth:`BarContext.teacher_forced`) and step by
+features. A row's ``place`` (B, 2) says where it lies in its tune: column 0 the number of bar lines
+before its first token (its first bar's number), column 1 the bar lines in the whole tune (0:
+unknown). The same ids come from whole sequences (:meth:`BarContext.teacher_forced`) and step by
 step (:class:`BarTracker`) for sampling.
 """
 
@@ -34,12 +42,14 @@ class BarContext:
     are on, which lookback distances."""
 
     def __init__(self, bar_tokens: list[int], lookback_bars: list[int], vocab_size: int, position: bool = True,
-                 max_bars: int = 16):
+                 max_bars: int = 16, bars_left: bool = False):
         self.lookback_bars = list(lookback_bars)
         self.none = vocab_size  # lookback id when the bar k back does not exist
         self.position = position
         self.max_bars = max_bars
+        self.bars_left = position and bars_left
         sizes = ([(len(bar_tokens) + 1) * MAX_OFFSET, max_bars] if position else []) + \
+            ([max_bars + 1] if self.bars_left else []) + \
             [2 * (vocab_size + 1)] * len(self.lookback_bars)  # metre slot 0: before the first bar line
         self.size = sum(sizes)  # rows of the feature table
         self.offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)  # (F,) where each feature's ids start
@@ -53,13 +63,16 @@ class BarContext:
         return max(self.lookback_bars, default=0) + 1
 
     def features(self, tokens: torch.Tensor, rows: torch.Tensor | None, column: torch.Tensor, bars: torch.Tensor,
-                 slot: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+                 slot: torch.Tensor, count: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
         """Feature ids (R, F) for predicting ``column`` (R,) of ``tokens[rows]`` (``tokens`` itself
         when rows is None), given the bar line positions ``bars`` (R, depth) (-1: none; column 0
-        the latest), the latest bar's metre ``slot`` (R,) and the number of bar lines so far (R,)."""
+        the latest), the latest bar's metre ``slot`` (R,), the number of bar lines so far (R,) and
+        the tune's bar lines in all (R,) (0: unknown)."""
         latest = bars[:, 0]
         offset = torch.where(latest >= 0, column - latest, column).clamp(max=MAX_OFFSET - 1)
         ids = [slot * MAX_OFFSET + offset, count.clamp(max=self.max_bars - 1)] if self.position else []
+        if self.bars_left:
+            ids.append(torch.where(total > 0, (total - count).clamp(0, self.max_bars - 1), self.max_bars))
         if self.lookback_bars:
             back = bars[:, self.lookback_bars]  # (R, K)
             at = (back + offset[:, None]).clamp(min=0, max=tokens.shape[1] - 1)
@@ -75,11 +88,11 @@ class BarContext:
         K = len(self.lookback_bars)
         return (ids[..., -K:] - self.offsets[-K:].to(ids.device)) % (self.none + 1)
 
-    def teacher_forced(self, tokens: torch.Tensor, first_bar: torch.Tensor | None = None) -> tuple[torch.Tensor, BarTracker]:
+    def teacher_forced(self, tokens: torch.Tensor, place: torch.Tensor | None = None) -> tuple[torch.Tensor, BarTracker]:
         """Feature ids (B, T, F) for predicting every position of (B, T) ``tokens`` from the tokens
         before it, and the tracker state before each position (flattened to B * T rows, row
-        b * T + t), what a :class:`BarTracker` starts from. ``first_bar`` (B,): the number of
-        bar lines in the tune before each row (None: the rows start their tunes)."""
+        b * T + t), what a :class:`BarTracker` starts from. ``place`` (B, 2): where each row lies
+        in its tune (module docstring; None: the rows start tunes of unknown length)."""
         B, T = tokens.shape
         slot_of = self.slot_of.to(tokens.device)
         is_bar = slot_of[tokens] > 0
@@ -88,29 +101,37 @@ class BarContext:
         rows, cols = is_bar.nonzero(as_tuple=True)
         where[rows, count[rows, cols] - 1] = cols
         before = torch.cat([count.new_zeros(B, 1), count[:, :-1]], 1)  # bar lines among tokens[:, :t]
-        tune_bars = before if first_bar is None else before + first_bar.to(before.device).view(B, 1)
+        place = before.new_zeros(B, 2) if place is None else place.to(before.device)
+        tune_bars = before + place[:, :1]
+        total = place[:, 1].repeat_interleave(T)
         idx = before[:, :, None] - 1 - torch.arange(self.depth, device=tokens.device)  # (B, T, depth)
         bars = torch.where(idx >= 0, where.gather(1, idx.clamp(min=0).view(B, -1)).view(B, T, -1), -1)
         slot = torch.where(bars[:, :, 0] >= 0, slot_of[tokens.gather(1, bars[:, :, 0].clamp(min=0))], 0)
-        state = BarTracker(self, bars.reshape(B * T, -1), slot.reshape(-1), tune_bars.reshape(-1))
+        state = BarTracker(self, bars.reshape(B * T, -1), slot.reshape(-1), tune_bars.reshape(-1), total)
         column = torch.arange(T, device=tokens.device).repeat(B)
         rows = torch.arange(B, device=tokens.device).repeat_interleave(T)
-        return self.features(tokens, rows, column, state.bars, state.slot, state.count).view(B, T, -1), state
+        return self.features(tokens, rows, column, *state.tensors()).view(B, T, -1), state
 
 
 @dataclass
 class BarTracker:
     """Bar lines behind each of R rows being sampled: positions (R, depth), -1 for none, the
-    latest bar's metre slot (R,) and the number of bar lines so far in the tune (R,)."""
+    latest bar's metre slot (R,), the number of bar lines so far in the tune (R,) and the tune's
+    bar lines in all (R,) (0: unknown)."""
 
     context: BarContext
     bars: torch.Tensor
     slot: torch.Tensor
     count: torch.Tensor
+    total: torch.Tensor
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """(bars, slot, count, total), the state :meth:`BarContext.features` reads."""
+        return self.bars, self.slot, self.count, self.total
 
     def rows(self, index) -> BarTracker:
         """The tracker of some rows (a copy for an index tensor, views for a slice)."""
-        return BarTracker(self.context, self.bars[index], self.slot[index], self.count[index])
+        return BarTracker(self.context, *(t[index] for t in self.tensors()))
 
     def advance(self, token: torch.Tensor, column: int) -> None:
         """Note the (R,) tokens just placed at ``column`` (in place: the tensors may be views)."""
@@ -123,4 +144,4 @@ class BarTracker:
 
     def features(self, tokens: torch.Tensor, column: int) -> torch.Tensor:
         """Feature ids (R, F) for predicting ``column`` of (R, >= column) ``tokens``."""
-        return self.context.features(tokens, None, torch.full_like(self.slot, column), self.bars, self.slot, self.count)
+        return self.context.features(tokens, None, torch.full_like(self.slot, column), *self.tensors())

@@ -120,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     bars: dict = {}
     trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer,
                       callbacks=[_tqdm_callback(bars)] if info.is_main else [], dist_info=info,
-                      first_bars=(ds.train_first_bar, ds.valid_first_bar), tunes=ds.train_tunes())
+                      places=(ds.train_place, ds.valid_place), tunes=ds.train_tunes())
     start = time.perf_counter()
     status = trainer.run(resume=args.resume)
     if bars.get("bar") is not None:

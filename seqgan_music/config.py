@@ -84,6 +84,7 @@ class GeneratorConfig:
     bar_tokens: list[int] = field(default_factory=list)  # set from the tokenizer: the BAR token ids (bars encoding)
     bar_position: bool = True  # with bar tokens: input features for (metre, steps since the bar line) and the bar number
     max_bars: int = 16  # bar numbers (from the tune's first bar) at or past max_bars - 1 share one feature (presets: 96)
+    bars_left: bool = False  # with bar_position: a feature for the bars left before the tune's END (the tune's length is given)
     lookback_bars: list[int] = field(default_factory=lambda: [1, 2, 4])  # with bar tokens: inputs from the same place k bars back
     copy_bars: bool = False  # with lookback: a learnt logit bonus for each lookback token (a copy path for repeats)
     dropout: float = 0.0  # dropout on the LSTM's inputs and outputs in teacher-forced MLE training (0: off)
@@ -258,7 +259,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-TUNE_BARS = 96  # presets number bars up to here: past 95 % of Nottingham's tunes (written out with repeats; the field's default, 16, is what runs saved before it had)
+TUNE_BARS = 96  # presets number bars (and count the bars left) up to here: past 95 % of Nottingham's tunes (written out with repeats; the field's default, 16, is what runs saved before it had)
 
 
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0,
@@ -269,7 +270,7 @@ def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int
         raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     spec = PRESETS[preset]
     gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token, bar_tokens=list(bar_tokens or []),
-                          max_bars=TUNE_BARS, **spec["generator"])
+                          max_bars=TUNE_BARS, bars_left=True, **spec["generator"])
     disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len, **spec["discriminator"])
     if spec["filters"] is None:
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)

@@ -3,7 +3,8 @@
 A dataset folder holds::
 
     windows.npz     train (N, T) and valid (M, T) int16 token windows; train_first_bar (N,) and
-                    valid_first_bar (M,): the number in its tune of each window's first bar
+                    valid_first_bar (M,): the number in its tune of each window's first bar;
+                    train_tune_bars (N,) and valid_tune_bars (M,): its tune's bar lines in all
     pieces.npz      every usable piece's tokens: tokens (sum L,), offsets (P+1,), valid (P,) bool
     tokenizer.json  the tokenizer config and vocabulary
     manifest.json   summary plus one entry per input piece (source, sha256, notes, windows, split
@@ -65,9 +66,10 @@ def read_report(path: str) -> PrepareReport:
 
 @dataclass
 class PreparedDataset:
-    """A loaded dataset folder. train/valid: (N, T) int64 tensors, train_first_bar/valid_first_bar
-    (N,) the number in its tune of each window's first bar (zeros for datasets prepared before
-    they were stored); pieces: list of (L,) arrays."""
+    """A loaded dataset folder. train/valid: (N, T) int64 tensors, train_place/valid_place
+    (N, 2) where each window lies in its tune (:mod:`seqgan_music.bar_context`: its first bar's
+    number, the tune's bar lines in all; zeros for datasets prepared before they were stored);
+    pieces: list of (L,) arrays."""
 
     path: str
     tokenizer: Tokenizer
@@ -75,8 +77,8 @@ class PreparedDataset:
     valid: torch.Tensor
     pieces: list[np.ndarray]
     piece_is_valid: np.ndarray
-    train_first_bar: torch.Tensor
-    valid_first_bar: torch.Tensor
+    train_place: torch.Tensor
+    valid_place: torch.Tensor
 
     @property
     def seq_len(self) -> int:
@@ -170,20 +172,23 @@ def parse_all(
 
 def windows_of(tokenizer: Tokenizer, tokens: np.ndarray, ends: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(W, T) windows of one piece about ``hop`` tokens apart (at bar lines where the encoding has
-    them, :meth:`Tokenizer.window_starts`), and (W,) the number of bar lines before each (its first
-    bar's number in the tune); (0, T) and (0,) when shorter than T. With an END token the last
+    them, :meth:`Tokenizer.window_starts`), and (W, 2) their places: the number of bar lines before
+    each (its first bar's number in the tune) and the piece's bar lines in all; (0, T) and (0, 2)
+    when shorter than T. With an END token the last
     window reaches the tune's end, padded with END; ``ends=False`` leaves out such windows."""
     T, hop = tokenizer.config.seq_len, tokenizer.config.hop
     starts = tokenizer.window_starts(tokens, T, hop) if len(tokens) >= T else np.zeros(0, np.int64)
     if not ends:
         starts = starts[starts + T < len(tokens)] if tokenizer.end_token is not None else starts
     if not len(starts):
-        return np.zeros((0, T), dtype=np.int16), np.zeros(0, dtype=np.int16)
+        return np.zeros((0, T), dtype=np.int16), np.zeros((0, 2), dtype=np.int16)
     padded = tokens if tokenizer.end_token is None else np.append(tokens, np.full(T, tokenizer.end_token))
-    first_bar = np.cumsum(np.isin(tokens, tokenizer.bar_tokens))[np.asarray(starts)] - 1 if tokenizer.bar_tokens \
-        else np.zeros(len(starts), np.int64)
+    is_bar = np.isin(tokens, tokenizer.bar_tokens)
+    starts = np.asarray(starts)
+    before = np.cumsum(is_bar)[starts] - is_bar[starts]  # bar lines before each window's first token
+    place = np.stack([before, np.full(len(starts), is_bar.sum())], 1)
     windows = [tokenizer.mark_repeats(padded[s : s + T]) for s in starts]  # marks from the window's own bars
-    return np.stack(windows).astype(np.int16), first_bar.astype(np.int16)
+    return np.stack(windows).astype(np.int16), place.astype(np.int16)
 
 
 def split_pieces(n: int, valid_fraction: float, seed: int) -> np.ndarray:
@@ -245,7 +250,7 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
     if not usable:
         raise UserError(f"no usable melodies in {', '.join(items_label(items, skipped))}: every input was skipped")
     is_valid = split_pieces(len(usable), valid_fraction, seed)
-    train, valid = [], []  # (windows, first bar numbers) pairs
+    train, valid = [], []  # (windows, places) pairs
     for (r, sha), key, val in zip(usable, keys, is_valid):
         wins = windows_of(tokenizer, r.tokens)
         (valid if val else train).append(wins)
@@ -261,8 +266,8 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
             "transposed_windows": n_aug, "split": "valid" if val else "train", **key,
         })
     T = cfg.seq_len
-    train_arr, train_bar = (np.concatenate(x) for x in zip(*train)) if train else (np.zeros((0, T), np.int16), np.zeros(0, np.int16))
-    valid_arr, valid_bar = (np.concatenate(x) for x in zip(*valid)) if valid else (np.zeros((0, T), np.int16), np.zeros(0, np.int16))
+    train_arr, train_place = (np.concatenate(x) for x in zip(*train)) if train else (np.zeros((0, T), np.int16), np.zeros((0, 2), np.int16))
+    valid_arr, valid_place = (np.concatenate(x) for x in zip(*valid)) if valid else (np.zeros((0, T), np.int16), np.zeros((0, 2), np.int16))
     if len(train_arr) == 0:
         raise UserError("no training windows: every usable piece landed in the validation split")
     report.pieces = len(usable)
@@ -278,8 +283,9 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
     tmp = out_dir.rstrip("/") + f".tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    atomic_save_npz(os.path.join(tmp, "windows.npz"), train=train_arr, valid=valid_arr, train_first_bar=train_bar,
-                    valid_first_bar=valid_bar)
+    atomic_save_npz(os.path.join(tmp, "windows.npz"), train=train_arr, valid=valid_arr,
+                    train_first_bar=train_place[:, 0], valid_first_bar=valid_place[:, 0],
+                    train_tune_bars=train_place[:, 1], valid_tune_bars=valid_place[:, 1])
     atomic_save_npz(os.path.join(tmp, "pieces.npz"), tokens=np.concatenate(tokens).astype(np.int16), offsets=offsets, valid=is_valid)
     tokenizer.save(os.path.join(tmp, "tokenizer.json"))
     atomic_write_text(os.path.join(tmp, "manifest.json"), json.dumps(manifest, indent=1))
@@ -341,8 +347,8 @@ def load_dataset(path: str) -> PreparedDataset:
     try:
         with np.load(os.path.join(path, "windows.npz"), allow_pickle=False) as z:
             train, valid = z["train"].astype(np.int64), z["valid"].astype(np.int64)
-            first_bars = [z[k].astype(np.int64) if k in z else np.zeros(len(w), np.int64)
-                          for k, w in (("train_first_bar", train), ("valid_first_bar", valid))]
+            places = [np.stack([z[f"{side}_{k}"].astype(np.int64) if f"{side}_{k}" in z else np.zeros(len(w), np.int64)
+                                for k in ("first_bar", "tune_bars")], 1) for side, w in (("train", train), ("valid", valid))]
         with np.load(os.path.join(path, "pieces.npz"), allow_pickle=False) as z:
             tokens, offsets, piece_valid = z["tokens"].astype(np.int64), z["offsets"], z["valid"]
     except (OSError, ValueError, KeyError) as exc:
@@ -351,8 +357,8 @@ def load_dataset(path: str) -> PreparedDataset:
         raise UserError(f"{path}: windows do not match the tokenizer's seq_len")
     if train.min() < 0 or max(train.max(), valid.max(initial=0)) >= tokenizer.vocab_size:
         raise UserError(f"{path}: tokens outside the vocabulary")
-    if [len(b) for b in first_bars] != [len(train), len(valid)] or min(b.min(initial=0) for b in first_bars) < 0:
+    if [len(b) for b in places] != [len(train), len(valid)] or min(b.min(initial=0) for b in places) < 0:
         raise UserError(f"{path}: window bar numbers do not match the windows")
     pieces = [tokens[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     return PreparedDataset(path, tokenizer, torch.from_numpy(train), torch.from_numpy(valid), pieces, piece_valid,
-                           *(torch.from_numpy(b) for b in first_bars))
+                           *(torch.from_numpy(b) for b in places))

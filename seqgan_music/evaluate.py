@@ -65,7 +65,8 @@ DEFINITIONS = {
     "key_agreement": "structure: mean over bars of the share of sounding steps whose pitch class is in the estimated key's scale",
     "tune_bars": "tune length: bars before the END token of whole tunes sampled freely from the start (at most "
                  f"{MAX_TUNE_BARS}; data with tune ends only), against the validation tunes' lengths (one bin per "
-                 "bar; the training tunes' lengths are the floor)",
+                 "bar; the training tunes' lengths are the floor); a model with the bars-left feature is asked for "
+                 "lengths drawn from the training tunes' ('as asked': the share it ended at the asked bar)",
 }
 MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
@@ -74,16 +75,16 @@ def piece_windows(pieces: list[np.ndarray], which: np.ndarray, tokenizer) -> tup
     """Windows of the pieces where ``which`` is True -> ((N, T) windows, (N,) piece index of each,
     (N,) number of each one's first bar in its tune); windows that reach a tune's end are left
     out (the samples compared with them never end a tune)."""
-    wins, groups, first_bars = [], [], []
+    wins, groups, places = [], [], []
     seq_len = tokenizer.config.seq_len
     for i in np.flatnonzero(which):
-        w, first_bar = windows_of(tokenizer, pieces[i], ends=False)
+        w, place = windows_of(tokenizer, pieces[i], ends=False)
         wins.append(w)
         groups.append(np.full(len(w), i))
-        first_bars.append(first_bar)
+        places.append(place)
     if not wins:
         return np.zeros((0, seq_len), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(wins).astype(np.int64), np.concatenate(groups), np.concatenate(first_bars).astype(np.int64)
+    return np.concatenate(wins).astype(np.int64), np.concatenate(groups), np.concatenate(places).astype(np.int64)
 
 
 def structure_table(tokenizer, windows: np.ndarray, melodies: list) -> dict[str, np.ndarray]:
@@ -106,7 +107,7 @@ class _Reference:
         train = ds.train.numpy()
         self.refs = train[rng.choice(len(train), min(max_refs, len(train)), replace=False)]
         self.ref_pitch = tok.sounding_pitch(self.refs)
-        self.valid, self.valid_groups, self.valid_first_bar = piece_windows(ds.pieces, ds.piece_is_valid, tok)
+        self.valid, self.valid_groups, self.valid_place = piece_windows(ds.pieces, ds.piece_is_valid, tok)
         if len(self.valid) == 0:
             raise UserError(f"{ds.path}: no validation tunes to compare with; prepare more pieces")
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
@@ -167,19 +168,19 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
             raise UserError(f"{run_dir}: trained with another tokenizer than {data_dir}")
         T = run.config.discriminator.seq_len
         with torch.no_grad():
-            valid_nll = float(run.generator.nll(ds.valid.to(device), ds.valid_first_bar.to(device)))
+            valid_nll = float(run.generator.nll(ds.valid.to(device), ds.valid_place.to(device)))
         if tok.end_token is not None:
-            lengths[label] = tune_lengths(run, num, seed, real_bars)
+            lengths[label] = tune_lengths(run, num, seed, real_bars, train_bars)
         for temp in temperatures:
             # the model's own windows: with bar lines it places them itself, in the metres it picks;
             # from the bar numbers of random validation windows, and never ending a tune, as those
             gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
-            first_bar = None
+            place = None
             if run.generator.context is not None:
-                pick = np.random.default_rng(seed).integers(len(ref.valid_first_bar), size=num)
-                first_bar = torch.from_numpy(ref.valid_first_bar[pick]).to(run.generator.out.weight.device)
+                pick = np.random.default_rng(seed).integers(len(ref.valid_place), size=num)
+                place = torch.from_numpy(ref.valid_place[pick]).to(run.generator.out.weight.device)
             with eval_mode(run.generator), never_drawing(run.generator, tok.end_token):
-                samples = run.generator.sample(num, T, temp, generator=gen, first_bar=first_bar).cpu().numpy()
+                samples = run.generator.sample(num, T, temp, generator=gen, place=place).cpu().numpy()
             rows.append(ref.row(label, temp, samples, valid_nll, seed=seed))
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
     rows.append(ref.row(f"Markov-{markov_order}", 1.0, chain.sample(num, tok.config.seq_len, seed), float("nan"), seed=seed))
@@ -194,17 +195,24 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
                                                     "real": length_row(train_bars, 1.0, real_bars)}}
 
 
-def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray) -> dict:
+def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray, train_bars: np.ndarray) -> dict:
     """Bars of ``num`` whole tunes the generator samples from its start state at temperature 1.0
     until it writes END (at most MAX_TUNE_BARS bars): their :func:`length_summary` and the overlap
-    of their histogram (one bin per bar) with the validation tunes' ``real_bars``."""
-    tok = run.tokenizer
+    of their histogram (one bin per bar) with the validation tunes' ``real_bars``. A generator with
+    the bars-left feature is asked for lengths drawn from the training tunes' ``train_bars``; the
+    row then says which share it ended where asked."""
+    tok, device = run.tokenizer, run.generator.out.weight.device
     longest = max(tok.steps_for(1, meter=m) for m in METERS)
-    gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    asked = np.random.default_rng(seed).choice(train_bars, num) if run.generator.context and run.generator.context.bars_left \
+        else None
+    place = None if asked is None else torch.from_numpy(np.stack([np.zeros(num, np.int64), asked], 1)).to(device)
     with eval_mode(run.generator):
-        tunes = run.generator.sample(num, MAX_TUNE_BARS * longest, generator=gen, end_token=tok.end_token).cpu().numpy()
+        tunes = run.generator.sample(num, MAX_TUNE_BARS * longest, generator=gen, end_token=tok.end_token,
+                                     place=place).cpu().numpy()
     bars = np.array([min(tok.bars_in(t), MAX_TUNE_BARS) for t in tunes])
-    return length_row(bars, float(np.mean((tunes == tok.end_token).any(1))), real_bars)
+    row = length_row(bars, float(np.mean((tunes == tok.end_token).any(1))), real_bars)
+    return row if asked is None else {**row, "as_asked": float(np.mean(bars == asked))}
 
 
 def length_row(bars: np.ndarray, ended: float, real_bars: np.ndarray) -> dict:
@@ -260,6 +268,7 @@ def format_report(result: dict) -> str:
                      "overlap with validation in brackets):")
         for label, v in result["tune_bars"].items():
             extra = f"  ended {v['ended']:.2f} ({v['overlap']:.2f})" if "overlap" in v else ""
+            extra += f"  as asked {v['as_asked']:.2f}" if "as_asked" in v else ""
             lines.append(f"{label:14s} mean {v['mean']:5.1f}  median {v['median']:4.0f}  "
                          f"10-90% {v['p10']:.0f}-{v['p90']:.0f}{extra}")
     lines.append("")

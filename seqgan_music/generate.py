@@ -139,7 +139,7 @@ def generate_tokens(
             sampled = tunes_after_tunes(run, drawn, steps, temperature, top_k, primer, gen, bar_line)
         else:
             sampled = run.generator.sample(drawn, steps, temperature, top_k, primer, gen, bar_line, end_token,
-                                           model_ends).cpu()
+                                           model_ends, place=asked_place(run, drawn, steps, primer, bar_line)).cpu()
         if primer is not None and len(primer):
             sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
         kept.append(sampled if key is None else transposed_to_key(sampled, run.tokenizer, key))
@@ -169,21 +169,35 @@ def tunes_after_tunes(run: LoadedRun, num: int, steps: int, temperature: float, 
     ``primer``."""
     tok, k = run.tokenizer, NEXT_TUNE_CANDIDATES
     before = np.zeros(0, np.int64) if primer is None else primer.cpu().numpy()
-    out = run.generator.sample(num, steps, temperature, top_k, primer, gen, bar_line, tok.end_token, True).cpu()
+    out = run.generator.sample(num, steps, temperature, top_k, primer, gen, bar_line, tok.end_token, True,
+                               place=asked_place(run, num, steps, primer, bar_line)).cpu()
     while True:
         ended = out == tok.end_token
         rows = ended.any(1).nonzero().flatten()
         if not len(rows):
             return out
         at = ended[rows].int().argmax(1)  # each row's END: a bar line, at least one bar after the last start
+        asked = [asked_place(run, k, steps - start, None, bar_line) for start in at.tolist()]  # each the rest's length
         fresh = run.generator.sample(k * len(rows), steps - int(at.min()), temperature, top_k, None, gen, bar_line,
-                                     tok.end_token, True).cpu().view(len(rows), k, -1)
-        for row, start, candidates in zip(rows.tolist(), at.tolist(), fresh):
+                                     tok.end_token, True, place=None if asked[0] is None else torch.cat(asked))
+        for row, start, candidates in zip(rows.tolist(), at.tolist(), fresh.cpu().view(len(rows), k, -1)):
             major = tok.estimated_key(np.concatenate([before, out[row, :start].numpy()]))[1]
             out[row, start:] = candidates[same_mode_first(candidates[:, : steps - start], tok, major)][: steps - start]
 
 
 NEXT_TUNE_CANDIDATES = 4  # tunes drawn for each place where :func:`tunes_after_tunes` starts a new one
+
+
+def asked_place(run: LoadedRun, num: int, steps: int, primer: torch.Tensor | None,
+                bar_line: tuple[list, int] | None) -> torch.Tensor | None:
+    """(num, 2) places (:mod:`seqgan_music.bar_context`) of tunes that start with ``primer`` and
+    last ``steps`` more tokens of whole bars (``bar_line``'s period): from their first bar, as long
+    as that, so that a generator with the bars-left feature ends them there; None for others."""
+    context = run.generator.context
+    if context is None or not context.bars_left or bar_line is None:
+        return None
+    bars = (0 if primer is None else run.tokenizer.bars_in(primer.cpu().numpy())) + -(-steps // bar_line[1])
+    return torch.tensor([[0, bars]], device=run.generator.out.weight.device).repeat(num, 1)
 
 
 def same_mode_first(candidates: torch.Tensor, tokenizer: Tokenizer, major: bool) -> int:

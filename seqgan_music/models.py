@@ -87,20 +87,21 @@ class Generator(nn.Module):
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
         features = cfg.bar_tokens and (cfg.bar_position or cfg.lookback_bars)
         self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars if features else [], cfg.vocab_size,
-                                  cfg.bar_position, cfg.max_bars) if features else None
+                                  cfg.bar_position, cfg.max_bars, cfg.bars_left) if features else None
         self.bar_features = nn.Embedding(self.context.size, cfg.embed_dim) if self.context else None
         copies = cfg.copy_bars and self.context is not None and self.context.lookback_bars
         self.copy = nn.Linear(cfg.hidden_dim, len(cfg.lookback_bars)) if copies else None
 
     def forward(self, inputs: torch.Tensor, state=None, history: torch.Tensor | None = None,
-                first_bar: torch.Tensor | None = None):
+                place: torch.Tensor | None = None):
         """(B, L) input ids -> (B, L, V) logits of the next token, and the LSTM state. ``history``
         (B, N >= L): the sequence whose last L positions the inputs predict (its tokens from each
-        position on are not read); needed when the generator has bar features. ``first_bar`` (B,):
-        the number in its tune of each history's first bar (None: 0, the tune's start)."""
+        position on are not read); needed when the generator has bar features. ``place`` (B, 2):
+        where each history lies in its tune, its first bar's number and the tune's bar lines in all
+        (:mod:`seqgan_music.bar_context`; None: tunes of unknown length, from their start)."""
         x, ids = self.embedding(inputs), None
         if self.context is not None:
-            ids = self.context.teacher_forced(history, first_bar)[0][:, -inputs.shape[1]:]  # (B, L, F)
+            ids = self.context.teacher_forced(history, place)[0][:, -inputs.shape[1]:]  # (B, L, F)
             x = x + F.embedding_bag(ids.reshape(-1, ids.shape[-1]), self.bar_features.weight, mode="sum").view_as(x)
         drop = self.training and self.cfg.dropout > 0  # otherwise F.dropout returns its input untouched
         hidden, state = self.lstm(F.dropout(x, self.cfg.dropout, drop), state)
@@ -129,18 +130,18 @@ class Generator(nn.Module):
         start = torch.full_like(targets[:, :1], self.cfg.start_token)
         return torch.cat([start, targets[:, :-1]], dim=1)
 
-    def teacher_forced_logits(self, targets: torch.Tensor, first_bar: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T) ids -> (B, T, V) logits of each token given the ones before it (``first_bar``:
+    def teacher_forced_logits(self, targets: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) logits of each token given the ones before it (``place``:
         see :meth:`forward`)."""
-        return self(self.shifted_inputs(targets), None, targets, first_bar)[0]
+        return self(self.shifted_inputs(targets), None, targets, place)[0]
 
     def log_probs(self, targets: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T) log G(y_t | Y_1:t-1), teacher forced from the start token."""
         return token_log_probs(self.teacher_forced_logits(targets), targets)
 
-    def nll(self, targets: torch.Tensor, first_bar: torch.Tensor | None = None) -> torch.Tensor:
+    def nll(self, targets: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
         """Mean per-token negative log-likelihood (nats) of (B, T) targets; a scalar."""
-        return mean_nll(self.teacher_forced_logits(targets, first_bar), targets)
+        return mean_nll(self.teacher_forced_logits(targets, place), targets)
 
     # fast stepping: the input projection of every token is one table row
     def _gate_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -171,9 +172,9 @@ class Generator(nn.Module):
         return zeros, zeros.clone()
 
     @torch.no_grad()
-    def prefix_states(self, tokens: torch.Tensor, first_bar: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def prefix_states(self, tokens: torch.Tensor, place: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """LSTM (h, c) after the start token and each of ``tokens`` (B, P): two (P+1, B, H) tensors
-        (``first_bar``: see :meth:`forward`).
+        (``place``: see :meth:`forward`).
 
         Index 0 is the state after the start token alone, index p after tokens[:, :p].
         """
@@ -185,7 +186,7 @@ class Generator(nn.Module):
         gates = table[inputs]  # (B, P+1, 4H)
         context = self.context_gates()
         if context is not None:
-            gates += context.teacher_forced(inputs.roll(-1, 1), first_bar)  # features of positions 0..P
+            gates += context.teacher_forced(inputs.roll(-1, 1), place)  # features of positions 0..P
         hs, cs = [], []
         for t in range(P + 1):
             h, c = lstm_step(gates[:, t], h, c, w_hh)
@@ -197,7 +198,7 @@ class Generator(nn.Module):
     def sample(
         self, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, primer: torch.Tensor | None = None,
         generator: torch.Generator | None = None, bar_line: tuple[int, int] | None = None,
-        end_token: int | None = None, may_end: bool = True, first_bar: torch.Tensor | None = None,
+        end_token: int | None = None, may_end: bool = True, place: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sample (num, steps) token ids, continuing ``primer`` (P,) ids when given (not included).
         ``end_token``: the vocabulary's END; after it a row is END to its end. ``bar_line``
@@ -205,18 +206,17 @@ class Generator(nn.Module):
         ``choices`` ((token, k) pairs: a bar line that repeats the bar k back, 0 for a new bar; only
         those with k bars behind them), no bar token (nor END) anywhere else: whole bars of one
         metre; with ``may_end`` the model may write END instead at any of those bar lines but the
-        first, else never. ``first_bar`` (num,): the number in its
-        tune of each row's first bar (None: 0, rows start their tunes), as a training window from
-        the middle of a tune is told it."""
+        first, else never. ``place`` (num, 2): where each row lies in its tune (see :meth:`forward`),
+        as a training window from the middle of a tune is told it."""
         table, w_hh = self.step_tables()
         primer = torch.zeros(0, dtype=torch.long) if primer is None else primer
         P = len(primer)
         out = torch.empty(num, P + steps, dtype=torch.long, device=table.device)
         out[:, :P] = primer.to(table.device)
-        hs, cs = self.prefix_states(out[:, :P], first_bar)
+        hs, cs = self.prefix_states(out[:, :P], place)
         h, c = hs[-1], cs[-1]
         context = self.context_gates()
-        tracker = context.tracker(out, P, first_bar) if context is not None else None
+        tracker = context.tracker(out, P, place) if context is not None else None
         ids = tracker.features(out, P) if tracker is not None else None  # of the column to draw
         ended = torch.zeros(num, dtype=torch.bool, device=table.device)
         primer_bars = int(torch.isin(primer.cpu(), torch.tensor(self.cfg.bar_tokens, dtype=torch.long)).sum())
@@ -270,16 +270,16 @@ class ContextGates:
         gates = F.embedding_bag(ids, self.table, mode="sum")
         return gates if token_gates is None else gates.add_(token_gates)
 
-    def teacher_forced(self, tokens: torch.Tensor, first_bar: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T) tokens -> (B, T, 4H) gates of every position's features (``first_bar``: see
+    def teacher_forced(self, tokens: torch.Tensor, place: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) tokens -> (B, T, 4H) gates of every position's features (``place``: see
         :meth:`BarContext.teacher_forced`)."""
-        ids = self.context.teacher_forced(tokens, first_bar)[0]
+        ids = self.context.teacher_forced(tokens, place)[0]
         return self._sum(ids.reshape(-1, ids.shape[-1])).view(*tokens.shape, -1)
 
-    def tracker(self, tokens: torch.Tensor, column: int, first_bar: torch.Tensor | None = None) -> BarTracker:
+    def tracker(self, tokens: torch.Tensor, column: int, place: torch.Tensor | None = None) -> BarTracker:
         """A tracker of the bar lines in ``tokens[:, :column]``, ready to predict ``column``."""
         history = torch.cat([tokens[:, :column], tokens.new_zeros(len(tokens), 1)], 1)
-        state = self.context.teacher_forced(history, first_bar)[1]
+        state = self.context.teacher_forced(history, place)[1]
         return state.rows(torch.arange(len(tokens), device=tokens.device) * (column + 1) + column)
 
     def after(self, tracker: BarTracker, tokens: torch.Tensor, column: int,
@@ -324,10 +324,10 @@ def eval_mode(module: torch.nn.Module):
         module.train(was_training)
 
 
-def first_bars_like(policy: Generator, pool: torch.Tensor | None, num: int, generator: torch.Generator) -> torch.Tensor | None:
-    """(num,) bar numbers drawn from ``pool`` (the first bars of real windows, on the generator's
-    device), where samples start so that they are spread over tunes as those windows are; None
-    (every sample starts its tune) when ``policy`` has no bar features or the pool is empty."""
+def places_like(policy: Generator, pool: torch.Tensor | None, num: int, generator: torch.Generator) -> torch.Tensor | None:
+    """(num, 2) places drawn from ``pool`` (those of real windows, on the generator's device), where
+    samples start so that they are spread over tunes as those windows are; None (every sample
+    starts its tune) when ``policy`` has no bar features or the pool is empty."""
     if policy.context is None or pool is None or not len(pool):
         return None
     return pool[torch.randint(len(pool), (num,), generator=generator, device=pool.device)]

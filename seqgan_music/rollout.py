@@ -117,24 +117,24 @@ def _native_stepper(policy: Generator, total_rows: int, generator: torch.Generat
 @torch.no_grad()
 def batched_completions(
     samples: torch.Tensor, policy: Generator, num: int, generator: torch.Generator | None = None,
-    first_bar: torch.Tensor | None = None,
+    place: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Complete every proper prefix of (B, T) ``samples`` ``num`` times -> (T-1, num, B, T) ids.
 
-    Entry [p-1, n, b] is samples[b, :p] followed by tokens drawn from ``policy``; ``first_bar``
-    (B,): the number in its tune of each sample's first bar (None: 0). On a CPU the steps run in
+    Entry [p-1, n, b] is samples[b, :p] followed by tokens drawn from ``policy``; ``place``
+    (B, 2): where each sample lies in its tune (:meth:`Generator.forward`). On a CPU the steps run in
     the fused C kernel when it could be built (:mod:`seqgan_music.native`).
     """
     B, T = samples.shape
     M = num * B
-    hs, cs = policy.prefix_states(samples[:, :-1], first_bar)  # (T, B, H): index p = after samples[:, :p]
+    hs, cs = policy.prefix_states(samples[:, :-1], place)  # (T, B, H): index p = after samples[:, :p]
     rows = (T - 1) * M
     h_buf = hs.new_empty(rows, hs.shape[-1])
     c_buf = torch.empty_like(h_buf)
     out = samples.repeat(num, 1).repeat(T - 1, 1)  # (rows, T), prefixes already in place
     fused = native.available(samples.device, policy.cfg.vocab_size)
     step, chunk = (_native_stepper if fused else _torch_stepper)(policy, rows, generator)
-    bars = _BarBuffers(policy, samples, rows, first_bar) if policy.context is not None else None
+    bars = _BarBuffers(policy, samples, rows, place) if policy.context is not None else None
     for j in range(1, T):
         joined = (j - 1) * M  # rows of prefixes 1..j-1; the rollouts of prefix length j join now
         h_buf[joined : j * M].view(num, B, -1).copy_(hs[j])
@@ -151,22 +151,21 @@ class _BarBuffers:
     """The bar lines behind every rollout row (:class:`BarTracker` state) and the feature ids of
     the column each row draws next, filled as rows join."""
 
-    def __init__(self, policy: Generator, samples: torch.Tensor, rows: int, first_bar: torch.Tensor | None):
+    def __init__(self, policy: Generator, samples: torch.Tensor, rows: int, place: torch.Tensor | None):
         B, T = samples.shape
         self.policy = policy
-        self.ids_before, self.before = policy.context.teacher_forced(samples, first_bar)  # (B, T, F); row b * T + t
+        self.ids_before, self.before = policy.context.teacher_forced(samples, place)  # (B, T, F); row b * T + t
         self.index = torch.arange(B, device=samples.device) * T  # rows of position 0
         depth = self.before.bars.shape[1]
-        self.state = BarTracker(policy.context, samples.new_empty(rows, depth), samples.new_empty(rows),
-                                samples.new_empty(rows))
+        self.state = BarTracker(policy.context, samples.new_empty(rows, depth),
+                                *(samples.new_empty(rows) for _ in range(3)))
         self.ids = samples.new_empty(rows, self.ids_before.shape[2])
 
     def join(self, start: int, end: int, prefix: int) -> None:
         """Rows [start, end) continue prefixes of length ``prefix`` (the samples, repeated)."""
         joined = self.before.rows(self.index + prefix)
         B = len(self.index)
-        for mine, theirs in ((self.state.bars, joined.bars), (self.state.slot, joined.slot),
-                             (self.state.count, joined.count), (self.ids, self.ids_before[:, prefix])):
+        for mine, theirs in (*zip(self.state.tensors(), joined.tensors()), (self.ids, self.ids_before[:, prefix])):
             mine[start:end].view(-1, B, *theirs.shape[1:]).copy_(theirs)
 
     def rows(self, start: int, end: int) -> _BarRows:
@@ -207,7 +206,7 @@ def _step_spans(joined: int, active: int, chunk: int, period: int) -> list[tuple
 @torch.no_grad()
 def sequential_completions(
     samples: torch.Tensor, policy: Generator, num: int, generator: torch.Generator | None = None,
-    first_bar: torch.Tensor | None = None,
+    place: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Reference sampler, as the public implementations do it: for each rollout and prefix, a
     full teacher-forced pass over the prefix, then token-by-token multinomial sampling.
@@ -216,15 +215,15 @@ def sequential_completions(
     out = samples.new_empty(T - 1, num, B, T)
     for n in range(num):
         for p in range(1, T):
-            logits, state = policy(policy.shifted_inputs(samples[:, :p]), None, samples[:, :p], first_bar)
+            logits, state = policy(policy.shifted_inputs(samples[:, :p]), None, samples[:, :p], place)
             seq = samples.clone()
             inputs = samples[:, p - 1 : p]
-            logits, state = policy(inputs, state, seq[:, : p + 1], first_bar)
+            logits, state = policy(inputs, state, seq[:, : p + 1], place)
             for t in range(p, T):
                 probs = torch.softmax(logits[:, -1], dim=-1)
                 seq[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                 if t + 1 < T:
-                    logits, state = policy(seq[:, t : t + 1], state, seq[:, : t + 2], first_bar)
+                    logits, state = policy(seq[:, t : t + 1], state, seq[:, : t + 2], place)
             out[p - 1, n] = seq
     return out
 
@@ -340,10 +339,10 @@ def rollouts_per_chunk(batch: int, seq_len: int, hidden: int, features: int, mem
 @torch.no_grad()
 def rollout_rewards(
     samples: torch.Tensor, policy: Generator, disc: Discriminator, num: int, memory_mb: int = 512,
-    generator: torch.Generator | None = None, sequential: bool = False, first_bar: torch.Tensor | None = None,
+    generator: torch.Generator | None = None, sequential: bool = False, place: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, T) samples -> (B, T) rewards in [0, 1]; rollouts chunked under ``memory_mb``;
-    ``first_bar`` (B,): the number in its tune of each sample's first bar (None: 0).
+    ``place`` (B, 2): where each sample lies in its tune (:meth:`Generator.forward`).
 
     D scores with shared prefixes when its per-token tables fit in ``memory_mb`` (they grow with
     V: 250 MB for the oracle's V = 5000 and the paper's D), else every completion densely.
@@ -358,11 +357,11 @@ def rollout_rewards(
     while done < num:
         n = min(per_chunk, num - done)
         if sequential:
-            scores = score(disc, sequential_completions(samples, policy, n, generator, first_bar), batch_rows=B)
+            scores = score(disc, sequential_completions(samples, policy, n, generator, place), batch_rows=B)
         elif shared:
-            scores = score_completions(disc, samples, batched_completions(samples, policy, n, generator, first_bar))
+            scores = score_completions(disc, samples, batched_completions(samples, policy, n, generator, place))
         else:
-            scores = score(disc, batched_completions(samples, policy, n, generator, first_bar))
+            scores = score(disc, batched_completions(samples, policy, n, generator, place))
         total += scores.sum(dim=1)
         done += n
     rewards = torch.empty(B, T, device=samples.device)

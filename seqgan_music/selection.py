@@ -32,7 +32,7 @@ import torch
 
 from seqgan_music.config import TrainConfig
 from seqgan_music.metrics import STAT_NAMES, Notes, histogram_overlap, music_stats, one_pitch_rate, silent_rate
-from seqgan_music.models import Generator, eval_mode, first_bars_like, never_drawing
+from seqgan_music.models import Generator, eval_mode, never_drawing, places_like
 from seqgan_music.policy_gradient import entropy_per_token
 from seqgan_music.tokenizer import Tokenizer
 
@@ -68,12 +68,12 @@ class Judgement:
 
 class Judge:
     """Judges generators against the validation windows of one run (``valid``: (M, T) ids; their
-    first bars' numbers in their tunes ``first_bar`` (M,), where the judged samples start)."""
+    places in their tunes ``place`` (M, 2), where the judged samples start)."""
 
     def __init__(self, tokenizer: Tokenizer | None, valid: torch.Tensor, seq_len: int, num: int,
-                 first_bar: torch.Tensor | None = None):
+                 place: torch.Tensor | None = None):
         self.tokenizer, self.seq_len, self.num = tokenizer, seq_len, num
-        self.first_bar = first_bar
+        self.place = place
         self.valid_stats = None
         if tokenizer is not None and len(valid):
             windows = valid[:VALID_STATS_WINDOWS].cpu().numpy()
@@ -85,10 +85,10 @@ class Judge:
         ``reference`` is the MLE model's judgement (None when judging the MLE model itself)."""
         device = G.out.weight.device
         gen = torch.Generator(device=device).manual_seed(SELECTION_SEED)
-        first_bar = first_bars_like(G, None if self.first_bar is None else self.first_bar.to(device), self.num, gen)
+        place = places_like(G, None if self.place is None else self.place.to(device), self.num, gen)
         with eval_mode(G), never_drawing(G, self.tokenizer.end_token if self.tokenizer is not None else None):
-            samples = G.sample(self.num, self.seq_len, generator=gen, first_bar=first_bar)  # like the windows compared with
-            entropy = float(entropy_per_token(G.teacher_forced_logits(samples, first_bar)).mean())
+            samples = G.sample(self.num, self.seq_len, generator=gen, place=place)  # like the windows compared with
+            entropy = float(entropy_per_token(G.teacher_forced_logits(samples, place)).mean())
         valid_nll = metrics.get("valid_nll")
         silent = one_pitch = 0.0
         overlap = None

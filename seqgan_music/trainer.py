@@ -42,9 +42,9 @@ from seqgan_music.models import (
     Discriminator,
     Generator,
     eval_mode,
-    first_bars_like,
     mean_nll,
     never_drawing,
+    places_like,
     token_log_probs,
 )
 from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradient_loss
@@ -114,7 +114,7 @@ class Trainer:
         self, cfg: RunConfig, train: torch.Tensor, valid: torch.Tensor, run_dir: str, device: torch.device,
         tokenizer: Tokenizer | None = None, callbacks: list[Callback] | None = None,
         evaluators: dict[str, Callable[[Generator], float]] | None = None, control: TrainControl | None = None,
-        dist_info: DistInfo | None = None, first_bars: tuple[torch.Tensor, torch.Tensor] | None = None,
+        dist_info: DistInfo | None = None, places: tuple[torch.Tensor, torch.Tensor] | None = None,
         tunes: list[np.ndarray] | None = None,
     ):
         self.dist = dist_info or DistInfo(device=device)
@@ -122,9 +122,12 @@ class Trainer:
         self.cfg, self.run_dir, self.device, self.tokenizer = cfg, run_dir, device, tokenizer
         self.train_data = train.to(device)
         self.valid_data = valid.to(device)
-        # each window's first bar number in its tune (for G's bar-number feature); 0 when not given
-        self.train_first_bar, self.valid_first_bar = (b.to(device) for b in first_bars) if first_bars else \
-            (torch.zeros(len(d), dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
+        # where each window lies in its tune (G's bar features, bar_context.py): zeros when not given
+        self.train_place, self.valid_place = (b.to(device) for b in places) if places else \
+            (torch.zeros(len(d), 2, dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
+        if cfg.generator.bars_left and cfg.generator.bar_tokens and not bool(self.train_place[:, 1].all()):
+            raise UserError("this dataset was prepared before tune lengths were stored, which the generator's "
+                            "bars_left feature needs: prepare it again")
         # what D and the judge compare samples with: windows that do not reach a tune's end. The
         # adversarial phase's samples start at those windows' bar numbers and, like its rollouts,
         # never end a tune (END has probability 0 there, :func:`never_drawing`); D never judges where
@@ -132,11 +135,14 @@ class Trainer:
         self.end = end = tokenizer.end_token if tokenizer is not None else None
         going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
                     for d in (self.train_data, self.valid_data)]
-        self.real_windows, self.real_first_bar = self.train_data[going_on[0]], self.train_first_bar[going_on[0]]
+        self.real_windows, self.real_place = self.train_data[going_on[0]], self.train_place[going_on[0]]
         self.held_out_windows = self.valid_data[going_on[1]]  # real windows D never trains on
-        # the training tunes whole, shortest first, for MLE with mle_whole_tunes
-        self.tunes = sorted((torch.as_tensor(t[:MAX_TUNE_TOKENS], dtype=torch.long) for t in tunes or []), key=len) \
-            if cfg.train.mle_whole_tunes else []
+        # the training tunes whole, shortest first, for MLE with mle_whole_tunes, and their places
+        # (each read from its first bar; its bar lines in all)
+        whole = sorted(tunes or [], key=len) if cfg.train.mle_whole_tunes else []
+        self.tunes = [torch.as_tensor(t[:MAX_TUNE_TOKENS], dtype=torch.long) for t in whole]
+        self.tune_places = torch.tensor([[0, int(np.isin(t, tokenizer.bar_tokens if tokenizer else []).sum())]
+                                         for t in whole], dtype=torch.long).view(-1, 2)
         if cfg.train.mle_whole_tunes and not self.tunes:
             raise UserError("mle_whole_tunes needs the training tunes (a prepared music dataset)")
         self.callbacks = list(callbacks or [])
@@ -154,7 +160,7 @@ class Trainer:
         # the MLE model's judgement, the best score and unit, rounds of pinned reward
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
         self.judge = Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
-                           self.valid_first_bar[going_on[1]])
+                           self.valid_place[going_on[1]])
         if tc.structure_reward and tokenizer is None:
             raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
         self.structure = StructureCritic(phrase_rates(tokenizer, self.real_windows)) if tc.structure_reward else None
@@ -343,14 +349,14 @@ class Trainer:
             row[: len(tune)] = tune
         batch = batch.to(self.device)
         padding = torch.arange(batch.shape[1], device=self.device) >= torch.tensor([len(t) for t in tunes], device=self.device)[:, None]
-        logits = self.G_train(self.G.shifted_inputs(batch), None, batch, None)[0]
+        logits = self.G_train(self.G.shifted_inputs(batch), None, batch, self.tune_places[rows].to(self.device))[0]
         targets = batch.masked_fill(padding, -100)  # cross_entropy's ignore_index
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1)), int((~padding).sum())
 
     def _mle_loss(self, idx: torch.Tensor) -> torch.Tensor:
         """Mean NLL of the training windows ``idx`` (B,), teacher forced."""
         batch = self.train_data[idx]
-        return mean_nll(self.G_train(self.G.shifted_inputs(batch), None, batch, self.train_first_bar[idx])[0], batch)
+        return mean_nll(self.G_train(self.G.shifted_inputs(batch), None, batch, self.train_place[idx])[0], batch)
 
     def _optimizer_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None) -> bool:
         """Backward and step; a non-finite loss skips the step. Returns whether it stepped."""
@@ -431,23 +437,23 @@ class Trainer:
         with eval_mode(self.G):
             if len(self.valid_data):
                 nll = [float(self.G.nll(b, f)) * len(b) for b, f in zip(self.valid_data.split(512),
-                                                                         self.valid_first_bar.split(512))]
+                                                                         self.valid_place.split(512))]
                 out["valid_nll"] = sum(nll) / len(self.valid_data)
             for name, fn in self.evaluators.items():
                 out[name] = float(fn(self.G))
         return out
 
     def _generate(self, num: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(num, T) samples that never end a tune and, for a generator with bar features, the (num,)
-        bar numbers they start at: those of random real windows, so the samples are spread over
+        """(num, T) samples that never end a tune and, for a generator with bar features, the (num, 2)
+        places they start at: those of random real windows, so the samples are spread over
         tunes as the windows D compares them with are (None without bar features: all start at 0)."""
         T = self.cfg.discriminator.seq_len
-        first_bar = first_bars_like(self.G, self.real_first_bar, num, self.rng)
+        place = places_like(self.G, self.real_place, num, self.rng)
         with never_drawing(self.G, self.end):
             samples = [self.G.sample(min(1024, num - i), T, generator=self.rng,
-                                     first_bar=None if first_bar is None else first_bar[i : i + 1024])
+                                     place=None if place is None else place[i : i + 1024])
                        for i in range(0, num, 1024)]
-        return torch.cat(samples), first_bar
+        return torch.cat(samples), place
 
     def _d_round(self, phase: str) -> dict[str, float]:
         """One round: fresh negatives and as many real windows, k epochs of D."""
@@ -516,9 +522,9 @@ class Trainer:
         if self.structure is not None and self.structure.generated is None:  # what the first batch is judged against
             self.structure.observe(phrase_rates(self.tokenizer, self._generate(tc.select_samples)[0]))
         with never_drawing(self.rollout, self.end):
-            samples, first_bar = self._generate(tc.batch_size // self.dist.world)
+            samples, place = self._generate(tc.batch_size // self.dist.world)
             rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng,
-                                      first_bar=first_bar)
+                                      place=place)
         total = rewards
         if self.structure is not None:  # a whole-sample reward: every token of a sample gets it
             rates = phrase_rates(self.tokenizer, samples)
@@ -529,12 +535,12 @@ class Trainer:
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
         inputs = self.G.shifted_inputs(samples)
-        logits = self.G_train(inputs, None, samples, first_bar)[0]  # G's whole law, END included
+        logits = self.G_train(inputs, None, samples, place)[0]  # G's whole law, END included
         drawn = logits if self.end is None else logits.index_fill(-1, torch.tensor([self.end], device=logits.device), NEVER)
         kl = None
         if tc.kl_coef:  # on the whole law: the KL tie pulls END's probability towards the MLE model's
             with torch.no_grad():
-                reference_logits = self.reference(inputs, None, samples, first_bar)[0]
+                reference_logits = self.reference(inputs, None, samples, place)[0]
             kl = kl_per_token(logits, reference_logits)
         adv = advantages(total, tc.pg_baseline, tc.pg_normalize)
         loss = policy_gradient_loss(token_log_probs(drawn, samples), adv, kl, tc.kl_coef)

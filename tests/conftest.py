@@ -83,5 +83,5 @@ def bars_run_dir(midi_folder, tmp_path_factory):
     run = tmp_path_factory.mktemp("bars_run")
     tok = ds.tokenizer
     cfg = make_run_config("tiny", tok.vocab_size, ds.seq_len, tok.start_token, tok.bar_tokens)
-    Trainer(cfg, ds.train, ds.valid, str(run), torch.device("cpu"), tok, first_bars=(ds.train_first_bar, ds.valid_first_bar)).run()
+    Trainer(cfg, ds.train, ds.valid, str(run), torch.device("cpu"), tok, places=(ds.train_place, ds.valid_place)).run()
     return str(data), str(run)

@@ -357,13 +357,63 @@ def test_generate_tunes_the_model_ends(bars_run_dir, tiny_run_dir, tmp_path, cap
     assert [tok.bars_in(row) for row in tokens] == [1, 1, 1, 1] and (tokens[:, 17:] == tok.end_token).all()
     starts = []  # without --model-ends every tune it ends makes way for a new one: here one per bar
     sample = loaded.generator.sample
-    loaded.generator.sample = lambda num, steps, *args: starts.append((num, steps, args[-1])) or sample(num, steps, *args)
+    loaded.generator.sample = lambda num, steps, *args, place: starts.append((num, steps, place[:, 1].unique().tolist())) \
+        or sample(num, steps, *args, place=place)
     tokens = generate_tokens(loaded, 4, 85, seed=0, meter="4/4")
     assert [tok.bars_in(row) for row in tokens] == [5, 5, 5, 5] and not (tokens == tok.end_token).any()
-    assert starts == [(4, 85, True), (16, 68, True), (16, 51, True), (16, 34, True), (16, 17, True)]  # 4 candidates each
+    # 4 candidates each, asked (bars_left) to last the bars still to fill
+    assert starts == [(4, 85, [5]), (16, 68, [4]), (16, 51, [3]), (16, 34, [2]), (16, 17, [1])]
     assert (tokens[:, ::17] == tok.bar_tokens[0]).all()  # each new tune starts at its bar line
     assert main(["generate", tiny_run_dir, "--model-ends", "--bars", "2", "--out", str(tmp_path / "x")]) == 2
     assert "trained on data without tune ends" in capsys.readouterr().err
+
+
+def test_a_generator_told_its_tunes_length_ends_them_there(tmp_path):
+    """bars_left end to end: a generator trained on whole tunes of 3 to 8 bars of one figure, told
+    each tune's length, ends its tunes at the bar asked for; the same model without the feature
+    cannot tell the lengths apart. generate asks for the length it writes, a primer's bars counted."""
+    from types import SimpleNamespace
+
+    from seqgan_music.config import GeneratorConfig, TokenizerConfig
+    from seqgan_music.generate import asked_place, generate_tokens
+    from seqgan_music.melody import melody_from_quarters
+    from seqgan_music.models import Generator
+    from seqgan_music.tokenizer import Tokenizer
+
+    tok = Tokenizer(TokenizerConfig(encoding="bars", seq_len=34, tune_end=True))
+    lengths = list(range(3, 9))
+    tunes = [tok.encode(melody_from_quarters(np.tile([60, 62, 64, 65], n), np.arange(4.0 * n), np.arange(4.0 * n) + 1))
+             for n in lengths]
+    assert [tok.bars_in(t) for t in tunes] == lengths
+    batch = torch.full((len(tunes), max(map(len, tunes))), tok.end_token)
+    for row, t in zip(batch, tunes):
+        row[: len(t)] = torch.from_numpy(t)
+    place = torch.tensor([[0, n] for n in lengths])
+
+    def ended_where_asked(bars_left: bool) -> float:
+        torch.manual_seed(0)
+        g = Generator(GeneratorConfig(vocab_size=tok.vocab_size, embed_dim=16, hidden_dim=32, start_token=tok.start_token,
+                                      bar_tokens=tok.bar_tokens, lookback_bars=[1], bars_left=bars_left))
+        opt = torch.optim.Adam(g.parameters(), lr=0.02)
+        for _ in range(120):
+            opt.zero_grad()
+            g.nll(batch, place).backward()
+            opt.step()
+        run = SimpleNamespace(tokenizer=tok, generator=g.eval())
+        primer = torch.from_numpy(tok.tune_part(tunes[0])[:34].copy())  # two bars
+        asked = asked_place(run, 3, tok.steps_for(4), primer, (None, 17))
+        assert (asked.tolist() == [[0, 6]] * 3) if bars_left else asked is None
+        hits, gen, bar_line = [], torch.Generator().manual_seed(0), (tok.bar_line_choices("4/4"), 17)
+        for n in lengths:  # room for two bars more than asked
+            rows = g.sample(20, tok.steps_for(n + 2), generator=gen, bar_line=bar_line, end_token=tok.end_token,
+                            place=torch.tensor([[0, n]]).repeat(20, 1))
+            hits += [tok.bars_in(r) == n and bool((r == tok.end_token).any()) for r in rows.numpy()]
+        tokens = generate_tokens(run, 4, tok.steps_for(3), seed=0, primer=primer, meter="4/4")  # as generate writes
+        assert [tok.bars_in(r) for r in tokens.numpy()] == [5] * 4 and not (tokens == tok.end_token).any()
+        return float(np.mean(hits))
+
+    assert ended_where_asked(True) >= 0.95
+    assert ended_where_asked(False) < 0.5
 
 
 def test_the_next_tune_is_the_first_candidate_in_the_mode_so_far(bars_run_dir):

@@ -507,12 +507,14 @@ def test_step_by_step_bar_features_equal_teacher_forcing():
     """The tracker that sampling and rollouts use gives, at every column and from any start, the
     feature ids teacher forcing computes for the same sequences, from any first bar number; with a
     lookback as far as the ``tune`` preset's (8 bars)."""
-    g = Generator(GeneratorConfig(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1, 2, 8]))
+    g = Generator(GeneratorConfig(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1, 2, 8],
+                                  bars_left=True))
     tokens = torch.randint(0, 9, (16, 40), generator=torch.Generator().manual_seed(0))
-    for first_bar in (None, torch.arange(16) * 3):  # windows from the start of their tunes, or from the middle
-        ids = g.context.teacher_forced(tokens, first_bar)[0]
+    middle = torch.stack([torch.arange(16) * 3, torch.arange(16) * 2], 1)  # some tunes shorter than their windows
+    for place in (None, middle):  # windows from the start of tunes of unknown length, or from the middle
+        ids = g.context.teacher_forced(tokens, place)[0]
         for start in (0, 1, 7, 25):
-            tracker = g.context_gates().tracker(tokens, start, first_bar)
+            tracker = g.context_gates().tracker(tokens, start, place)
             for t in range(start, 39):
                 assert torch.equal(tracker.features(tokens, t), ids[:, t]), (start, t)
                 tracker.advance(tokens[:, t], t)
@@ -534,12 +536,30 @@ def test_bar_numbers_count_from_the_tunes_first_bar():
     tokens = torch.tensor([[6, 1, 2, 6, 3, 4, 6, 5], [6, 1, 6, 2, 6, 3, 6, 4]])
     bar_number = g.context.offsets[1]  # where the bar-number ids start
 
-    def numbers(first_bar):
-        return (g.context.teacher_forced(tokens, first_bar)[0][:, :, 1] - bar_number).tolist()
+    def numbers(place):
+        return (g.context.teacher_forced(tokens, place)[0][:, :, 1] - bar_number).tolist()
 
     assert numbers(None) == [[0, 1, 1, 1, 2, 2, 2, 3], [0, 1, 1, 2, 2, 3, 3, 4]]
-    assert numbers(torch.tensor([5, 9])) == [[5, 6, 6, 6, 7, 7, 7, 8], [9, 10, 10, 11, 11, 11, 11, 11]]
-    assert not torch.equal(g.nll(tokens), g.nll(tokens, torch.tensor([5, 9])))
+    place = torch.tensor([[5, 0], [9, 0]])
+    assert numbers(place) == [[5, 6, 6, 6, 7, 7, 7, 8], [9, 10, 10, 11, 11, 11, 11, 11]]
+    assert not torch.equal(g.nll(tokens), g.nll(tokens, place))
+
+
+def test_bars_left_count_down_to_the_tunes_end():
+    """With bars_left, each position is told the bar lines still to come in its tune: the tune's
+    bar lines in all less those so far (the window's first bar's number plus its own), 0 in the
+    last bar and after, capped at max_bars - 1; a tune of unknown length (0) has an id of its own.
+    Without the option the features are as before."""
+    cfg = dict(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1], max_bars=6)
+    g = Generator(GeneratorConfig(**cfg, bars_left=True))
+    tokens = torch.tensor([[6, 1, 2, 6, 3, 4, 6, 5], [6, 1, 6, 2, 6, 3, 6, 4], [6, 1, 2, 6, 3, 4, 6, 5]])
+    left = g.context.offsets[2]  # where the bars-left ids start
+    place = torch.tensor([[0, 3], [2, 12], [0, 0]])
+    ids = g.context.teacher_forced(tokens, place)[0]
+    assert (ids[:, :, 2] - left).tolist() == [[3, 2, 2, 2, 1, 1, 1, 0], [5, 5, 5, 5, 5, 5, 5, 5], [6] * 8]
+    assert (ids[1, :, 2] - left).tolist() == [5] * 8  # 10 .. 7 bars left: all past the cap
+    plain = Generator(GeneratorConfig(**cfg))
+    assert torch.equal(plain.context.teacher_forced(tokens, place)[0], ids[:, :, [0, 1, 3]] - torch.tensor([0, 0, 7]))
 
 
 def test_a_model_that_ends_tunes_ends_them_at_bar_lines_only():

@@ -154,25 +154,57 @@ def test_bar_windows_start_at_bar_lines():
     """Bars encoding: windows start on BAR tokens, about hop tokens (whole bars) apart."""
     tok = Tokenizer(TokenizerConfig(encoding="bars", seq_len=34, hop=17))
     piece = tok.encode(melody_from_quarters(np.full(24, 60), np.arange(24.0), np.arange(24.0) + 1, meter="3/4"))
-    wins, first_bar = windows_of(tok, piece)
+    wins, place = windows_of(tok, piece)
     bar = tok.bar_tokens[METERS.index("3/4")]
     assert len(wins) == 6 and (wins[:, 0] == bar).all() and (wins[:, 13] == bar).all()
-    assert first_bar.tolist() == [0, 1, 2, 3, 4, 5]
+    assert place.tolist() == [[b, 8] for b in range(6)]  # first bar's number, bar lines in the tune
 
 
 def test_tune_end_windows_reach_the_end_and_know_their_bar_numbers():
     """With tune ends: END follows the last bar; one more window reaches it (END-padded), each
-    window knows the number of its first bar, and ends=False leaves the END window out."""
+    window knows the number of its first bar and its tune's length in bars, and ends=False leaves
+    the END window out."""
     tok = Tokenizer(TokenizerConfig(encoding="bars", seq_len=34, hop=17, tune_end=True))
     piece = tok.encode(melody_from_quarters(np.full(24, 60), np.arange(24.0), np.arange(24.0) + 1, meter="3/4"))
     assert len(piece) == 8 * 13 + 1 and piece[-1] == tok.end_token and tok.bars_in(piece) == 8
-    wins, first_bar = windows_of(tok, piece)
+    wins, place = windows_of(tok, piece)
     bar = tok.bar_tokens[METERS.index("3/4")]
-    assert first_bar.tolist() == [0, 1, 2, 3, 4, 5, 6] and (wins[:, 0] == bar).all()
+    assert place.tolist() == [[b, 8] for b in range(7)] and (wins[:, 0] == bar).all()
     assert (wins[-1, 26:] == tok.end_token).all() and (wins[:-1] != tok.end_token).all()
     assert tok.decode_notes(wins[-1]) == tok.decode_notes(piece[78:])  # the END window's notes: the last two bars
     assert len(windows_of(tok, piece, ends=False)[0]) == 6
     assert tok.decode_notes(np.append(piece, [tok.bar_tokens[0], 5])) == tok.decode_notes(piece)  # nothing after END
+
+
+def test_datasets_store_each_windows_place_and_older_ones_load_without_lengths(midi_folder, tmp_path):
+    """Each window's place (first bar's number, its tune's bar lines) survives prepare and load,
+    transposed copies included; a dataset prepared before the lengths were stored loads with
+    them unknown (0), and a generator with the bars-left feature refuses it in one line."""
+    import torch
+
+    from seqgan_music.config import make_run_config
+    from seqgan_music.trainer import Trainer
+
+    cfg = TokenizerConfig(encoding="bars", seq_len=34, hop=17, tune_end=True, transpose=1)
+    prepare([str(midi_folder)], str(tmp_path / "ds"), cfg, workers=1, cache_dir=None)
+    ds = load_dataset(str(tmp_path / "ds"))
+    expected = [windows_of(ds.tokenizer, p)[1] for p, valid in zip(ds.pieces, ds.piece_is_valid) if valid]
+    assert ds.valid_place.tolist() == np.concatenate(expected).tolist()
+    bars = {ds.tokenizer.bars_in(p) for p, valid in zip(ds.pieces, ds.piece_is_valid) if not valid}
+    assert ds.train_place.shape == (len(ds.train), 2) and set(ds.train_place[:, 1].tolist()) == bars
+    assert bool((ds.train_place[:, 0] < ds.train_place[:, 1]).all())
+    path = tmp_path / "ds" / "windows.npz"
+    with np.load(path) as z:
+        older = {k: z[k] for k in z.files if not k.endswith("_tune_bars")}
+    np.savez(path, **older)
+    old = load_dataset(str(tmp_path / "ds"))
+    assert torch.equal(old.train_place[:, 0], ds.train_place[:, 0]) and not old.train_place[:, 1].any()
+    tok = old.tokenizer
+    run = make_run_config("tiny", tok.vocab_size, old.seq_len, tok.start_token, tok.bar_tokens)
+    run.generator.bars_left = True
+    with pytest.raises(UserError, match="prepare"):
+        Trainer(run, old.train, old.valid, str(tmp_path / "run"), torch.device("cpu"), tok,
+                places=(old.train_place, old.valid_place))
 
 
 def test_transposition_augments_train_only(midi_folder, tmp_path):
@@ -424,9 +456,9 @@ def test_repeat_marks_name_the_form_and_windows_mark_only_their_own_bars():
     assert [marked.token_names()[t] for t in lines] == ["BAR_4/4"] * 4 + ["BAR_4/4_REPEAT_4"] * 3 + ["BAR_4/4"]
     assert marked.decode_notes(tokens) == plain.decode_notes(plain.encode(melody))
     assert marked.meter_of(tokens[17 * 5:]) == "4/4" and marked.bars_in(tokens) == 8
-    wins, first_bar = windows_of(marked, tokens)  # five bars each, from bars 1..4
+    wins, place = windows_of(marked, tokens)  # five bars each, from bars 1..4
     marks = [[marked.token_names()[t].removeprefix("BAR_4/4") for t in w[::17]] for w in wins]
-    assert first_bar.tolist() == [0, 1, 2, 3]
+    assert place[:, 0].tolist() == [0, 1, 2, 3]
     assert marks == [["", "", "", "", "_REPEAT_4"]] * 3 + [[""] * 5]  # bars 5-7's models lie before the last
     assert marked.mark_repeats(np.where(np.isin(tokens, marked.bar_tokens), lines[0], tokens)).tolist() == tokens.tolist()
     cut = marked.mark_repeats(tokens[: 17 * 4 + 5])  # bar 5 cut after 4 steps: its first steps repeat bar 1's
