@@ -439,7 +439,9 @@ def generate_tab(ws: str) -> None:
                                 help="with a primer: the length of the new part, after the primer")
     model_ends = cols[1].checkbox("The model ends the tune", False, key="gen_model_ends",
                                   help="the model may end each tune at a bar line of its choice; the length above is "
-                                       "then the most (models trained on data prepared with bar lines)")
+                                       "then the most (models trained on data prepared with bar lines). Models that "
+                                       "know their tune's length (trained since 2026-11-27) are asked for the length "
+                                       "above and end their tunes there either way")
     meter = cols[2].selectbox("Metre", [AS_LEARNT, *METERS], key="gen_meter",
                               help="models trained on the bars encoding write whole bars of this time signature; "
                                    f"{AS_LEARNT}: the primer's, else the one the model starts most tunes in "

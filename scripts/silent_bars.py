@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from seqgan_music.checkpoint import MODELS
-from seqgan_music.generate import choose_meter, generate_tokens, load_run
+from seqgan_music.generate import asked_place, choose_meter, generate_tokens, load_run
 
 
 def silent_bars(tokenizer, tokens: np.ndarray) -> int:
@@ -56,7 +56,8 @@ def main() -> None:
             for seed in range(args.seeds):
                 if forbidden:
                     rows = run.generator.sample(args.num, steps, generator=torch.Generator().manual_seed(seed),
-                                                bar_line=bar_line, end_token=tok.end_token, may_end=False)
+                                                bar_line=bar_line, end_token=tok.end_token, may_end=False,
+                                                place=asked_place(run, args.num, steps, None, bar_line))
                 else:
                     rows = generate_tokens(run, args.num, steps, seed=seed, meter=meter)
                 counts += [silent_bars(tok, row) for row in rows.numpy()]

@@ -58,6 +58,11 @@ class BarContext:
         self.slot_of = slot  # (V,) metre slot of each token, 0 for tokens that are not bar lines
 
     @property
+    def unknown_length(self) -> int | None:
+        """The feature id of a tune of unknown length (None without the bars-left feature)."""
+        return int(self.offsets[2]) + self.max_bars if self.bars_left else None
+
+    @property
     def depth(self) -> int:
         """Bar lines remembered: the current one and one per lookback distance up to the farthest."""
         return max(self.lookback_bars, default=0) + 1

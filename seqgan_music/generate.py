@@ -251,9 +251,9 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     """D's per-token reward Q for a (L,) melody, window by window of the model's T -> (L,) in [0, 1].
 
     A model of tunes moved to C (``key_to_c``) scores the melody moved to C. Windows after the
-    first are rolled out as if they started the melody (G's start state), an
-    approximation that keeps the cost at one reward computation per T tokens; with bar lines they
-    start at bar lines, as training windows do. A token in two windows gets the later window's
+    first are rolled out from G's start state, an approximation that keeps the cost at one reward
+    computation per T tokens; with bar lines they start at bar lines, as training windows do, and
+    are told their place in the melody (first bar's number, the melody's bars). A token in two windows gets the later window's
     reward; a melody shorter than T is padded with rests that are not reported.
     """
     T = run.config.discriminator.seq_len
@@ -264,8 +264,11 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     padded = torch.cat([tokens, tokens.new_zeros(T)])
     starts = _window_starts(tokens.cpu().numpy(), T, run.tokenizer.bar_tokens)
     windows = torch.stack([padded[s : s + T] for s in starts])
+    lines = np.isin(tokens.cpu().numpy(), run.tokenizer.bar_tokens)
+    place = torch.tensor([[int(lines[:s].sum()), int(lines.sum())] for s in starts], device=tokens.device)
     gen = torch.Generator(device=tokens.device).manual_seed(seed)
-    rewards = rollout_rewards(windows, run.generator, run.discriminator, num_rollouts, generator=gen).cpu().numpy()
+    rewards = rollout_rewards(windows, run.generator, run.discriminator, num_rollouts, generator=gen,
+                              place=place).cpu().numpy()
     out = np.zeros(len(padded), dtype=np.float32)
     for s, r in zip(starts, rewards):
         out[s : s + T] = r

@@ -89,6 +89,9 @@ class Generator(nn.Module):
         self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars if features else [], cfg.vocab_size,
                                   cfg.bar_position, cfg.max_bars, cfg.bars_left) if features else None
         self.bar_features = nn.Embedding(self.context.size, cfg.embed_dim) if self.context else None
+        if self.context is not None and self.context.bars_left:
+            with torch.no_grad():  # training windows always know their tune's length, so this row stays 0:
+                self.bar_features.weight[self.context.unknown_length].zero_()  # an unknown length adds nothing
         copies = cfg.copy_bars and self.context is not None and self.context.lookback_bars
         self.copy = nn.Linear(cfg.hidden_dim, len(cfg.lookback_bars)) if copies else None
 

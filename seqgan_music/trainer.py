@@ -609,5 +609,7 @@ class Trainer:
             return
         gen = torch.Generator(device=self.device)
         gen.manual_seed(unit)  # a side stream, so publishing samples never changes training
-        tokens = self.G.sample(1, self.cfg.discriminator.seq_len, generator=gen)[0].tolist()
+        place = places_like(self.G, self.real_place, 1, gen)  # a tune's opening, as long as a real window's tune
+        place = None if place is None else place * torch.tensor([0, 1], device=place.device)
+        tokens = self.G.sample(1, self.cfg.discriminator.seq_len, generator=gen, place=place)[0].tolist()
         self.emit({"event": "sample", "phase": phase, "unit": unit, "tokens": tokens, "rewards": rewards})

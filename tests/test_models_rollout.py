@@ -560,6 +560,11 @@ def test_bars_left_count_down_to_the_tunes_end():
     assert (ids[1, :, 2] - left).tolist() == [5] * 8  # 10 .. 7 bars left: all past the cap
     plain = Generator(GeneratorConfig(**cfg))
     assert torch.equal(plain.context.teacher_forced(tokens, place)[0], ids[:, :, [0, 1, 3]] - torch.tensor([0, 0, 7]))
+    unknown = g.bar_features.weight[g.context.unknown_length]  # adds nothing, and training on known lengths keeps it so
+    opt = torch.optim.Adam(g.parameters(), lr=0.1)
+    g.nll(tokens[:2], place[:2]).backward()
+    opt.step()
+    assert not unknown.any() and g.bar_features.weight[left].any()
 
 
 def test_a_model_that_ends_tunes_ends_them_at_bar_lines_only():
