@@ -30,6 +30,7 @@ step (:class:`BarTracker`) for sampling.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -52,15 +53,12 @@ class BarContext:
             ([max_bars + 1] if self.bars_left else []) + \
             [2 * (vocab_size + 1)] * len(self.lookback_bars)  # metre slot 0: before the first bar line
         self.size = sum(sizes)  # rows of the feature table
-        self.offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)  # (F,) where each feature's ids start
+        starts = list(itertools.accumulate([0, *sizes[:-1]]))
+        self.offsets = torch.tensor(starts)  # (F,) where each feature's ids start
+        self.unknown_length = starts[2] + max_bars if self.bars_left else None  # the id of a tune of unknown length
         slot = torch.zeros(vocab_size, dtype=torch.long)
         slot[torch.tensor(bar_tokens, dtype=torch.long)] = torch.arange(1, len(bar_tokens) + 1)
         self.slot_of = slot  # (V,) metre slot of each token, 0 for tokens that are not bar lines
-
-    @property
-    def unknown_length(self) -> int | None:
-        """The feature id of a tune of unknown length (None without the bars-left feature)."""
-        return int(self.offsets[2]) + self.max_bars if self.bars_left else None
 
     @property
     def depth(self) -> int:
