@@ -32,6 +32,7 @@ from seqgan_music.metrics import (
     STRUCTURE_NAMES,
     bleu,
     duration_entropy,
+    ends_on_tonic,
     histogram_overlap,
     phrase_repetition,
     pitch_class_distance,
@@ -66,7 +67,8 @@ DEFINITIONS = {
     "tune_bars": "tune length: bars before the END token of whole tunes sampled freely from the start (at most "
                  f"{MAX_TUNE_BARS}; data with tune ends only), against the validation tunes' lengths (one bin per "
                  "bar; the training tunes' lengths are the floor); a model with the bars-left feature is asked for "
-                 "lengths drawn from the training tunes' ('as asked': the share it ended at the asked bar)",
+                 "lengths drawn from the training tunes' ('as asked': the share it ended at the asked bar); 'on "
+                 "the tonic': the share of those whole tunes whose last note is their estimated key's tonic",
 }
 MODELS = (("MLE", MLE), ("best", BEST), ("last", LAST))
 
@@ -159,6 +161,8 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     ref = _Reference(ds, max_refs, np.random.default_rng(seed), critic_runs)
     real_bars, train_bars = (np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v == side])
                              for side in (True, False))
+    real_tonic, train_tonic = (float(np.mean([ends_on_tonic(tok.decode_notes(p)) for p, v in zip(ds.pieces, ds.piece_is_valid)
+                                              if v == side])) for side in (True, False))
     rows, lengths = [], {}
     for label, which in MODELS:
         if not os.path.exists(os.path.join(run_dir, which)):
@@ -191,8 +195,8 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
             "valid_windows": len(ref.valid),
             "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
             "valid_structure_mean": {k: float(np.nanmean(v)) for k, v in ref.valid_structure.items()},
-            "rows": rows, "tune_bars": lengths and {"valid": length_summary(real_bars), **lengths,
-                                                    "real": length_row(train_bars, 1.0, real_bars)}}
+            "rows": rows, "tune_bars": lengths and {"valid": {**length_summary(real_bars), "tonic": real_tonic}, **lengths,
+                                                    "real": length_row(train_bars, 1.0, real_bars, train_tonic)}}
 
 
 def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray, train_bars: np.ndarray) -> dict:
@@ -211,15 +215,18 @@ def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray, train_bars: np
         tunes = run.generator.sample(num, MAX_TUNE_BARS * longest, generator=gen, end_token=tok.end_token,
                                      place=place).cpu().numpy()
     bars = np.array([min(tok.bars_in(t), MAX_TUNE_BARS) for t in tunes])
-    row = length_row(bars, float(np.mean((tunes == tok.end_token).any(1))), real_bars)
+    tonic = float(np.mean([ends_on_tonic(tok.decode_notes(t)) for t in tunes]))
+    row = length_row(bars, float(np.mean((tunes == tok.end_token).any(1))), real_bars, tonic)
     return row if asked is None else {**row, "as_asked": float(np.mean(bars == asked))}
 
 
-def length_row(bars: np.ndarray, ended: float, real_bars: np.ndarray) -> dict:
+def length_row(bars: np.ndarray, ended: float, real_bars: np.ndarray, tonic: float) -> dict:
     """:func:`length_summary` of tune lengths ``bars``, the share ``ended`` of tunes that ended,
-    and the overlap of their histogram (one bin per bar) with the validation tunes' ``real_bars``."""
+    the overlap of their histogram (one bin per bar) with the validation tunes' ``real_bars``, and
+    the share ``tonic`` of tunes whose last note is their key's tonic."""
     top = int(max(bars.max(), real_bars.max()))
-    return {**length_summary(bars), "ended": ended, "overlap": histogram_overlap(bars, real_bars, bins=max(top, 1))}
+    return {**length_summary(bars), "ended": ended, "overlap": histogram_overlap(bars, real_bars, bins=max(top, 1)),
+            "tonic": tonic}
 
 
 def length_summary(bars: np.ndarray) -> dict:
@@ -269,6 +276,7 @@ def format_report(result: dict) -> str:
         for label, v in result["tune_bars"].items():
             extra = f"  ended {v['ended']:.2f} ({v['overlap']:.2f})" if "overlap" in v else ""
             extra += f"  as asked {v['as_asked']:.2f}" if "as_asked" in v else ""
+            extra += f"  on the tonic {v['tonic']:.2f}" if "tonic" in v else ""
             lines.append(f"{label:14s} mean {v['mean']:5.1f}  median {v['median']:4.0f}  "
                          f"10-90% {v['p10']:.0f}-{v['p90']:.0f}{extra}")
     lines.append("")

@@ -12,7 +12,7 @@ from seqgan_music.checkpoint import BEST, LAST, MODELS, LoadedRun, load_checkpoi
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_bytes, atomic_write_text
 from seqgan_music.melody import SkipPiece, extract_melody
-from seqgan_music.metrics import estimate_key
+from seqgan_music.metrics import ends_on_tonic
 from seqgan_music.models import eval_mode
 from seqgan_music.rollout import rollout_rewards
 from seqgan_music.sources import Limits, read_midi
@@ -238,11 +238,7 @@ def transposed_to_key(tokens: torch.Tensor, tokenizer: Tokenizer, key: tuple[int
 def tonic_endings_first(tokens: torch.Tensor, tokenizer: Tokenizer, num: int) -> torch.Tensor:
     """The first ``num`` rows of (C, L) candidates, taking those whose last note is the tonic of
     their estimated key (metrics.estimate_key) before the others, each group in its drawn order."""
-    def ends_on_tonic(row: torch.Tensor) -> bool:
-        notes = tokenizer.decode_notes(row)
-        return bool(notes) and notes[-1][0] % 12 == estimate_key(notes)[0]
-
-    flags = [ends_on_tonic(row) for row in tokens]
+    flags = [ends_on_tonic(tokenizer.decode_notes(row)) for row in tokens]
     order = [i for i, f in enumerate(flags) if f] + [i for i, f in enumerate(flags) if not f]
     return tokens[order[:num]]
 

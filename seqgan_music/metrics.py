@@ -239,6 +239,11 @@ def key_index(notes: Notes, among: tuple[int, ...] = ()) -> int:
     return tonic + 12 * (not major)
 
 
+def ends_on_tonic(notes: Notes) -> bool:
+    """Whether a melody's last note is the tonic of its estimated key (False without notes)."""
+    return bool(notes) and notes[-1][0] % 12 == estimate_key(notes)[0]
+
+
 def structure_stats(notes: Notes, steps_per_bar: int, steps_per_beat: int) -> dict[str, float]:
     """Structure of one melody laid out in bars from step 0 (NaN where a measure has no notes):
     tonic_ending (1 if its last note is the tonic of its estimated key), downbeat_share and

@@ -325,19 +325,25 @@ def test_evaluate_rows_mle_best_last_markov_real(tiny_run_dir, tiny_dataset, cap
 
 def test_evaluate_reports_tune_lengths_with_tune_ends(bars_run_dir, tiny_run_dir, tiny_dataset):
     """On data with tune ends, evaluate samples whole tunes until END and compares their lengths in
-    bars with the validation tunes'; without tune ends there is no such section."""
+    bars with the validation tunes' (a model with the bars-left feature, every preset's, asked for
+    lengths of training tunes), and how many end on their key's tonic against the real tunes;
+    without tune ends there is no such section."""
     from seqgan_music.evaluate import MAX_TUNE_BARS, evaluate_run, format_report
+    from seqgan_music.metrics import ends_on_tonic
 
     data, run = bars_run_dir
     result = evaluate_run(run, data, num=30, temperatures=(1.0,))
     ds = load_dataset(data)
     real = [ds.tokenizer.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
     assert result["tune_bars"]["valid"]["mean"] == pytest.approx(np.mean(real))
+    tonic = [ends_on_tonic(ds.tokenizer.decode_notes(p)) for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
+    assert result["tune_bars"]["valid"]["tonic"] == pytest.approx(np.mean(tonic))
     for label in ("MLE", "best", "last", "real"):
         lengths = result["tune_bars"][label]
         assert 0 <= lengths["p10"] <= lengths["median"] <= lengths["p90"] <= MAX_TUNE_BARS
-        assert 0 <= lengths["ended"] <= 1 and 0 <= lengths["overlap"] <= 1
-    assert "tune length in bars" in format_report(result)
+        assert 0 <= lengths["ended"] <= 1 and 0 <= lengths["overlap"] <= 1 and 0 <= lengths["tonic"] <= 1
+        assert (0 <= lengths["as_asked"] <= 1) if label != "real" else "as_asked" not in lengths
+    assert "tune length in bars" in format_report(result) and "as asked" in format_report(result)
     assert not evaluate_run(tiny_run_dir, tiny_dataset, num=10, temperatures=(1.0,))["tune_bars"]
 
 
