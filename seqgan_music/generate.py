@@ -249,8 +249,9 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     A model of tunes moved to C (``key_to_c``) scores the melody moved to C. Windows after the
     first are rolled out from G's start state, an approximation that keeps the cost at one reward
     computation per T tokens; with bar lines they start at bar lines, as training windows do, and
-    are told their place in the melody (first bar's number, the melody's bars). A token in two windows gets the later window's
-    reward; a melody shorter than T is padded with rests that are not reported.
+    are told their place in the melody (first bar's number, the melody's bars). A token in two
+    windows gets the later window's reward; a melody shorter than T is padded with rests that are
+    not reported.
     """
     T = run.config.discriminator.seq_len
     if run.tokenizer.config.key_to_c and (shift := run.tokenizer.shift_to_tonic(tokens.cpu().numpy(), 0)):
