@@ -73,8 +73,9 @@ class Generator(nn.Module):
     """Embedding -> one-layer LSTM -> linear logits. The policy G_theta(y_t | Y_1:t-1).
 
     With bar tokens in the vocabulary (``cfg.bar_tokens``) the input at each position also sums
-    embeddings of its place in the bar and of lookback tokens (:mod:`seqgan_music.bar_context`);
-    those are computed from the sequence so far, which is why the calls below take the history.
+    embeddings of its place in the bar and the tune, the bars left (``cfg.bars_left``) and lookback
+    tokens (:mod:`seqgan_music.bar_context`); those are computed from the sequence so far and the
+    row's ``place``, which is why the calls below take the history.
     With ``cfg.copy_bars`` the logits also get the copy path's bonus (:meth:`copy_bonus`).
     """
 
