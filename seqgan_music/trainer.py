@@ -141,8 +141,7 @@ class Trainer:
         # (each read from its first bar; its bar lines in all)
         whole = sorted(tunes or [], key=len) if cfg.train.mle_whole_tunes else []
         self.tunes = [torch.as_tensor(t[:MAX_TUNE_TOKENS], dtype=torch.long) for t in whole]
-        self.tune_places = torch.tensor([[0, int(np.isin(t, tokenizer.bar_tokens if tokenizer else []).sum())]
-                                         for t in whole], dtype=torch.long).view(-1, 2)
+        self.tune_places = torch.tensor([[0, tokenizer.bars_in(t)] for t in whole], dtype=torch.long).view(-1, 2)
         if cfg.train.mle_whole_tunes and not self.tunes:
             raise UserError("mle_whole_tunes needs the training tunes (a prepared music dataset)")
         self.callbacks = list(callbacks or [])
@@ -609,7 +608,8 @@ class Trainer:
             return
         gen = torch.Generator(device=self.device)
         gen.manual_seed(unit)  # a side stream, so publishing samples never changes training
-        place = places_like(self.G, self.real_place, 1, gen)  # a tune's opening, as long as a real window's tune
-        place = None if place is None else place * torch.tensor([0, 1], device=place.device)
+        place = places_like(self.G, self.real_place, 1, gen)  # a real window's tune length ...
+        if place is not None:
+            place[:, 0] = 0  # ... from the tune's opening
         tokens = self.G.sample(1, self.cfg.discriminator.seq_len, generator=gen, place=place)[0].tolist()
         self.emit({"event": "sample", "phase": phase, "unit": unit, "tokens": tokens, "rewards": rewards})
