@@ -155,6 +155,7 @@ class TrainConfig:
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
     structure_reward: float = 0.0  # weight of the phrase-repetition critic's reward added to D's (structure_critic.py; 0: off)
+    form_steps: int = 0  # policy-gradient steps per round on the phrase-repetition critic's reward alone (no rollouts)
     # model selection and the collapse guard (selection.py)
     select_samples: int = 512  # G samples of the validation judgement after each round
     select_nll_budget: float = 0.1  # a round becomes best.pt only if valid NLL <= MLE's + this (nats)
@@ -193,8 +194,10 @@ class TrainConfig:
             raise UserError("pg_normalize and select_latest must be true or false")
         if min(self.select_rate_tolerance, self.select_overlap_drop, self.select_margin, self.select_nll_budget) < 0:
             raise UserError("select_rate_tolerance, select_overlap_drop, select_margin and select_nll_budget must be >= 0")
-        if min(self.kl_coef, self.mle_steps, self.structure_reward, self.collapse_pinned_rounds) < 0 or self.select_samples < 1:
-            raise UserError("kl_coef, mle_steps, structure_reward and collapse_pinned_rounds must be >= 0, select_samples >= 1")
+        if min(self.kl_coef, self.mle_steps, self.structure_reward, self.form_steps, self.collapse_pinned_rounds) < 0 \
+                or self.select_samples < 1:
+            raise UserError("kl_coef, mle_steps, structure_reward, form_steps and collapse_pinned_rounds must be >= 0, "
+                            "select_samples >= 1")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
             raise UserError("d_label_smoothing must lie in [0, 1), d_max_acc in (0, 1], collapse_entropy in [0, 1)")
 

@@ -160,9 +160,9 @@ class Trainer:
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
         self.judge = Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
                            self.valid_place[going_on[1]])
-        if tc.structure_reward and tokenizer is None:
-            raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
-        self.structure = StructureCritic(phrase_rates(tokenizer, self.real_windows)) if tc.structure_reward else None
+        if (tc.structure_reward or tc.form_steps) and tokenizer is None:
+            raise UserError("structure_reward and form_steps need a music dataset (they judge the samples' notes)")
+        self.structure = StructureCritic(phrase_rates(tokenizer, self.real_windows)) if tc.structure_reward or tc.form_steps else None
         self.stop_early = False
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
@@ -494,6 +494,8 @@ class Trainer:
         for g in range(tc.g_steps):
             self._emit_step("adversarial", g, steps)
             rewards = self._policy_gradient_step(metrics)
+        for _ in range(tc.form_steps):
+            self._form_step(metrics)
         self.G.train()
         for _ in range(tc.mle_steps):
             idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
@@ -518,19 +520,47 @@ class Trainer:
         """One g-step on a fresh batch: rollout rewards (plus the structure critic's, if on),
         advantages, KL tie. -> D's (B, T) rewards."""
         tc = self.cfg.train
-        if self.structure is not None and self.structure.generated is None:  # what the first batch is judged against
-            self.structure.observe(phrase_rates(self.tokenizer, self._generate(tc.select_samples)[0]))
+        self._observe_first_samples()
         with never_drawing(self.rollout, self.end):
             samples, place = self._generate(tc.batch_size // self.dist.world)
             rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng,
                                       place=place)
         total = rewards
         if self.structure is not None:  # a whole-sample reward: every token of a sample gets it
-            rates = phrase_rates(self.tokenizer, samples)
-            form = self.structure(rates).to(rewards.device)
-            self.structure.observe(rates)
-            total = rewards + tc.structure_reward * form[:, None]
-            metrics.update(form_reward=float(form.mean()), sample_phrase_rep=float(rates.mean()))
+            total = rewards + tc.structure_reward * self._form_rewards(samples, metrics)[:, None]
+        self._policy_update(samples, place, total, metrics)
+        update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
+        metrics.update(mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
+        return rewards
+
+    def _form_step(self, metrics: dict[str, Any]) -> None:
+        """One policy-gradient step on the structure critic's reward alone (no rollouts, no D): a
+        fresh batch, every token of a sample rewarded with its form."""
+        self._observe_first_samples()
+        samples, place = self._generate(self.cfg.train.batch_size // self.dist.world)
+        form = self._form_rewards(samples, metrics)
+        self._policy_update(samples, place, form[:, None].expand(samples.shape), metrics)
+
+    def _observe_first_samples(self) -> None:
+        """Before the structure critic's first judgement: show it select_samples of G's samples,
+        what the first batch is judged against."""
+        if self.structure is not None and self.structure.generated is None:
+            self.structure.observe(phrase_rates(self.tokenizer, self._generate(self.cfg.train.select_samples)[0]))
+
+    def _form_rewards(self, samples: torch.Tensor, metrics: dict[str, Any]) -> torch.Tensor:
+        """(B,) the structure critic's probability of real for (B, T) ``samples``, which it then
+        observes."""
+        rates = phrase_rates(self.tokenizer, samples)
+        form = self.structure(rates).to(samples.device)
+        self.structure.observe(rates)
+        metrics.update(form_reward=float(form.mean()), sample_phrase_rep=float(rates.mean()))
+        return form
+
+    def _policy_update(self, samples: torch.Tensor, place: torch.Tensor | None, rewards: torch.Tensor,
+                       metrics: dict[str, Any]) -> None:
+        """One step of G on (B, T) ``samples`` (drawn from ``place``) and their (B, T) ``rewards``:
+        advantages and the KL tie to the MLE model."""
+        tc = self.cfg.train
         self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
         self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
         inputs = self.G.shifted_inputs(samples)
@@ -541,14 +571,12 @@ class Trainer:
             with torch.no_grad():
                 reference_logits = self.reference(inputs, None, samples, place)[0]
             kl = kl_per_token(logits, reference_logits)
-        adv = advantages(total, tc.pg_baseline, tc.pg_normalize)
+        adv = advantages(rewards, tc.pg_baseline, tc.pg_normalize)
         loss = policy_gradient_loss(token_log_probs(drawn, samples), adv, kl, tc.kl_coef)
         self._optimizer_step(loss, self.pg_opt, self.G.parameters(), tc.grad_clip)
-        update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
-        metrics.update(pg_loss=loss.item(), mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
+        metrics["pg_loss"] = loss.item()
         if kl is not None:
             metrics["kl_mle"] = float(kl.detach().mean())
-        return rewards
 
     @torch.no_grad()
     def _d_accuracy(self, fake_prob: torch.Tensor) -> dict[str, float]:

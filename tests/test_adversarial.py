@@ -192,6 +192,36 @@ def test_structure_reward_trains_and_resumes_with_the_critic(tiny_dataset, tmp_p
         apply_overrides(make_run_config("tiny", 40, 16), ["structure_reward=-1"])
 
 
+def test_form_steps_move_g_on_the_form_critics_reward_without_rollouts(tiny_dataset, tmp_path, monkeypatch):
+    """``form_steps``: per round, that many more policy-gradient steps on fresh batches judged by
+    the structure critic alone: D's rollouts run once per g-step only, the critic sees every
+    batch, and G ends elsewhere than without them (same seed)."""
+    from seqgan_music import trainer as trainer_module
+
+    calls = {"rollouts": 0, "observed": 0}
+    real_rollouts, real_observe = trainer_module.rollout_rewards, StructureCritic.observe
+
+    def counting_rollouts(*args, **kwargs):
+        calls["rollouts"] += 1
+        return real_rollouts(*args, **kwargs)
+
+    def counting_observe(self, rates):
+        calls["observed"] += 1
+        return real_observe(self, rates)
+
+    monkeypatch.setattr(trainer_module, "rollout_rewards", counting_rollouts)
+    monkeypatch.setattr(StructureCritic, "observe", counting_observe)
+    plain = ["adv_rounds=2", "d_max_acc=1", "select_latest=true", "structure_reward=1"]
+    with_steps = _trainer(tiny_dataset, tmp_path / "a", plain + ["form_steps=3"])
+    assert with_steps.run() == "done"
+    assert calls == {"rollouts": 2, "observed": 1 + 2 * 4}  # the first look, then each g-step's batch and 3 more
+    without = _trainer(tiny_dataset, tmp_path / "b", plain + ["form_steps=0"])
+    assert without.run() == "done"
+    assert not _weights_equal(with_steps.G.state_dict(), without.G.state_dict())
+    with pytest.raises(UserError, match="form_steps"):
+        apply_overrides(make_run_config("tiny", 40, 16), ["form_steps=-1"])
+
+
 def test_schedule_without_mle_epochs_selects_from_the_start_of_the_adversarial_phase(tiny_dataset, tmp_path):
     trainer = _trainer(tiny_dataset, tmp_path, ["mle_epochs=0", "adv_rounds=2", "select_nll_budget=100"])
     assert trainer.run() == "done"
