@@ -535,11 +535,14 @@ class Trainer:
 
     def _form_step(self, metrics: dict[str, Any]) -> None:
         """One policy-gradient step on the structure critic's reward alone (no rollouts, no D): a
-        fresh batch, every token of a sample rewarded with its form."""
+        fresh batch, every token of a sample rewarded with its form. Its numbers go to
+        ``metrics`` as ``form_step_*``, so the g-step's own stay as they were."""
         self._observe_first_samples()
         samples, place = self._generate(self.cfg.train.batch_size // self.dist.world)
-        form = self._form_rewards(samples, metrics)
-        self._policy_update(samples, place, form[:, None].expand(samples.shape), metrics)
+        own: dict[str, Any] = {}
+        form = self._form_rewards(samples, own)
+        self._policy_update(samples, place, form[:, None].expand(samples.shape), own)
+        metrics.update({f"form_step_{k}": v for k, v in own.items()})
 
     def _observe_first_samples(self) -> None:
         """Before the structure critic's first judgement: show it select_samples of G's samples,

@@ -195,7 +195,8 @@ def test_structure_reward_trains_and_resumes_with_the_critic(tiny_dataset, tmp_p
 def test_form_steps_move_g_on_the_form_critics_reward_without_rollouts(tiny_dataset, tmp_path, monkeypatch):
     """``form_steps``: per round, that many more policy-gradient steps on fresh batches judged by
     the structure critic alone: D's rollouts run once per g-step only, the critic sees every
-    batch, and G ends elsewhere than without them (same seed)."""
+    batch, each token's reward is its sample's form, G moves, and the g-step's own numbers stay
+    logged beside the form steps' (``form_step_*``)."""
     from seqgan_music import trainer as trainer_module
 
     calls = {"rollouts": 0, "observed": 0}
@@ -215,9 +216,21 @@ def test_form_steps_move_g_on_the_form_critics_reward_without_rollouts(tiny_data
     with_steps = _trainer(tiny_dataset, tmp_path / "a", plain + ["form_steps=3"])
     assert with_steps.run() == "done"
     assert calls == {"rollouts": 2, "observed": 1 + 2 * 4}  # the first look, then each g-step's batch and 3 more
-    without = _trainer(tiny_dataset, tmp_path / "b", plain + ["form_steps=0"])
-    assert without.run() == "done"
-    assert not _weights_equal(with_steps.G.state_dict(), without.G.state_dict())
+    adv = [m for m in _metrics(tmp_path / "a") if m["phase"] == "adversarial"]
+    assert all(0 < m["form_step_form_reward"] < 1 and "pg_loss" in m and "form_step_pg_loss" in m for m in adv)
+    # one form step by hand: every token of a sample gets the critic's judgement of it, and G moves
+    judged, updates = [], []
+    real_call, real_update = StructureCritic.__call__, with_steps._policy_update
+    monkeypatch.setattr(StructureCritic, "__call__", lambda self, rates: judged.append(real_call(self, rates)) or judged[-1])
+    monkeypatch.setattr(with_steps, "_policy_update",
+                        lambda samples, place, rewards, m: updates.append(rewards) or real_update(samples, place, rewards, m))
+    before = {k: v.clone() for k, v in with_steps.G.state_dict().items()}
+    metrics = {}
+    with_steps._form_step(metrics)
+    (rewards,) = updates
+    assert rewards.shape == (16, 16) and torch.equal(rewards, judged[-1][:, None].expand(16, 16))
+    assert not _weights_equal(before, with_steps.G.state_dict())
+    assert set(metrics) == {"form_step_form_reward", "form_step_sample_phrase_rep", "form_step_pg_loss", "form_step_kl_mle"}
     with pytest.raises(UserError, match="form_steps"):
         apply_overrides(make_run_config("tiny", 40, 16), ["form_steps=-1"])
 
