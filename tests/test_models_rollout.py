@@ -317,7 +317,9 @@ def test_native_head_equals_discriminator_classify():
     with torch.no_grad():
         expected = real_probability(d.classify(features))
         fused = _native_head(d, rows=1024)(features)
-    assert expected.std() > 0.1 and torch.allclose(fused, expected, atol=2e-6)
+    # float32 sums of ~100 products of logits in the tens: the two matmul kernels' rounding differs
+    # by up to ~1e-5 on CPUs with AVX-512 (seen 8e-6)
+    assert expected.std() > 0.1 and torch.allclose(fused, expected, atol=3e-5)
     with pytest.raises(ValueError, match="inconsistent"):
         native.highway_real_prob(torch.zeros(4, 7), features[:4], torch.zeros(4), 0.0, torch.zeros(4))
 
