@@ -30,9 +30,9 @@ CONFIGS = {
     "tune": dict(batch=64, seq_len=128, vocab=39, embed=32, hidden=64, rollouts=16, d_embed=32, table="cpu"),
     # the tune preset's model on the bars encoding: 8 bars of 4/4 with bar lines (T 136, V 52 with
     # 13 BAR tokens from id 39), G with the bar features (position, bar number, bars left, lookback
-    # 1/2/4/8 bars) and the copy path
+    # 1/2/4/8 bars with copy runs) and the copy path
     "bars": dict(batch=64, seq_len=136, vocab=52, embed=64, hidden=128, rollouts=16, d_embed=32, table="cpu",
-                 bar_tokens=list(range(39, 52)), lookback=[1, 2, 4, 8], copy=True, bars_left=True),
+                 bar_tokens=list(range(39, 52)), lookback=[1, 2, 4, 8], copy=True, bars_left=True, copy_runs=True),
 }
 
 
@@ -40,7 +40,8 @@ def build_models(spec: dict, device: torch.device) -> tuple[Generator, Discrimin
     torch.manual_seed(0)
     gen = Generator(GeneratorConfig(vocab_size=spec["vocab"], embed_dim=spec["embed"], hidden_dim=spec["hidden"],
                                     bar_tokens=spec.get("bar_tokens", []), lookback_bars=spec.get("lookback", []),
-                                    copy_bars=spec.get("copy", False), bars_left=spec.get("bars_left", False)))
+                                    copy_bars=spec.get("copy", False), bars_left=spec.get("bars_left", False),
+                                    copy_runs=spec.get("copy_runs", False)))
     if spec["table"] == "paper":
         widths, nums = paper_filter_table(spec["seq_len"])
         dcfg = DiscriminatorConfig(vocab_size=spec["vocab"], seq_len=spec["seq_len"], embed_dim=spec["d_embed"],

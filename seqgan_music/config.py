@@ -87,6 +87,7 @@ class GeneratorConfig:
     bars_left: bool = False  # with bar_position: a feature for the bars left before the tune's END (the tune's length is given)
     lookback_bars: list[int] = field(default_factory=lambda: [1, 2, 4])  # with bar tokens: inputs from the same place k bars back
     copy_bars: bool = False  # with lookback: a learnt logit bonus for each lookback token (a copy path for repeats)
+    copy_runs: bool = False  # with lookback: each lookback input also says how long the copy of that bar has run
     dropout: float = 0.0  # dropout on the LSTM's inputs and outputs in teacher-forced MLE training (0: off)
 
     def validate(self) -> None:
@@ -250,10 +251,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                     STABLE_ADVERSARIAL, mle_epochs=15, d_pretrain_rounds=5, d_epochs=2, adv_rounds=40, d_steps=1,
                     d_samples=1000, rollout_num=8, batch_size=32)),
     "tune": dict(label="Whole tunes (CPU)", generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True, dropout=0.4,
-                                                        lookback_bars=[1, 2, 4, 8]),
+                                                        lookback_bars=[1, 2, 4, 8], copy_runs=True),
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
                      # 2-core CPU: G with room for form, dropout against out-of-key notes, so twice the epochs,
-                     # and a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most);
+                     # a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most) that
+                     # says how long each copy has run (copies of the bar before broke off early);
                      # the newest eligible round is kept (the rounds add the phrase repetition), and the
                      # phrase-repetition critic joins D's reward (D barely sees form)
                      STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_epochs=30, d_pretrain_rounds=5,

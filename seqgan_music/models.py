@@ -88,7 +88,7 @@ class Generator(nn.Module):
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
         features = cfg.bar_tokens and (cfg.bar_position or cfg.lookback_bars)
         self.context = BarContext(cfg.bar_tokens, cfg.lookback_bars if features else [], cfg.vocab_size,
-                                  cfg.bar_position, cfg.max_bars, cfg.bars_left) if features else None
+                                  cfg.bar_position, cfg.max_bars, cfg.bars_left, cfg.copy_runs) if features else None
         self.bar_features = nn.Embedding(self.context.size, cfg.embed_dim) if self.context else None
         if self.context is not None and self.context.bars_left:
             with torch.no_grad():  # training windows always know their tune's length, so this row stays 0:
@@ -291,7 +291,7 @@ class ContextGates:
         """Note the tokens just drawn at ``column`` of (R, > column) ``tokens`` in ``tracker``; ->
         (R, 4H) input gates for predicting column + 1: ``token_gates`` (those tokens' table rows)
         plus the features', and the (R, F) feature ids of column + 1."""
-        tracker.advance(tokens[:, column], column)
+        tracker.advance(tokens, column)
         ids = tracker.features(tokens, column + 1)
         return self._sum(ids, token_gates), ids
 

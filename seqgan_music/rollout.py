@@ -156,9 +156,7 @@ class _BarBuffers:
         self.policy = policy
         self.ids_before, self.before = policy.context.teacher_forced(samples, place)  # (B, T, F); row b * T + t
         self.index = torch.arange(B, device=samples.device) * T  # rows of position 0
-        depth = self.before.bars.shape[1]
-        self.state = BarTracker(policy.context, samples.new_empty(rows, depth),
-                                *(samples.new_empty(rows) for _ in range(3)))
+        self.state = BarTracker(policy.context, *(samples.new_empty(rows, *t.shape[1:]) for t in self.before.tensors()))
         self.ids = samples.new_empty(rows, self.ids_before.shape[2])
 
     def join(self, start: int, end: int, prefix: int) -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from seqgan_music import native, rollout
+from seqgan_music.bar_context import BarContext
 from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
 from seqgan_music.models import (
     Discriminator,
@@ -468,11 +469,12 @@ def test_native_kernels_live_in_a_private_verified_cache(tmp_path):
 
 
 @pytest.mark.slow
-def test_batched_completions_with_bar_features_match_exact():
-    """A generator with bar features (position in the bar, bar number, lookback 1 bar; token 2 is a bar line):
-    the rollout engine's step-by-step features give the distribution that teacher forcing defines,
-    and the sequential reference agrees."""
-    g = bar_gen()
+@pytest.mark.parametrize("copy_runs", [False, True])
+def test_batched_completions_with_bar_features_match_exact(copy_runs):
+    """A generator with bar features (position in the bar, bar number, lookback 1 bar, with or
+    without copy runs; token 2 is a bar line): the rollout engine's step-by-step features give the
+    distribution that teacher forcing defines, and the sequential reference agrees."""
+    g = bar_gen(copy_runs=copy_runs)
     samples = torch.tensor([[2, 1, 0, 2, 1, 0], [2, 0, 1, 1, 2, 0]])
     T = samples.shape[1]
     batched = batched_completions(samples, g, 4000, torch.Generator().manual_seed(1))
@@ -482,6 +484,8 @@ def test_batched_completions_with_bar_features_match_exact():
             exact = exact_completion_probs(g, samples[b, :p], T, 3)
             assert tv(empirical(batched[p - 1, :, b], p), exact) < 0.07
             assert tv(empirical(seq[p - 1, :, b], p), exact) < 0.22
+    if copy_runs:
+        return
     plain = exact_completion_probs(g, samples[0, :3], T, 3)
     for weights in (g.copy.bias, g.copy.weight, g.bar_features.weight):  # each matters: without it the law changes
         kept = weights.data.clone()
@@ -490,12 +494,12 @@ def test_batched_completions_with_bar_features_match_exact():
         weights.data.copy_(kept)
 
 
-def bar_gen(seed: int = 0) -> Generator:
-    """V 3 with token 2 a bar line; bar features with a lookback of 1 bar and the copy path;
-    sharpened weights."""
+def bar_gen(seed: int = 0, copy_runs: bool = False) -> Generator:
+    """V 3 with token 2 a bar line; bar features with a lookback of 1 bar (with ``copy_runs``: and
+    its copy runs) and the copy path; sharpened weights."""
     torch.manual_seed(seed)
     g = Generator(GeneratorConfig(vocab_size=3, embed_dim=4, hidden_dim=8, bar_tokens=[2], lookback_bars=[1],
-                                  copy_bars=True))
+                                  copy_bars=True, copy_runs=copy_runs))
     with torch.no_grad():
         for table in (g.embedding, g.bar_features):
             table.weight.mul_(3)
@@ -505,13 +509,18 @@ def bar_gen(seed: int = 0) -> Generator:
     return g
 
 
-def test_step_by_step_bar_features_equal_teacher_forcing():
+@pytest.mark.parametrize("copy_runs", [False, True])
+def test_step_by_step_bar_features_equal_teacher_forcing(copy_runs):
     """The tracker that sampling and rollouts use gives, at every column and from any start, the
     feature ids teacher forcing computes for the same sequences, from any first bar number; with a
-    lookback as far as the ``tune`` preset's (8 bars)."""
+    lookback as far as the ``tune`` preset's (8 bars), and copy runs of every length."""
     g = Generator(GeneratorConfig(vocab_size=9, embed_dim=4, hidden_dim=8, bar_tokens=[6, 7, 8], lookback_bars=[1, 2, 8],
-                                  bars_left=True))
-    tokens = torch.randint(0, 9, (16, 40), generator=torch.Generator().manual_seed(0))
+                                  bars_left=True, copy_runs=copy_runs))
+    rng = torch.Generator().manual_seed(0)
+    bar = torch.cat([torch.tensor([6]), torch.randint(0, 6, (4,), generator=rng)])
+    tokens = torch.randint(0, 9, (16, 40), generator=rng)
+    copies = torch.rand(16, 40, generator=rng) < torch.linspace(0, 0.95, 16)[:, None]  # some rows mostly one bar
+    tokens = torch.where(copies, bar.repeat(8), tokens)
     middle = torch.stack([torch.arange(16) * 3, torch.arange(16) * 2], 1)  # some tunes shorter than their windows
     for place in (None, middle):  # windows from the start of tunes of unknown length, or from the middle
         ids = g.context.teacher_forced(tokens, place)[0]
@@ -519,13 +528,25 @@ def test_step_by_step_bar_features_equal_teacher_forcing():
             tracker = g.context_gates().tracker(tokens, start, place)
             for t in range(start, 39):
                 assert torch.equal(tracker.features(tokens, t), ids[:, t]), (start, t)
-                tracker.advance(tokens[:, t], t)
+                tracker.advance(tokens, t)
 
 
-def test_sampling_with_bar_features_follows_the_models_law():
+def test_copy_runs_count_the_tokens_that_repeat_the_bar_before():
+    """The copy run before each position: the tokens just before it that equal their counterpart
+    one bar back (bar lines included), 0 where there is no bar before or the last one did not."""
+    context = BarContext([3], [1], vocab_size=4, copy_runs=True)
+    tokens = torch.tensor([[3, 0, 1, 2, 3, 0, 1, 0, 3, 0, 1, 0]])
+    ids, state = context.teacher_forced(tokens)
+    assert state.run[:, 0].tolist() == [0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 2, 3]
+    level = (ids[0, :, -1] - context.offsets[-1]) // 5  # the run's bin: 0, 1, 2-3, 4-7, ...
+    assert level.tolist() == [0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 2, 2]
+
+
+@pytest.mark.parametrize("copy_runs", [False, True])
+def test_sampling_with_bar_features_follows_the_models_law(copy_runs):
     """Generator.sample (step by step, with the tracker) draws 4-token sequences with the
     probabilities teacher forcing assigns them."""
-    g = bar_gen()
+    g = bar_gen(copy_runs=copy_runs)
     drawn = g.sample(8000, 4, generator=torch.Generator().manual_seed(3))
     assert tv(empirical(drawn, 0), exact_completion_probs(g, torch.zeros(0, dtype=torch.long), 4, 3)) < 0.06
 
