@@ -50,6 +50,7 @@ class BarContext:
                  max_bars: int = 16, bars_left: bool = False, copy_runs: bool = False):
         self.lookback_bars = list(lookback_bars)
         self.copy_runs = copy_runs
+        self.run_edges = torch.tensor(RUN_EDGES)
         levels = len(RUN_EDGES) + 1 if copy_runs else 2  # of the lookback's second part
         self.none = vocab_size  # lookback id when the bar k back does not exist
         self.position = position
@@ -92,7 +93,7 @@ class BarContext:
             back = bars[:, self.lookback_bars]  # (R, K)
             found = self._counterparts(tokens, rows, offset, back)
             if self.copy_runs:
-                level = torch.bucketize(run, torch.tensor(RUN_EDGES, device=run.device), right=True)
+                level = torch.bucketize(run, self.run_edges.to(run.device), right=True)
             else:
                 last = (column - 1).clamp(min=0)
                 before = self._counterparts(tokens, rows, offset - 1, back)  # the previous token's counterparts
@@ -141,7 +142,6 @@ class BarContext:
             else bars.new_zeros(B * T, len(self.lookback_bars))
         state = BarTracker(self, bars, slot.reshape(-1), tune_bars.reshape(-1), total, run)
         return self.features(tokens, rows, column, *state.tensors()).view(B, T, -1), state
-
 
 
 def _runs(copied: torch.Tensor) -> torch.Tensor:
