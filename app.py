@@ -26,8 +26,8 @@ import streamlit as st
 import torch
 
 from seqgan_music.checkpoint import LAST, MODELS, check_progress, read_checkpoint
+from seqgan_music.config import DEFAULT_DRAFTS, make_run_config
 from seqgan_music.config import PRESETS as RUN_PRESETS
-from seqgan_music.config import make_run_config
 from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
@@ -435,6 +435,10 @@ def generate_tab(ws: str) -> None:
                                "pre-training. Last: the end of training.")
     cols = st.columns(5)
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
+    drafts = cols[0].number_input("Drafts per melody", 1, 16, DEFAULT_DRAFTS, key="gen_drafts",
+                                  help="melodies drawn for each one shown; the one kept is likelier the more its "
+                                       "phrase repetition is like the training tunes' than like the model's "
+                                       "(models trained since 2026-11-27; 1: each melody as drawn)")
     bars = cols[1].number_input("Length in bars", 1, 32, 4, key="gen_bars",
                                 help="with a primer: the length of the new part, after the primer")
     model_ends = cols[1].checkbox("The model ends the tune", False, key="gen_model_ends",
@@ -464,7 +468,7 @@ def generate_tab(ws: str) -> None:
             save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], int(num), int(bars),
                                          None if meter == AS_LEARNT else meter, float(temperature), int(top_k),
                                          int(seed), float(qpm), INSTRUMENTS[instrument], primer_file, colour, tonic,
-                                         None if key == AS_LEARNT else parse_key(key), model_ends))
+                                         None if key == AS_LEARNT else parse_key(key), model_ends, int(drafts)))
         except UserError as exc:
             st.error(str(exc))
     if (generated := load_generated(ws)) is not None:
@@ -514,7 +518,7 @@ def load_generated(ws: str) -> dict | None:
 
 
 def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, program, primer_file, colour,
-              tonic, key=None, model_ends=False) -> dict:
+              tonic, key=None, model_ends=False, drafts=1) -> dict:
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     primer = None
@@ -525,7 +529,7 @@ def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, p
     meter = choose_meter(run, primer, meter)
     steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer), meter or "4/4")
     tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic, meter=meter,
-                             key=key, model_ends=model_ends)
+                             key=key, model_ends=model_ends, drafts=drafts)
     melodies = []
     for i, row in enumerate(tokens):
         row = torch.from_numpy(tok.tune_part(row.numpy()))  # a tune the model ended: up to its END

@@ -5,7 +5,9 @@ A checkpoint is a dict of plain values and tensors (no pickled objects)::
     format, version, run_config (dict), tokenizer (dict or None), progress (units done), units,
     generator, discriminator, rollout, reference (the frozen MLE generator), best_generator (state
     dicts), selection (the MLE model's judgement, best score and unit), g_opt (MLE), pg_opt (policy
-    gradient), d_opt (optimizer state dicts), rng (torch and trainer generator states), nonfinite
+    gradient), d_opt (optimizer state dicts), rng (torch and trainer generator states), nonfinite,
+    structure (the form critic's state), form_real (the training windows' phrase-repetition
+    histograms, :func:`structure_critic.real_form`; None without a tokenizer or before drafts existed)
 
 ``load_checkpoint`` uses ``torch.load(weights_only=True)``, so a crafted file cannot run code,
 then checks the format, the configs and every tensor shape before anything uses it.
@@ -24,6 +26,7 @@ from seqgan_music.config import RunConfig, from_dict, to_dict
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_bytes
 from seqgan_music.models import Discriminator, Generator
+from seqgan_music.structure_critic import BINS
 from seqgan_music.tokenizer import Tokenizer
 
 FORMAT = "seqgan-music"
@@ -77,6 +80,7 @@ def load_checkpoint(path: str, device: str | torch.device = "cpu") -> LoadedRun:
     if tokenizer is not None and tokenizer.vocab_size != cfg.generator.vocab_size:
         raise UserError(f"{path}: tokenizer vocabulary ({tokenizer.vocab_size}) does not match the generator's")
     check_progress(state, path)
+    _check_form(state.get("form_real"), path, cfg.discriminator.seq_len)
     models = []
     for cls, sub_cfg, what in ((Generator, cfg.generator, "generator"), (Discriminator, cfg.discriminator, "discriminator")):
         with torch.device("meta"):  # shapes without memory: a small file cannot make us allocate what it declares
@@ -93,6 +97,20 @@ def check_progress(state: dict[str, Any], path: str) -> tuple[int, int]:
     if not (type(progress) is int and type(units) is int and 0 <= progress <= units):
         raise UserError(f"{path}: progress and units must be counts with progress <= units")
     return progress, units
+
+
+def _check_form(form: Any, path: str, seq_len: int) -> None:
+    """None, or :func:`structure_critic.real_form`'s dict: increasing lengths up to T, each with
+    BINS shares in (0, 1]."""
+    if form is None:
+        return
+    lengths, histograms = (form.get("lengths"), form.get("histograms")) if isinstance(form, dict) else (None, None)
+    if not (isinstance(lengths, list) and isinstance(histograms, list) and 0 < len(lengths) == len(histograms)
+            and all(type(n) is int for n in lengths) and lengths[0] > 0 and lengths == sorted(set(lengths))
+            and lengths[-1] == seq_len and all(isinstance(h, list) and len(h) == BINS
+                                               and all(isinstance(v, float) and 0 < v <= 1 for v in h) for h in histograms)):
+        raise UserError(f"{path}: form_real must give increasing window lengths up to {seq_len}, each with {BINS} "
+                        "shares in (0, 1]")
 
 
 def _check_weights(expected: dict[str, torch.Tensor], weights: Any, path: str, what: str) -> None:

@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 
-from seqgan_music.config import ENCODING_NAMES, PRESETS
+from seqgan_music.config import DEFAULT_DRAFTS, ENCODING_NAMES, PRESETS
 from seqgan_music.errors import UserError, printable
 from seqgan_music.fileio import check_writable_dir
 
@@ -142,6 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.device import resolve_device
+    from seqgan_music.drafts import can_judge
     from seqgan_music.generate import (
         FORMATS,
         choose_meter,
@@ -174,7 +175,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         steps = args.steps or 4 * run.config.discriminator.seq_len
     tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer,
                              end_on_tonic=args.end_on_tonic, meter=meter,
-                             key=None if args.key is None else parse_key(args.key), model_ends=args.model_ends)
+                             key=None if args.key is None else parse_key(args.key), model_ends=args.model_ends,
+                             drafts=args.drafts)
+    if args.drafts > 1 and not can_judge(run):
+        print(f"note: {args.run_dir} was trained before drafts were judged (it has no phrase statistics of its "
+              "training tunes), so each melody is its first draft", file=sys.stderr)
     paths = write_melodies(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program, formats=formats)
     print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({'at most ' * args.model_ends}{steps} "
           f"new steps each" + (f" after a primer of {primer_steps})" if primer_steps else ")"))
@@ -197,7 +202,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_run(args.run_dir, args.data, num=args.num, temperatures=args.temperature or [0.8, 0.9, 1.0, 1.1],
                           max_refs=args.max_refs, seed=args.seed, device=resolve_device(args.device),
-                          critic_runs=args.critic_runs)
+                          critic_runs=args.critic_runs, drafts=args.drafts)
     print(json.dumps(result, indent=1) if args.json else format_report(result))
     return 0
 
@@ -348,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "its tune's length, trained since 2026-11-27, is asked for that length and ends there)")
     gp.add_argument("--end-on-tonic", action="store_true",
                     help="draw 4 candidates per melody and prefer those whose last note is the tonic of their key")
+    gp.add_argument("--drafts", type=int, default=DEFAULT_DRAFTS,
+                    help=f"melodies drawn per melody kept, the keeper picked by the form critic: likelier the more "
+                         f"its phrase repetition is like the training tunes' than like the model's (default "
+                         f"{DEFAULT_DRAFTS}; 1: every melody as drawn)")
     gp.add_argument("--temperature", type=float, default=1.0)
     gp.add_argument("--top-k", type=int, default=0)
     gp.add_argument("--seed", type=int, default=0)
@@ -369,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--seed", type=int, default=0)
     ep.add_argument("--critic-runs", type=int, default=1,
                     help="critics of different seeds per row, averaged (their spread: critic_sd); default 1")
+    ep.add_argument("--drafts", type=int, default=1,
+                    help="with K > 1, each model's rows are followed by rows of melodies kept from K drafts each, "
+                         "as generate --drafts K keeps them (label 'MODEL xK'); default 1: none")
     ep.add_argument("--json", action="store_true")
     ep.add_argument("--device", default="auto")
     ep.set_defaults(func=cmd_evaluate)

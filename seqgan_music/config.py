@@ -23,6 +23,7 @@ MAX_SEQ_LEN = 4096
 
 
 ENCODING_NAMES = ("melody", "bars", "paper")
+DEFAULT_DRAFTS = 4  # melodies generate and the app draw per melody they keep (drafts.py)
 
 
 def _check_vocab(vocab_size: int) -> None:

@@ -191,6 +191,21 @@ def windows_of(tokenizer: Tokenizer, tokens: np.ndarray, ends: bool = True) -> t
     return np.stack(windows).astype(np.int16), place.astype(np.int16)
 
 
+def covering_starts(tokens: np.ndarray, T: int, bar_tokens: list[int]) -> list[int]:
+    """Starts of windows of T that cover all of ``tokens``: every T tokens, the last one ending at
+    the end; with bar lines, each at the latest bar line that leaves no gap."""
+    L = len(tokens)
+    bars = np.flatnonzero(np.isin(tokens, bar_tokens)) if bar_tokens else np.zeros(0, np.int64)
+    if not len(bars) or bars[0] != 0:
+        starts = list(range(0, max(L - T, 0) + 1, T))
+        return starts + ([L - T] if starts[-1] + T < L else [])
+    starts = [0]
+    while starts[-1] + T < L:
+        latest = int(bars[bars <= starts[-1] + T].max())  # a bar line inside the window or at its end
+        starts.append(latest if latest > starts[-1] else starts[-1] + T)
+    return starts
+
+
 def split_pieces(n: int, valid_fraction: float, seed: int) -> np.ndarray:
     """(n,) bool, True for validation pieces: a seeded shuffle by piece, never by window."""
     is_valid = np.zeros(n, dtype=bool)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ import torch
 from seqgan_music.checkpoint import BEST, LAST, MLE
 from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.dataset import load_dataset, windows_of
+from seqgan_music.drafts import keep_drafts
 from seqgan_music.errors import UserError
 from seqgan_music.generate import load_run
 from seqgan_music.markov import MarkovChain
@@ -148,12 +150,13 @@ class _Reference:
 
 def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8, 0.9, 1.0, 1.1),
                  max_refs: int = 10000, seed: int = 0, device: str | torch.device = "cpu",
-                 markov_order: int = 4, critic_runs: int = 1) -> dict:
+                 markov_order: int = 4, critic_runs: int = 1, drafts: int = 1) -> dict:
     """Metrics for the MLE, best and last checkpoints of ``run_dir`` on the dataset ``data_dir``,
     then the Markov baseline and the real floor (at temperature None); each row's critic is the
-    mean of ``critic_runs`` critics (seeds ``seed``, ``seed + 1``, ...)."""
-    if critic_runs < 1:
-        raise UserError(f"--critic-runs must be at least 1, not {critic_runs}")
+    mean of ``critic_runs`` critics (seeds ``seed``, ``seed + 1``, ...). With ``drafts`` K > 1,
+    each model row is followed by one of windows kept from K drafts each (:mod:`seqgan_music.drafts`)."""
+    if critic_runs < 1 or drafts < 1:
+        raise UserError(f"--critic-runs and --drafts must be at least 1, not {critic_runs} and {drafts}")
     ds = load_dataset(data_dir)
     tok = ds.tokenizer
     if not os.path.exists(os.path.join(run_dir, MLE)):
@@ -170,33 +173,48 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
         run = load_run(run_dir, device, which)
         if run.tokenizer != tok:
             raise UserError(f"{run_dir}: trained with another tokenizer than {data_dir}")
-        T = run.config.discriminator.seq_len
         with torch.no_grad():
             valid_nll = float(run.generator.nll(ds.valid.to(device), ds.valid_place.to(device)))
         if tok.end_token is not None:
             lengths[label] = tune_lengths(run, num, seed, real_bars, train_bars)
         for temp in temperatures:
-            # the model's own windows: with bar lines it places them itself, in the metres it picks;
-            # from the bar numbers of random validation windows, and never ending a tune, as those
-            gen = torch.Generator(device=run.generator.out.weight.device).manual_seed(seed)
-            place = None
-            if run.generator.context is not None:
-                pick = np.random.default_rng(seed).integers(len(ref.valid_place), size=num)
-                place = torch.from_numpy(ref.valid_place[pick]).to(run.generator.out.weight.device)
-            with eval_mode(run.generator), never_drawing(run.generator, tok.end_token):
-                samples = run.generator.sample(num, T, temp, generator=gen, place=place).cpu().numpy()
-            rows.append(ref.row(label, temp, samples, valid_nll, seed=seed))
+            rows.append(ref.row(label, temp, model_windows(run, ref, num, temp, seed), valid_nll, seed=seed))
+            if drafts > 1:
+                windows = torch.from_numpy(model_windows(run, ref, num * drafts, temp, seed))
+                kept = keep_drafts(run, windows, drafts, partial(fresh_windows, run, ref, temp, seed + 1), seed).numpy()
+                rows.append(ref.row(f"{label} x{drafts}", temp, kept, valid_nll, seed=seed))
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
     rows.append(ref.row(f"Markov-{markov_order}", 1.0, chain.sample(num, tok.config.seq_len, seed), float("nan"), seed=seed))
     real, real_groups, _ = piece_windows(ds.pieces, ~ds.piece_is_valid, tok)
     pick = np.random.default_rng(seed).permutation(len(real))[:num]
     rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
-    return {"run": run_dir, "data": data_dir, "num": num, "critic_runs": critic_runs, "references": len(ref.refs),
+    return {"run": run_dir, "data": data_dir, "num": num, "critic_runs": critic_runs, "drafts": drafts, "references": len(ref.refs),
             "valid_windows": len(ref.valid),
             "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
             "valid_structure_mean": {k: float(np.nanmean(v)) for k, v in ref.valid_structure.items()},
             "rows": rows, "tune_bars": lengths and {"valid": {**length_summary(real_bars), "tonic": real_tonic}, **lengths,
                                                     "real": length_row(train_bars, 1.0, real_bars, train_tonic)}}
+
+
+def model_windows(run, ref: _Reference, count: int, temperature: float, seed: int) -> np.ndarray:
+    """(count, T) windows the run's generator samples at ``temperature``: with bar lines it places
+    them itself, in the metres it picks; from the bar numbers of random validation windows, and
+    never ending a tune, as those."""
+    device = run.generator.out.weight.device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    place = None
+    if run.generator.context is not None:
+        pick = np.random.default_rng(seed).integers(len(ref.valid_place), size=count)
+        place = torch.from_numpy(ref.valid_place[pick]).to(device)
+    with eval_mode(run.generator), never_drawing(run.generator, ref.tokenizer.end_token):
+        return run.generator.sample(count, run.config.discriminator.seq_len, temperature, generator=gen,
+                                    place=place).cpu().numpy()
+
+
+def fresh_windows(run, ref: _Reference, temperature: float, seed: int, count: int, length: int) -> torch.Tensor:
+    """:func:`model_windows` as (count, length) ids: the sampler :func:`keep_drafts` tops G's
+    histogram up with (``length`` is T, as the windows judged)."""
+    return torch.from_numpy(model_windows(run, ref, count, temperature, seed))[:, :length]
 
 
 def tune_lengths(run, num: int, seed: int, real_bars: np.ndarray, train_bars: np.ndarray) -> dict:

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from seqgan_music.checkpoint import BEST, LAST, MODELS, LoadedRun, load_checkpoint
+from seqgan_music.dataset import covering_starts
+from seqgan_music.drafts import can_judge, keep_drafts
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_bytes, atomic_write_text
 from seqgan_music.melody import SkipPiece, extract_melody
@@ -95,7 +97,7 @@ def parse_key(text: str) -> tuple[int, bool]:
 def generate_tokens(
     run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     primer: torch.Tensor | None = None, end_on_tonic: bool = False, meter: str | None = None,
-    key: tuple[int, bool] | None = None, model_ends: bool = False,
+    key: tuple[int, bool] | None = None, model_ends: bool = False, drafts: int = 1,
 ) -> torch.Tensor:
     """(num, P + steps) token ids: the primer (P tokens, 0 without one) then sampled tokens. With
     ``model_ends`` the model may end a tune at any bar line after its first new bar (the rest of
@@ -106,7 +108,9 @@ def generate_tokens(
     first (:func:`tonic_endings_first`). With bar tokens the new part is whole bars of ``meter``
     (default :func:`choose_meter`): bar lines where that metre puts them, nowhere else. With
     ``key`` (tonic pitch class, major?) the melodies are those the model wrote in that mode,
-    transposed to that tonic (:func:`transposed_to_key`). A model trained on tunes moved to C
+    transposed to that tonic (:func:`transposed_to_key`). With ``drafts`` K > 1, K melodies are
+    drawn (as above) for each one kept, the keeper picked by the form critic
+    (:func:`seqgan_music.drafts.keep_drafts`). A model trained on tunes moved to C
     (``key_to_c``) continues a primer moved to C and moved back with it; without a primer or key,
     its melodies go to keys drawn as often as the training tunes had them (:func:`to_home_keys`)."""
     if num < 1 or steps < 1:
@@ -115,12 +119,16 @@ def generate_tokens(
         raise UserError("--temperature must be positive")
     if top_k < 0:
         raise UserError("--top-k must be 0 (off) or positive")
+    if drafts < 1:
+        raise UserError("--drafts must be at least 1")
     if key is not None and primer is not None and len(primer):
         raise UserError("--key cannot be combined with a primer: the tune continues in the primer's key")
     device = run.generator.out.weight.device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
-    drawn = 4 * num if end_on_tonic or key is not None else num
+    drafts = drafts if can_judge(run) else 1  # a run saved before drafts: each melody as drawn
+    wanted = num * drafts
+    drawn = 4 * wanted if end_on_tonic or key is not None else wanted
     bar_line, end_token = None, run.tokenizer.end_token
     if model_ends and end_token is None:
         raise UserError("this model was trained on data without tune ends, so it cannot end a tune itself; "
@@ -143,13 +151,20 @@ def generate_tokens(
         if primer is not None and len(primer):
             sampled = torch.cat([primer.view(1, -1).expand(drawn, -1).cpu(), sampled], dim=1)
         kept.append(sampled if key is None else transposed_to_key(sampled, run.tokenizer, key))
-        if sum(map(len, kept)) >= num:
+        if sum(map(len, kept)) >= wanted:
             break
     tokens = torch.cat(kept)
-    if len(tokens) < num:
+    if len(tokens) < wanted:
         raise UserError(f"the model wrote only {len(tokens)} of {KEY_ROUNDS * drawn} melodies in a "
-                        f"{'major' if key[1] else 'minor'} key; ask for fewer melodies or the other mode")
-    tokens = tonic_endings_first(tokens, tok, num) if end_on_tonic else tokens[:num]
+                        f"{'major' if key[1] else 'minor'} key; ask for fewer melodies, fewer drafts or the other mode")
+    tokens = tonic_endings_first(tokens, tok, wanted) if end_on_tonic else tokens[:wanted]
+    if drafts > 1:
+        def own_windows(count: int, length: int) -> torch.Tensor:
+            place = asked_place(run, count, length, None, bar_line)
+            return run.generator.sample(count, length, temperature, top_k, None, gen, bar_line, end_token, False,
+                                        place=place)
+
+        tokens = keep_drafts(run, tokens, drafts, own_windows, seed)
     if not tok.config.key_to_c or key is not None:  # (a requested key has been reached already)
         return tokens
     if primer is not None and len(primer):  # back to the primer's key (the primer as it was; a new note
@@ -259,7 +274,7 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     tokens = tokens.to(run.generator.out.weight.device).long()
     L = len(tokens)
     padded = torch.cat([tokens, tokens.new_zeros(T)])
-    starts = _window_starts(tokens.cpu().numpy(), T, run.tokenizer.bar_tokens)
+    starts = covering_starts(tokens.cpu().numpy(), T, run.tokenizer.bar_tokens)
     windows = torch.stack([padded[s : s + T] for s in starts])
     lines = np.isin(tokens.cpu().numpy(), run.tokenizer.bar_tokens)
     place = torch.tensor([[int(lines[:s].sum()), int(lines.sum())] for s in starts], device=tokens.device)
@@ -270,21 +285,6 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     for s, r in zip(starts, rewards):
         out[s : s + T] = r
     return out[:L]
-
-
-def _window_starts(tokens: np.ndarray, T: int, bar_tokens: list[int]) -> list[int]:
-    """Starts of windows of T that cover all of ``tokens``: every T tokens, the last one ending at
-    the end; with bar lines, each at the latest bar line that leaves no gap."""
-    L = len(tokens)
-    bars = np.flatnonzero(np.isin(tokens, bar_tokens)) if bar_tokens else np.zeros(0, np.int64)
-    if not len(bars) or bars[0] != 0:
-        starts = list(range(0, max(L - T, 0) + 1, T))
-        return starts + ([L - T] if starts[-1] + T < L else [])
-    starts = [0]
-    while starts[-1] + T < L:
-        latest = int(bars[bars <= starts[-1] + T].max())  # a bar line inside the window or at its end
-        starts.append(latest if latest > starts[-1] else starts[-1] + T)
-    return starts
 
 
 FORMATS = ("mid", "musicxml", "abc")  # what generate can write per melody

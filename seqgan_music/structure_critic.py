@@ -21,6 +21,8 @@ from seqgan_music.selection import decode_all
 from seqgan_music.tokenizer import Tokenizer
 
 BINS = 10  # equal bins of the phrase-repetition rate over [0, 1]
+FORM_LENGTHS = 8  # real_form's window lengths: T * k / FORM_LENGTHS tokens, k = 1..FORM_LENGTHS
+FORM_WINDOWS = 4096  # most real windows real_form reads (evenly spaced over the training windows)
 
 
 def phrase_rates(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
@@ -28,33 +30,55 @@ def phrase_rates(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
     return np.array([phrase_repetition(notes) for notes in decode_all(tokenizer, windows.cpu().numpy())])
 
 
+def rate_histogram(rates: np.ndarray) -> np.ndarray:
+    """(BINS,) shares of (N,) phrase-repetition ``rates`` per bin, each bin with one extra count
+    (never 0)."""
+    counts = np.histogram(np.clip(rates, 0, 1), bins=BINS, range=(0, 1))[0] + 1.0
+    return counts / counts.sum()
+
+
+def _bins(rates: np.ndarray) -> np.ndarray:
+    return np.minimum((np.clip(rates, 0, 1) * BINS).astype(int), BINS - 1)
+
+
+def real_form(tokenizer: Tokenizer, windows: torch.Tensor) -> dict[str, list]:
+    """What a run saves of its (N, T) real windows' form, for drafts (:mod:`seqgan_music.drafts`):
+    ``lengths`` (FORM_LENGTHS,) tokens, T * k / FORM_LENGTHS, and ``histograms``, the
+    :func:`rate_histogram` of the windows' first ``length`` tokens for each (a melody shorter
+    than T is judged against windows as long as it: shorter ones repeat less)."""
+    windows = windows[:: max(1, -(-len(windows) // FORM_WINDOWS))]
+    T = windows.shape[1]
+    lengths = [T * k // FORM_LENGTHS for k in range(1, FORM_LENGTHS + 1)]
+    return {"lengths": lengths, "histograms": [rate_histogram(phrase_rates(tokenizer, windows[:, :n])).tolist()
+                                               for n in lengths]}
+
+
 class StructureCritic:
-    """The phrase-repetition critic of one run; ``real``: (N,) phrase-repetition rates of real
-    windows (:func:`phrase_rates`); ``memory``: the weight of the older samples' histogram when a
+    """The phrase-repetition critic of one run; ``real``: the (BINS,) :func:`rate_histogram` of
+    real windows' phrase-repetition rates (:func:`phrase_rates`); ``memory``: the weight of the older samples' histogram when a
     batch is folded in."""
 
     def __init__(self, real: np.ndarray, memory: float = 0.9):
         self.memory = memory
-        self.real = self._histogram(real)
+        self.real = np.asarray(real, dtype=float)
         self.generated: np.ndarray | None = None  # (BINS,) shares of G's samples; None before any are observed
-
-    @staticmethod
-    def _histogram(rates: np.ndarray) -> np.ndarray:
-        """(BINS,) shares of ``rates`` per bin, each bin with one extra count (never 0)."""
-        counts = np.histogram(np.clip(rates, 0, 1), bins=BINS, range=(0, 1))[0] + 1.0
-        return counts / counts.sum()
 
     def observe(self, rates: np.ndarray) -> None:
         """Fold G's newest samples' (B,) ``rates`` into the moving histogram of its samples (the
         first batch sets it)."""
-        batch = self._histogram(rates)
+        batch = rate_histogram(rates)
         self.generated = batch if self.generated is None else self.memory * self.generated + (1 - self.memory) * batch
 
     def __call__(self, rates: np.ndarray) -> torch.Tensor:
         """(B,) probability of real in [0, 1] of windows with these phrase-repetition ``rates``,
         judged against the samples observed so far (at least one batch)."""
-        b = np.minimum((np.clip(rates, 0, 1) * BINS).astype(int), BINS - 1)
+        b = _bins(rates)
         return torch.from_numpy(self.real[b] / (self.real[b] + self.generated[b])).float()
+
+    def log_ratio(self, rates: np.ndarray) -> np.ndarray:
+        """(B,) log(p_real / p_gen) of windows with these ``rates`` (the log-odds of :meth:`__call__`)."""
+        b = _bins(rates)
+        return np.log(self.real[b]) - np.log(self.generated[b])
 
     def state(self) -> dict[str, list[float] | None]:
         return {"generated": None if self.generated is None else self.generated.tolist()}

@@ -51,7 +51,7 @@ from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradie
 from seqgan_music.rollout import rollout_rewards, update_rollout_policy
 from seqgan_music.run_folder import RunFolder
 from seqgan_music.selection import Judge, Judgement, collapse_reason, eligible
-from seqgan_music.structure_critic import StructureCritic, phrase_rates
+from seqgan_music.structure_critic import StructureCritic, phrase_rates, rate_histogram, real_form
 from seqgan_music.tokenizer import Tokenizer
 
 Callback = Callable[[dict[str, Any]], None]
@@ -162,7 +162,9 @@ class Trainer:
                            self.valid_place[going_on[1]])
         if (tc.structure_reward or tc.form_steps) and tokenizer is None:
             raise UserError("structure_reward and form_steps need a music dataset (they judge the samples' notes)")
-        self.structure = StructureCritic(phrase_rates(tokenizer, self.real_windows)) if tc.structure_reward or tc.form_steps else None
+        self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.real_windows))) \
+            if tc.structure_reward or tc.form_steps else None
+        self.form_real = None if tokenizer is None else real_form(tokenizer, self.real_windows)  # saved for drafts
         self.stop_early = False
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
@@ -204,6 +206,7 @@ class Trainer:
             reference=self.reference.state_dict(), best_generator=self.best_generator, selection=self.selection,
             g_opt=self.g_opt.state_dict(), pg_opt=self.pg_opt.state_dict(), d_opt=self.d_opt.state_dict(),
             nonfinite=self.nonfinite, structure=self.structure and self.structure.state(),
+            form_real=self.form_real,
             rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
         )
 

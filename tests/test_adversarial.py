@@ -26,7 +26,7 @@ from seqgan_music.metrics import (
 )
 from seqgan_music.policy_gradient import advantages, entropy_per_token, kl_per_token, policy_gradient_loss
 from seqgan_music.selection import Judgement, collapse_reason, eligible
-from seqgan_music.structure_critic import StructureCritic, phrase_rates
+from seqgan_music.structure_critic import StructureCritic, phrase_rates, rate_histogram
 from seqgan_music.trainer import Trainer
 
 # ---------------------------------------------------------------- policy gradient arithmetic
@@ -164,16 +164,18 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
 
 
 def test_structure_critic_is_the_density_ratio_of_real_and_recent_samples_hand_computed():
-    critic = StructureCritic(np.full(10, 0.85))  # real windows: 10 in the bin [0.8, 0.9)
+    critic = StructureCritic(rate_histogram(np.full(10, 0.85)))  # real windows: 10 in the bin [0.8, 0.9)
     critic.observe(np.full(10, 0.05))  # G's samples: 10 in [0, 0.1); with one extra count per bin,
     # real has 11/20 in bin 8 and 1/20 elsewhere, the samples 11/20 in bin 0 and 1/20 elsewhere
     got = critic(np.array([0.85, 0.05, 0.45, 1.0]))
     assert torch.allclose(got, torch.tensor([0.55 / 0.6, 0.05 / 0.6, 0.5, 0.5]))
     critic.observe(np.full(10, 0.85))  # G learnt to repeat: bin 8 = 0.9 * 0.05 + 0.1 * 0.55 = 0.1
     assert torch.allclose(critic(np.array([0.85])), torch.tensor([0.55 / 0.65]))
-    again = StructureCritic(np.full(10, 0.85))
+    again = StructureCritic(rate_histogram(np.full(10, 0.85)))
     again.load_state(critic.state())
     assert torch.equal(again(np.array([0.85, 0.05])), critic(np.array([0.85, 0.05])))
+    p = critic(np.array([0.85, 0.05])).double().numpy()
+    assert np.allclose(critic.log_ratio(np.array([0.85, 0.05])), np.log(p / (1 - p)))
 
 
 def test_structure_reward_trains_and_resumes_with_the_critic(tiny_dataset, tmp_path):

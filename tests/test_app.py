@@ -14,6 +14,7 @@ from hostile import CodeRunningPickle
 from midi_factory import random_melody_pm, song_pm, to_bytes
 from streamlit.testing.v1 import AppTest
 
+from seqgan_music.config import DEFAULT_DRAFTS
 from seqgan_music.jobs import latest_job
 from seqgan_music.tokenizer import Tokenizer
 
@@ -161,10 +162,13 @@ def test_silent_melodies_are_called_out(monkeypatch):
 
     at = upload(new_session(), SONGS)
     train_tiny(at)
-    monkeypatch.setattr(seqgan_music.generate, "generate_tokens", lambda run, num, steps, *a, **k: torch.zeros(num, steps, dtype=torch.long))
+    asked = []
+    monkeypatch.setattr(seqgan_music.generate, "generate_tokens",
+                        lambda run, num, steps, *a, **k: asked.append(k["drafts"]) or torch.zeros(num, steps, dtype=torch.long))
     at.number_input(key="gen_num").set_value(2)
     at.button(key="generate").click().run()
     assert not at.exception
+    assert asked == [DEFAULT_DRAFTS]  # the drafts control reaches generate, at its default
     assert any("2 of 2 melodies have no notes" in w.value for w in at.warning)
     assert sum("silent: no notes" in m.value for m in at.markdown) == 2
 

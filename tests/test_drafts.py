@@ -1,0 +1,112 @@
+"""Drafts: the real form a run saves, the form critic's scores of drafts, and keeping one draft per
+melody in generate, evaluate and old checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqgan_music.cli import main
+from seqgan_music.dataset import load_dataset
+from seqgan_music.drafts import CALIBRATION, draft_scores, keep_drafts
+from seqgan_music.generate import generate_tokens, load_run
+from seqgan_music.structure_critic import BINS, phrase_rates, rate_histogram, real_form
+
+
+def test_real_form_is_the_histogram_of_each_prefix_length(bars_run_dir, monkeypatch):
+    data, run = bars_run_dir
+    ds = load_dataset(data)
+    form = real_form(ds.tokenizer, ds.train)
+    assert form["lengths"] == [4, 8, 12, 17, 21, 25, 29, 34]  # T = 34: T * k / 8
+    for n, histogram in zip(form["lengths"], form["histograms"]):
+        assert np.allclose(histogram, rate_histogram(phrase_rates(ds.tokenizer, ds.train[:, :n])))
+    monkeypatch.setattr("seqgan_music.structure_critic.FORM_WINDOWS", 2)  # at most 2 windows, evenly spaced
+    every = -(-len(ds.train) // 2)
+    assert np.allclose(real_form(ds.tokenizer, ds.train)["histograms"][-1],
+                       rate_histogram(phrase_rates(ds.tokenizer, ds.train[::every])))
+    saved = load_run(run).state["form_real"]  # what training saved: its real windows' form
+    assert saved["lengths"] == form["lengths"] and all(len(h) == BINS for h in saved["histograms"])
+
+
+def _drafts(data):
+    """Two windows of T = 34 tokens (two bars) from ``data``'s training windows: one whose second
+    bar copies its first (many 4-note patterns recur) and one with the lowest repetition."""
+    ds = load_dataset(data)
+    rates = phrase_rates(ds.tokenizer, ds.train)
+    plain = ds.train[int(np.argmin(rates))]
+    copied = torch.cat([plain[:17], plain[:17]])
+    return ds.tokenizer, copied, plain
+
+
+def test_draft_scores_are_the_form_critics_log_ratio_hand_computed(bars_run_dir):
+    data, run_dir = bars_run_dir
+    run = load_run(run_dir)
+    tok, copied, plain = _drafts(data)
+    rate_copied, rate_plain = phrase_rates(tok, torch.stack([copied, plain]))
+    assert rate_copied >= 0.5 > rate_plain
+    real = rate_histogram(np.full(10, rate_copied))  # real windows repeat as much as the copy
+    run.state["form_real"] = {"lengths": [17, 34], "histograms": [rate_histogram(np.zeros(3)).tolist(), real.tolist()]}
+    asked = []
+
+    def own_windows(count, length):  # G's windows: all as plain as the plain draft
+        asked.append((count, length))
+        return plain.repeat(count, 1)[:, :length]
+
+    scores = draft_scores(run, torch.stack([copied, plain]), own_windows)
+    assert asked == [(CALIBRATION - 2, 34)]
+    gen = rate_histogram(np.array([rate_copied] + [rate_plain] * (CALIBRATION - 1)))
+    bin_of = lambda r: min(int(r * BINS), BINS - 1)  # noqa: E731
+    expected = [np.log(real[bin_of(r)] / gen[bin_of(r)]) for r in (rate_copied, rate_plain)]
+    assert np.allclose(scores, expected)
+    # a 3-bar draft is covered by two windows (from its bar lines at 0 and 34), one score
+    three_bars = torch.cat([copied, plain[17:]])
+    assert len(draft_scores(run, three_bars[None], own_windows)) == 1
+    # drafts of 20 tokens are judged as windows of 17, against the real histogram of that length
+    short = draft_scores(run, torch.stack([copied, plain])[:, :20], own_windows)
+    assert asked[-1] == (CALIBRATION - 4, 17) and np.isfinite(short).all()
+    assert draft_scores(run, torch.stack([copied, plain])[:, :10], own_windows) is None  # shorter than any length
+    # keep_drafts: groups of (plain, copied): the copy is kept nearly always, each row one of its group's
+    groups = torch.stack([plain, copied] * 30)
+    kept = keep_drafts(run, groups, 2, own_windows, seed=0)
+    assert kept.shape == (30, 34)
+    assert sum(bool(torch.equal(row, copied)) for row in kept) >= 28
+
+
+def test_generate_keeps_one_of_each_melodys_drafts(tiny_run_dir):
+    """generate_tokens with drafts K draws the same K * num melodies as K * num single drafts
+    (the same random stream) and keeps one of each consecutive K."""
+    run = load_run(tiny_run_dir)
+    drafts = generate_tokens(run, 12, 32, seed=3)
+    kept = generate_tokens(run, 3, 32, seed=3, drafts=4)
+    assert kept.shape == (3, 32)
+    for i, row in enumerate(kept):
+        assert any(torch.equal(row, d) for d in drafts[4 * i : 4 * i + 4])
+    with pytest.raises(Exception, match="--drafts must be at least 1"):
+        generate_tokens(run, 3, 32, drafts=0)
+
+
+def test_old_checkpoints_keep_the_first_draft_and_crafted_forms_are_refused(tiny_run_dir, tmp_path, capsys):
+    state = torch.load(f"{tiny_run_dir}/last.pt", weights_only=True)
+    for name, form in (("old", None), ("crafted", {"lengths": [8, 16], "histograms": [[0.5] * BINS]})):
+        (tmp_path / name).mkdir()
+        torch.save({**state, "form_real": form}, str(tmp_path / name / "last.pt"))
+    out = tmp_path / "midi"
+    assert main(["generate", str(tmp_path / "old"), "--num", "2", "--steps", "32", "--out", str(out), "--seed", "5"]) == 0
+    assert "trained before drafts were judged" in capsys.readouterr().err
+    assert torch.equal(generate_tokens(load_run(str(tmp_path / "old")), 2, 32, seed=5, drafts=4),
+                       generate_tokens(load_run(str(tmp_path / "old")), 2, 32, seed=5))  # as drawn, no drafts
+    assert main(["generate", str(tmp_path / "crafted"), "--num", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "form_real must give increasing window lengths" in err and len(err.splitlines()) == 1
+
+
+def test_evaluate_adds_rows_of_kept_drafts(tiny_run_dir, tiny_dataset, capsys):
+    import json
+
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "30", "--temperature", "1.0",
+                 "--drafts", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in result["rows"]] == ["MLE", "MLE x2", "best", "best x2", "last", "last x2", "Markov-4", "real"]
+    assert result["drafts"] == 2
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--drafts", "0"]) == 2
