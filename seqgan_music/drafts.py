@@ -47,7 +47,8 @@ def keep_drafts(run: LoadedRun, drafts: torch.Tensor, per_melody: int, sample_wi
     scores = draft_scores(run, drafts, sample_windows) if per_melody > 1 else None
     if scores is None:
         return drafts[::per_melody][:num]
-    weights = np.exp(scores.reshape(num, per_melody) - scores.reshape(num, per_melody).max(1, keepdims=True))
+    scores = scores.reshape(num, per_melody)
+    weights = np.exp(scores - scores.max(1, keepdims=True))
     rng = np.random.default_rng(seed)
     picks = [rng.choice(per_melody, p=w / w.sum()) for w in weights]
     return drafts[np.arange(num) * per_melody + np.array(picks)]
@@ -57,14 +58,15 @@ def draft_scores(run: LoadedRun, drafts: torch.Tensor, sample_windows: SampleWin
     """(C, L) ids -> (C,) mean over each draft's covering windows of log(p_real / p_G) of their
     phrase-repetition rate, at the longest saved length that fits in L (T for L >= T). p_G is
     the histogram of the drafts' windows and, when they are fewer than CALIBRATION, of
-    ``sample_windows`` (fresh windows drawn as the drafts were). None without :func:`can_judge`
-    or when L is shorter than the shortest saved length."""
-    form = run.state.get("form_real") if run.tokenizer is not None else None
+    ``sample_windows`` (fresh windows drawn as the drafts were). A tune the model ended is judged
+    up to its END. None without :func:`can_judge` or when L is shorter than the shortest saved
+    length."""
+    form = run.state["form_real"] if can_judge(run) else None
     fitting = [] if form is None else [i for i, n in enumerate(form["lengths"]) if n <= drafts.shape[1]]
     if not fitting:
         return None
     width = form["lengths"][fitting[-1]]
-    rows = drafts.cpu().numpy()
+    rows = [run.tokenizer.tune_part(row) for row in drafts.cpu().numpy()]
     spans = [[(s, min(s + width, len(row))) for s in covering_starts(row, width, run.tokenizer.bar_tokens)]
              for row in rows]
     rates = np.array([phrase_repetition(run.tokenizer.decode_notes(row[a:b]))

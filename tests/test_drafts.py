@@ -110,3 +110,17 @@ def test_evaluate_adds_rows_of_kept_drafts(tiny_run_dir, tiny_dataset, capsys):
     assert [r["model"] for r in result["rows"]] == ["MLE", "MLE x2", "best", "best x2", "last", "last x2", "Markov-4", "real"]
     assert result["drafts"] == 2
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--drafts", "0"]) == 2
+
+
+def test_drafts_of_tunes_the_model_ends_are_judged_up_to_their_end(bars_run_dir):
+    data, run_dir = bars_run_dir
+    run = load_run(run_dir)
+    tok = run.tokenizer
+    kept = generate_tokens(run, 3, 17 * 5, seed=0, meter="4/4", model_ends=True, drafts=4)
+    assert kept.shape == (3, 85)
+    for row in kept.numpy():
+        tune = tok.tune_part(row)
+        assert 1 <= tok.bars_in(tune) <= 5 and (row[len(tune):] == tok.end_token).all()
+    ended = torch.full((2, 34), tok.end_token)
+    ended[:, :17] = load_dataset(data).train[0, :17]  # one bar, then END: judged as that bar alone
+    assert np.isfinite(draft_scores(run, ended, lambda count, length: ended[:1].repeat(count, 1)[:, :length])).all()
