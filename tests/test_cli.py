@@ -399,7 +399,7 @@ def test_a_generator_told_its_tunes_length_ends_them_there(tmp_path):
             opt.zero_grad()
             g.nll(batch, place).backward()
             opt.step()
-        run = SimpleNamespace(tokenizer=tok, generator=g.eval())
+        run = SimpleNamespace(tokenizer=tok, generator=g.eval(), state={})  # a run saved before drafts
         primer = torch.from_numpy(tok.tune_part(tunes[0])[:34].copy())  # two bars
         asked = asked_place(run, 3, tok.steps_for(4), primer, (None, 17))
         assert (asked.tolist() == [[0, 6]] * 3) if bars_left else asked is None
