@@ -55,8 +55,8 @@ def real_form(tokenizer: Tokenizer, windows: torch.Tensor) -> dict[str, list]:
 
 class StructureCritic:
     """The phrase-repetition critic of one run; ``real``: the (BINS,) :func:`rate_histogram` of
-    real windows' phrase-repetition rates (:func:`phrase_rates`); ``memory``: the weight of the older samples' histogram when a
-    batch is folded in."""
+    real windows' phrase-repetition rates (:func:`phrase_rates`); ``memory``: the weight of the
+    older samples' histogram when a batch is folded in."""
 
     def __init__(self, real: np.ndarray, memory: float = 0.9):
         self.memory = memory
