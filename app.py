@@ -437,8 +437,9 @@ def generate_tab(ws: str) -> None:
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
     drafts = cols[0].number_input("Drafts per melody", 1, 16, DEFAULT_DRAFTS, key="gen_drafts",
                                   help="melodies drawn for each one shown; the one kept is likelier the more its "
-                                       "phrase repetition is like the training tunes' than like the model's "
-                                       "(models trained since 2026-11-27; 1: each melody as drawn)")
+                                       "phrase repetition and its count of notes outside its key are like the "
+                                       "training tunes' than like the model's (models trained since 2026-11-27; "
+                                       "1: each melody as drawn)")
     bars = cols[1].number_input("Length in bars", 1, 32, 4, key="gen_bars",
                                 help="with a primer: the length of the new part, after the primer")
     model_ends = cols[1].checkbox("The model ends the tune", False, key="gen_model_ends",

@@ -6,8 +6,9 @@ A checkpoint is a dict of plain values and tensors (no pickled objects)::
     generator, discriminator, rollout, reference (the frozen MLE generator), best_generator (state
     dicts), selection (the MLE model's judgement, best score and unit), g_opt (MLE), pg_opt (policy
     gradient), d_opt (optimizer state dicts), rng (torch and trainer generator states), nonfinite,
-    structure (the form critic's state), form_real (the training windows' phrase-repetition
-    histograms, :func:`structure_critic.real_form`; None without a tokenizer or before drafts existed)
+    structure (the form critic's state), form_real (the training windows' phrase-repetition and
+    off-key histograms, :func:`structure_critic.real_form`; None without a tokenizer or before
+    drafts existed)
 
 ``load_checkpoint`` uses ``torch.load(weights_only=True)``, so a crafted file cannot run code,
 then checks the format, the configs and every tensor shape before anything uses it.
@@ -101,16 +102,21 @@ def check_progress(state: dict[str, Any], path: str) -> tuple[int, int]:
 
 def _check_form(form: Any, path: str, seq_len: int) -> None:
     """None, or :func:`structure_critic.real_form`'s dict: increasing lengths up to T, each with
-    BINS shares in (0, 1]."""
+    histograms of BINS shares in (0, 1] (``off_key``: absent from runs saved before it existed)."""
     if form is None:
         return
     lengths, histograms = (form.get("lengths"), form.get("histograms")) if isinstance(form, dict) else (None, None)
-    if not (isinstance(lengths, list) and isinstance(histograms, list) and 0 < len(lengths) == len(histograms)
-            and all(type(n) is int for n in lengths) and lengths[0] > 0 and lengths == sorted(set(lengths))
-            and lengths[-1] == seq_len and all(isinstance(h, list) and len(h) == BINS
-                                               and all(isinstance(v, float) and 0 < v <= 1 for v in h) for h in histograms)):
+    off_key = form.get("off_key", histograms) if isinstance(form, dict) else None
+
+    def one_per_length(hists: Any) -> bool:
+        return isinstance(hists, list) and len(hists) == len(lengths) and all(
+            isinstance(h, list) and len(h) == BINS and all(isinstance(v, float) and 0 < v <= 1 for v in h) for h in hists)
+
+    if not (isinstance(lengths, list) and len(lengths) > 0 and all(type(n) is int for n in lengths) and lengths[0] > 0
+            and lengths == sorted(set(lengths)) and lengths[-1] == seq_len
+            and one_per_length(histograms) and one_per_length(off_key)):
         raise UserError(f"{path}: form_real must give increasing window lengths up to {seq_len}, each with {BINS} "
-                        "shares in (0, 1]")
+                        "shares in (0, 1] per histogram")
 
 
 def _check_weights(expected: dict[str, torch.Tensor], weights: Any, path: str, what: str) -> None:

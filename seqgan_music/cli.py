@@ -355,8 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="draw 4 candidates per melody and prefer those whose last note is the tonic of their key")
     gp.add_argument("--drafts", type=int, default=DEFAULT_DRAFTS,
                     help=f"melodies drawn per melody kept, the keeper picked by the form critic: likelier the more "
-                         f"its phrase repetition is like the training tunes' than like the model's (default "
-                         f"{DEFAULT_DRAFTS}; 1: every melody as drawn)")
+                         f"its phrase repetition and its count of notes outside its key are like the training "
+                         f"tunes' than like the model's (default {DEFAULT_DRAFTS}; 1: every melody as drawn)")
     gp.add_argument("--temperature", type=float, default=1.0)
     gp.add_argument("--top-k", type=int, default=0)
     gp.add_argument("--seed", type=int, default=0)

@@ -1,19 +1,20 @@
 """Drafts: several melodies drawn for each one kept, the keeper picked by the form critic.
 
-G repeats phrases all or nothing where real tunes repeat with variation: the share of its 8-bar
-windows that repeat nothing, or copy whole phrases, is larger than among real windows (README,
-*Drafts*). Drawing K drafts per melody and keeping draft x with probability proportional to
-p_real(x) / p_G(x) (sampling-importance-resampling, as discriminator rejection sampling does
-for GANs of images) moves the kept melodies towards real ones. The ratio is the form critic's
-(:mod:`seqgan_music.structure_critic`): of a window's phrase-repetition rate only, from the
-histogram of the training windows' rates saved with the run (``form_real``) and that of G's own
-windows at the same temperature. D's log-odds, tried as a second factor, made the kept
-melodies less real to a fresh critic on Nottingham (README, *Drafts*), so it is not used.
+G repeats phrases all or nothing where real tunes repeat with variation, and it strays from the
+key now and then where real tunes keep to it (README, *Drafts*). Drawing K drafts per melody and
+keeping draft x with probability proportional to p_real(x) / p_G(x) (sampling-importance-
+resampling, as discriminator rejection sampling does for GANs of images) moves the kept melodies
+towards real ones. The ratio is the form critic's (:mod:`seqgan_music.structure_critic`), the
+product of two: of a window's phrase-repetition rate and of its count of notes outside its key's
+scale, each from the histogram of the training windows saved with the run (``form_real``) and
+that of G's own windows at the same temperature. D's log-odds, tried as a third factor, made the
+kept melodies less real to a fresh critic on Nottingham (README, *Drafts*), so it is not used.
 
 A draft is judged by the mean log-ratio of the windows that cover it, of T tokens (the run's
 window) or, for a shorter draft, of the longest saved length that fits in it (windows of 4 bars
-repeat less than windows of 8: each length has its own real histogram, and G's windows are drawn
-at that length too).
+repeat less than windows of 8: each length has its own real histograms, and G's windows are drawn
+at that length too). Runs saved before the off-key histograms existed are judged by repetition
+alone.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import torch
 
 from seqgan_music.checkpoint import LoadedRun
 from seqgan_music.dataset import covering_starts
-from seqgan_music.metrics import phrase_repetition
-from seqgan_music.structure_critic import StructureCritic, phrase_rates
+from seqgan_music.metrics import off_key_notes, phrase_repetition
+from seqgan_music.selection import decode_all
+from seqgan_music.structure_critic import StructureCritic, count_bins, rate_bins
 
 CALIBRATION = 512  # windows of G's own the p_G histogram is made of (the drafts' windows, topped up)
 SampleWindows = Callable[[int, int], torch.Tensor]  # (count, length) -> (count, length) ids of G's
@@ -56,25 +58,30 @@ def keep_drafts(run: LoadedRun, drafts: torch.Tensor, per_melody: int, sample_wi
 
 def draft_scores(run: LoadedRun, drafts: torch.Tensor, sample_windows: SampleWindows) -> np.ndarray | None:
     """(C, L) ids -> (C,) mean over each draft's covering windows of log(p_real / p_G) of their
-    phrase-repetition rate, at the longest saved length that fits in L (T for L >= T). p_G is
-    the histogram of the drafts' windows and, when they are fewer than CALIBRATION, of
-    ``sample_windows`` (fresh windows drawn as the drafts were). A tune the model ended is judged
-    up to its END. None without :func:`can_judge` or when L is shorter than the shortest saved
-    length."""
+    phrase-repetition rate plus that of their off-key note count, at the longest saved length
+    that fits in L (T for L >= T). p_G is the histogram of the drafts' windows and, when they are
+    fewer than CALIBRATION, of ``sample_windows`` (fresh windows drawn as the drafts were). A tune
+    the model ended is judged up to its END. None without :func:`can_judge` or when L is shorter
+    than the shortest saved length."""
     form = run.state["form_real"] if can_judge(run) else None
     fitting = [] if form is None else [i for i, n in enumerate(form["lengths"]) if n <= drafts.shape[1]]
     if not fitting:
         return None
     width = form["lengths"][fitting[-1]]
-    rows = [run.tokenizer.tune_part(row) for row in drafts.cpu().numpy()]
-    spans = [[(s, min(s + width, len(row))) for s in covering_starts(row, width, run.tokenizer.bar_tokens)]
-             for row in rows]
-    rates = np.array([phrase_repetition(run.tokenizer.decode_notes(row[a:b]))
-                      for row, row_spans in zip(rows, spans) for a, b in row_spans])
-    critic = StructureCritic(np.asarray(form["histograms"][fitting[-1]]))
-    top_up = CALIBRATION - len(rates)
-    critic.observe(rates if top_up <= 0 else
-                   np.concatenate([rates, phrase_rates(run.tokenizer, sample_windows(top_up, width))]))
-    per_window = critic.log_ratio(rates)
+    tok = run.tokenizer
+    rows = [tok.tune_part(row) for row in drafts.cpu().numpy()]
+    spans = [[(s, min(s + width, len(row))) for s in covering_starts(row, width, tok.bar_tokens)] for row in rows]
+    notes = [tok.decode_notes(row[a:b]) for row, row_spans in zip(rows, spans) for a, b in row_spans]
+    top_up = max(0, CALIBRATION - len(notes))
+    extra = decode_all(tok, sample_windows(top_up, width).cpu().numpy()) if top_up else []
+    per_window = np.zeros(len(notes))
+    judged = [(form["histograms"], phrase_repetition, rate_bins), (form.get("off_key"), off_key_notes, count_bins)]
+    for real, statistic, binning in judged:
+        if real is None:  # saved before off-key notes were judged
+            continue
+        values = np.array([statistic(n) for n in notes + extra])
+        critic = StructureCritic(np.asarray(real[fitting[-1]]), binning=binning)
+        critic.observe(values)
+        per_window += critic.log_ratio(values[: len(notes)])
     bounds = np.cumsum([0] + [len(s) for s in spans])
     return np.array([per_window[a:b].mean() for a, b in zip(bounds[:-1], bounds[1:])])

@@ -244,6 +244,17 @@ def ends_on_tonic(notes: Notes) -> bool:
     return bool(notes) and notes[-1][0] % 12 == estimate_key(notes)[0]
 
 
+def scale_of(tonic: int, major: bool) -> set[int]:
+    """Pitch classes of the key's scale (the minor scale with its raised leading note)."""
+    return {(tonic + d) % 12 for d in (MAJOR_SCALE if major else MINOR_SCALE)}
+
+
+def off_key_notes(notes: Notes) -> int:
+    """How many of the melody's notes lie outside the scale of its estimated key (0 without notes)."""
+    scale = scale_of(*estimate_key(notes))
+    return sum(pitch % 12 not in scale for pitch, _, _ in notes)
+
+
 def structure_stats(notes: Notes, steps_per_bar: int, steps_per_beat: int) -> dict[str, float]:
     """Structure of one melody laid out in bars from step 0 (NaN where a measure has no notes):
     tonic_ending (1 if its last note is the tonic of its estimated key), downbeat_share and
@@ -253,7 +264,7 @@ def structure_stats(notes: Notes, steps_per_bar: int, steps_per_beat: int) -> di
     if not notes:
         return dict.fromkeys(STRUCTURE_NAMES, float("nan"))
     tonic, major = estimate_key(notes)
-    scale = {(tonic + d) % 12 for d in (MAJOR_SCALE if major else MINOR_SCALE)}
+    scale = scale_of(tonic, major)
     onsets = np.array([on for _, on, _ in notes])
     in_key: dict[int, list[int]] = {}  # bar -> [steps in the scale, steps sounding]
     for pitch, on, off in notes:

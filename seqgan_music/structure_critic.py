@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqgan_music.metrics import phrase_repetition
+from seqgan_music.metrics import off_key_notes, phrase_repetition
 from seqgan_music.selection import decode_all
 from seqgan_music.tokenizer import Tokenizer
 
@@ -30,54 +30,75 @@ def phrase_rates(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
     return np.array([phrase_repetition(notes) for notes in decode_all(tokenizer, windows.cpu().numpy())])
 
 
-def rate_histogram(rates: np.ndarray) -> np.ndarray:
-    """(BINS,) shares of (N,) phrase-repetition ``rates`` per bin, each bin with one extra count
-    (never 0)."""
-    counts = np.histogram(np.clip(rates, 0, 1), bins=BINS, range=(0, 1))[0] + 1.0
+def off_key_counts(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
+    """(B, T) token ids -> (B,) how many of each window's notes lie outside its estimated key's
+    scale (:func:`metrics.off_key_notes`)."""
+    return np.array([off_key_notes(notes) for notes in decode_all(tokenizer, windows.cpu().numpy())])
+
+
+def rate_bins(rates: np.ndarray) -> np.ndarray:
+    """(N,) rates in [0, 1] -> (N,) their bins: BINS equal bins over [0, 1]."""
+    return np.minimum((np.clip(rates, 0, 1) * BINS).astype(int), BINS - 1)
+
+
+def count_bins(counts: np.ndarray) -> np.ndarray:
+    """(N,) counts -> (N,) their bins: 0, 1, ..., BINS - 2, and BINS - 1 for that many or more."""
+    return np.minimum(np.asarray(counts, dtype=int), BINS - 1)
+
+
+def bin_histogram(bins: np.ndarray) -> np.ndarray:
+    """(BINS,) shares of (N,) bin indices per bin, each bin with one extra count (never 0)."""
+    counts = np.bincount(bins, minlength=BINS)[:BINS] + 1.0
     return counts / counts.sum()
 
 
-def _bins(rates: np.ndarray) -> np.ndarray:
-    return np.minimum((np.clip(rates, 0, 1) * BINS).astype(int), BINS - 1)
+def rate_histogram(rates: np.ndarray) -> np.ndarray:
+    """(BINS,) :func:`bin_histogram` of (N,) phrase-repetition ``rates``."""
+    return bin_histogram(rate_bins(rates))
 
 
 def real_form(tokenizer: Tokenizer, windows: torch.Tensor) -> dict[str, list]:
     """What a run saves of its (N, T) real windows' form, for drafts (:mod:`seqgan_music.drafts`):
-    ``lengths`` (FORM_LENGTHS,) tokens, T * k / FORM_LENGTHS, and ``histograms``, the
-    :func:`rate_histogram` of the windows' first ``length`` tokens for each (a melody shorter
-    than T is judged against windows as long as it: shorter ones repeat less)."""
+    ``lengths`` (FORM_LENGTHS,) tokens, T * k / FORM_LENGTHS, and for each length the histograms
+    of the windows' first ``length`` tokens (a melody shorter than T is judged against windows as
+    long as it: shorter ones repeat less): ``histograms``, the :func:`rate_histogram` of their
+    phrase-repetition rates, and ``off_key``, the :func:`bin_histogram` of their
+    :func:`off_key_counts`."""
     windows = windows[:: max(1, -(-len(windows) // FORM_WINDOWS))]
     T = windows.shape[1]
     lengths = [T * k // FORM_LENGTHS for k in range(1, FORM_LENGTHS + 1)]
-    return {"lengths": lengths, "histograms": [rate_histogram(phrase_rates(tokenizer, windows[:, :n])).tolist()
-                                               for n in lengths]}
+    return {"lengths": lengths,
+            "histograms": [rate_histogram(phrase_rates(tokenizer, windows[:, :n])).tolist() for n in lengths],
+            "off_key": [bin_histogram(count_bins(off_key_counts(tokenizer, windows[:, :n]))).tolist() for n in lengths]}
 
 
 class StructureCritic:
     """The phrase-repetition critic of one run; ``real``: the (BINS,) :func:`rate_histogram` of
     real windows' phrase-repetition rates (:func:`phrase_rates`); ``memory``: the weight of the
-    older samples' histogram when a batch is folded in."""
+    older samples' histogram when a batch is folded in. With ``binning`` :func:`count_bins` and a
+    histogram of counts, the same critic of a count (drafts judge off-key notes so)."""
 
-    def __init__(self, real: np.ndarray, memory: float = 0.9):
+    def __init__(self, real: np.ndarray, memory: float = 0.9, binning=rate_bins):
         self.memory = memory
+        self.binning = binning
         self.real = np.asarray(real, dtype=float)
         self.generated: np.ndarray | None = None  # (BINS,) shares of G's samples; None before any are observed
 
     def observe(self, rates: np.ndarray) -> None:
         """Fold G's newest samples' (B,) ``rates`` into the moving histogram of its samples (the
         first batch sets it)."""
-        batch = rate_histogram(rates)
+        batch = bin_histogram(self.binning(rates))
         self.generated = batch if self.generated is None else self.memory * self.generated + (1 - self.memory) * batch
 
     def __call__(self, rates: np.ndarray) -> torch.Tensor:
         """(B,) probability of real in [0, 1] of windows with these phrase-repetition ``rates``,
         judged against the samples observed so far (at least one batch)."""
-        b = _bins(rates)
+        b = self.binning(rates)
         return torch.from_numpy(self.real[b] / (self.real[b] + self.generated[b])).float()
 
     def log_ratio(self, rates: np.ndarray) -> np.ndarray:
         """(B,) log(p_real / p_gen) of windows with these ``rates`` (the log-odds of :meth:`__call__`)."""
-        b = _bins(rates)
+        b = self.binning(rates)
         return np.log(self.real[b]) - np.log(self.generated[b])
 
     def state(self) -> dict[str, list[float] | None]:

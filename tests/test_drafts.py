@@ -11,7 +11,15 @@ from seqgan_music.cli import main
 from seqgan_music.dataset import load_dataset
 from seqgan_music.drafts import CALIBRATION, draft_scores, keep_drafts
 from seqgan_music.generate import generate_tokens, load_run
-from seqgan_music.structure_critic import BINS, phrase_rates, rate_histogram, real_form
+from seqgan_music.structure_critic import (
+    BINS,
+    bin_histogram,
+    count_bins,
+    off_key_counts,
+    phrase_rates,
+    rate_histogram,
+    real_form,
+)
 
 
 def test_real_form_is_the_histogram_of_each_prefix_length(bars_run_dir, monkeypatch):
@@ -19,14 +27,15 @@ def test_real_form_is_the_histogram_of_each_prefix_length(bars_run_dir, monkeypa
     ds = load_dataset(data)
     form = real_form(ds.tokenizer, ds.train)
     assert form["lengths"] == [4, 8, 12, 17, 21, 25, 29, 34]  # T = 34: T * k / 8
-    for n, histogram in zip(form["lengths"], form["histograms"]):
+    for n, histogram, off_key in zip(form["lengths"], form["histograms"], form["off_key"]):
         assert np.allclose(histogram, rate_histogram(phrase_rates(ds.tokenizer, ds.train[:, :n])))
+        assert np.allclose(off_key, bin_histogram(count_bins(off_key_counts(ds.tokenizer, ds.train[:, :n]))))
     monkeypatch.setattr("seqgan_music.structure_critic.FORM_WINDOWS", 2)  # at most 2 windows, evenly spaced
     every = -(-len(ds.train) // 2)
     assert np.allclose(real_form(ds.tokenizer, ds.train)["histograms"][-1],
                        rate_histogram(phrase_rates(ds.tokenizer, ds.train[::every])))
     saved = load_run(run).state["form_real"]  # what training saved: its real windows' form
-    assert saved["lengths"] == form["lengths"] and all(len(h) == BINS for h in saved["histograms"])
+    assert saved["lengths"] == form["lengths"] and all(len(h) == BINS for h in saved["histograms"] + saved["off_key"])
 
 
 def _drafts(data):
@@ -40,6 +49,8 @@ def _drafts(data):
 
 
 def test_draft_scores_are_the_form_critics_log_ratio_hand_computed(bars_run_dir):
+    """A run saved before off-key notes were judged (form_real without ``off_key``): the score is
+    the phrase-repetition log-ratio alone."""
     data, run_dir = bars_run_dir
     run = load_run(run_dir)
     tok, copied, plain = _drafts(data)
@@ -73,6 +84,35 @@ def test_draft_scores_are_the_form_critics_log_ratio_hand_computed(bars_run_dir)
     assert sum(bool(torch.equal(row, copied)) for row in kept) >= 28
 
 
+def test_draft_scores_add_the_off_key_log_ratio_and_keep_the_draft_in_key(bars_run_dir):
+    """Drafts: a training window and a sour copy of it, every third note a semitone up. Real
+    windows have as many off-key notes as the window, G's as the sour copy: the score is the sum
+    of both statistics' log-ratios, and the window is kept nearly always."""
+    data, run_dir = bars_run_dir
+    run = load_run(run_dir)
+    tok, _, plain = _drafts(data)
+    sour = plain.clone()
+    notes_at = torch.nonzero((plain >= 2) & (plain < 2 + tok.config.pitch_high - tok.config.pitch_low)).flatten()
+    sour[notes_at[::3]] += 1
+    drafts = torch.stack([plain, sour])
+    off_key = off_key_counts(tok, drafts)
+    rates = phrase_rates(tok, drafts)
+    assert off_key[1] > off_key[0]
+    real_rep, real_key = rate_histogram(rates[:1].repeat(10)), bin_histogram(count_bins(np.full(10, off_key[0])))
+    run.state["form_real"] = {"lengths": [34], "histograms": [real_rep.tolist()], "off_key": [real_key.tolist()]}
+    sour_windows = lambda count, length: sour.repeat(count, 1)[:, :length]  # noqa: E731
+    scores = draft_scores(run, drafts, sour_windows)
+    gen_rep = rate_histogram(np.array([rates[0]] + [rates[1]] * (CALIBRATION - 1)))
+    gen_key = bin_histogram(count_bins(np.array([off_key[0]] + [off_key[1]] * (CALIBRATION - 1))))
+    rep_bin = lambda r: min(int(r * BINS), BINS - 1)  # noqa: E731
+    key_bin = lambda k: min(k, BINS - 1)  # noqa: E731
+    expected = [np.log(real_rep[rep_bin(r)] / gen_rep[rep_bin(r)]) + np.log(real_key[key_bin(k)] / gen_key[key_bin(k)])
+                for r, k in zip(rates, off_key)]
+    assert np.allclose(scores, expected) and scores[0] > scores[1]
+    kept = keep_drafts(run, torch.stack([sour, plain] * 30), 2, sour_windows, seed=0)
+    assert sum(bool(torch.equal(row, plain)) for row in kept) >= 28
+
+
 def test_generate_keeps_one_of_each_melodys_drafts(tiny_run_dir):
     """generate_tokens with drafts K draws the same K * num melodies as K * num single drafts
     (the same random stream) and keeps one of each consecutive K."""
@@ -96,9 +136,14 @@ def test_old_checkpoints_keep_the_first_draft_and_crafted_forms_are_refused(tiny
     assert "trained before drafts were judged" in capsys.readouterr().err
     assert torch.equal(generate_tokens(load_run(str(tmp_path / "old")), 2, 32, seed=5, drafts=4),
                        generate_tokens(load_run(str(tmp_path / "old")), 2, 32, seed=5))  # as drawn, no drafts
-    assert main(["generate", str(tmp_path / "crafted"), "--num", "1", "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "form_real must give increasing window lengths" in err and len(err.splitlines()) == 1
+    T = state["run_config"]["discriminator"]["seq_len"]
+    sour = {"lengths": [T], "histograms": [[0.1] * BINS], "off_key": [[0.1] * (BINS - 1)]}  # off-key histogram too short
+    (tmp_path / "sour").mkdir()
+    torch.save({**state, "form_real": sour}, str(tmp_path / "sour" / "last.pt"))
+    for name in ("crafted", "sour"):
+        assert main(["generate", str(tmp_path / name), "--num", "1", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "form_real must give increasing window lengths" in err and len(err.splitlines()) == 1
 
 
 def test_evaluate_adds_rows_of_kept_drafts(tiny_run_dir, tiny_dataset, capsys):

@@ -101,3 +101,17 @@ def test_key_estimate_and_structure_stats_by_hand():
     assert estimate_key(ending_off) == (2, False)
     stats = structure_stats(ending_off, 16, 4)
     assert stats["tonic_ending"] == 0.0 and stats["key_agreement"] == (1.0 + 1.0 + 0.0) / 3
+
+
+def test_off_key_notes_counts_the_notes_outside_the_estimated_keys_scale():
+    """C major up and down: none outside. A short F# in it: one (the key stays C major). The A
+    minor line with its raised leading note G#: none (the minor scale keeps it). No notes: 0."""
+    from seqgan_music.metrics import estimate_key, off_key_notes
+
+    up_down = [(p, 4 * i, 4 * i + 4) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62, 60])]
+    assert off_key_notes(up_down) == 0
+    with_f_sharp = up_down[:4] + [(66, 16, 17)] + up_down[4:]
+    assert estimate_key(with_f_sharp) == (0, True) and off_key_notes(with_f_sharp) == 1
+    minor = [(p, 4 * i, 4 * i + 4) for i, p in enumerate([57, 59, 60, 62, 64, 62, 60, 59, 56, 57])]
+    assert estimate_key(minor) == (9, False) and off_key_notes(minor) == 0
+    assert off_key_notes([]) == 0
