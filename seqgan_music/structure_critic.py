@@ -30,12 +30,6 @@ def phrase_rates(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
     return np.array([phrase_repetition(notes) for notes in decode_all(tokenizer, windows.cpu().numpy())])
 
 
-def off_key_counts(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
-    """(B, T) token ids -> (B,) how many of each window's notes lie outside its estimated key's
-    scale (:func:`metrics.off_key_notes`)."""
-    return np.array([off_key_notes(notes) for notes in decode_all(tokenizer, windows.cpu().numpy())])
-
-
 def rate_bins(rates: np.ndarray) -> np.ndarray:
     """(N,) rates in [0, 1] -> (N,) their bins: BINS equal bins over [0, 1]."""
     return np.minimum((np.clip(rates, 0, 1) * BINS).astype(int), BINS - 1)
@@ -63,13 +57,14 @@ def real_form(tokenizer: Tokenizer, windows: torch.Tensor) -> dict[str, list]:
     of the windows' first ``length`` tokens (a melody shorter than T is judged against windows as
     long as it: shorter ones repeat less): ``histograms``, the :func:`rate_histogram` of their
     phrase-repetition rates, and ``off_key``, the :func:`bin_histogram` of their
-    :func:`off_key_counts`."""
-    windows = windows[:: max(1, -(-len(windows) // FORM_WINDOWS))]
+    counts of notes outside their key (:func:`metrics.off_key_notes`)."""
+    windows = windows[:: max(1, -(-len(windows) // FORM_WINDOWS))].cpu().numpy()
     T = windows.shape[1]
     lengths = [T * k // FORM_LENGTHS for k in range(1, FORM_LENGTHS + 1)]
+    melodies = [decode_all(tokenizer, windows[:, :n]) for n in lengths]  # the notes of each prefix length
     return {"lengths": lengths,
-            "histograms": [rate_histogram(phrase_rates(tokenizer, windows[:, :n])).tolist() for n in lengths],
-            "off_key": [bin_histogram(count_bins(off_key_counts(tokenizer, windows[:, :n]))).tolist() for n in lengths]}
+            "histograms": [rate_histogram(np.array([phrase_repetition(m) for m in ms])).tolist() for ms in melodies],
+            "off_key": [bin_histogram(count_bins(np.array([off_key_notes(m) for m in ms]))).tolist() for ms in melodies]}
 
 
 class StructureCritic:
