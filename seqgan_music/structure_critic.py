@@ -13,6 +13,8 @@ not rewarded for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -73,7 +75,8 @@ class StructureCritic:
     older samples' histogram when a batch is folded in. With ``binning`` :func:`count_bins` and a
     histogram of counts, the same critic of a count (drafts judge off-key notes so)."""
 
-    def __init__(self, real: np.ndarray, memory: float = 0.9, binning=rate_bins):
+    def __init__(self, real: np.ndarray, memory: float = 0.9,
+                 binning: Callable[[np.ndarray], np.ndarray] = rate_bins):
         self.memory = memory
         self.binning = binning
         self.real = np.asarray(real, dtype=float)
