@@ -105,16 +105,16 @@ def _check_form(form: Any, path: str, seq_len: int) -> None:
     histograms of BINS shares in (0, 1] (``off_key``: absent from runs saved before it existed)."""
     if form is None:
         return
-    lengths, histograms = (form.get("lengths"), form.get("histograms")) if isinstance(form, dict) else (None, None)
-    off_key = form.get("off_key", histograms) if isinstance(form, dict) else None
+    form = form if isinstance(form, dict) else {}
+    lengths = form.get("lengths")
 
     def one_per_length(hists: Any) -> bool:
         return isinstance(hists, list) and len(hists) == len(lengths) and all(
             isinstance(h, list) and len(h) == BINS and all(isinstance(v, float) and 0 < v <= 1 for v in h) for h in hists)
 
     if not (isinstance(lengths, list) and len(lengths) > 0 and all(type(n) is int for n in lengths) and lengths[0] > 0
-            and lengths == sorted(set(lengths)) and lengths[-1] == seq_len
-            and one_per_length(histograms) and one_per_length(off_key)):
+            and lengths == sorted(set(lengths)) and lengths[-1] == seq_len and one_per_length(form.get("histograms"))
+            and ("off_key" not in form or one_per_length(form["off_key"]))):
         raise UserError(f"{path}: form_real must give increasing window lengths up to {seq_len}, each with {BINS} "
                         "shares in (0, 1] per histogram")
 

@@ -94,8 +94,9 @@ def test_draft_scores_add_the_off_key_log_ratio_and_keep_the_draft_in_key(bars_r
     run = load_run(run_dir)
     tok, _, plain = _drafts(data)
     sour = plain.clone()
-    notes_at = torch.nonzero((plain >= 2) & (plain < 2 + tok.config.pitch_high - tok.config.pitch_low)).flatten()
-    sour[notes_at[::3]] += 1
+    pitch = tok.token_pitch(plain.numpy())
+    notes_at = np.flatnonzero((pitch >= 0) & (pitch < tok.config.pitch_high))  # notes a semitone can raise
+    sour[notes_at[::3]] += 1  # NOTE_ON ids run up by pitch
     drafts = torch.stack([plain, sour])
     off_key = [off_key_notes(notes) for notes in decode_all(tok, drafts.numpy())]
     rates = phrase_rates(tok, drafts)
