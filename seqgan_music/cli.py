@@ -202,7 +202,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_run(args.run_dir, args.data, num=args.num, temperatures=args.temperature or [0.8, 0.9, 1.0, 1.1],
                           max_refs=args.max_refs, seed=args.seed, device=resolve_device(args.device),
-                          critic_runs=args.critic_runs, drafts=args.drafts)
+                          critic_runs=args.critic_runs, drafts=args.drafts, melodies=args.melodies,
+                          calibrate=args.calibrate)
     print(json.dumps(result, indent=1) if args.json else format_report(result))
     return 0
 
@@ -381,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--drafts", type=int, default=1,
                     help="with K > 1, each model's rows are followed by rows of melodies kept from K drafts each, "
                          "as generate --drafts K keeps them (label 'MODEL xK'); default 1: none")
+    ep.add_argument("--melodies", type=int, default=200,
+                    help="the listening test: melodies of 8 bars per model, drawn as generate draws them and read "
+                         "back from MIDI, judged against the held-out tunes (at least 2 critic seeds); 0: off")
+    ep.add_argument("--calibrate", action="store_true",
+                    help="the listening test also judges known damage: MLE at temperature 1.4, training tunes with "
+                         "shuffled bars and with every second bar a copy of the first")
     ep.add_argument("--json", action="store_true")
     ep.add_argument("--device", default="auto")
     ep.set_defaults(func=cmd_evaluate)

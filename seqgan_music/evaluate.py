@@ -11,6 +11,10 @@ statistics of generated vs validation melodies with the overlap of their distrib
 Extra rows: ``Markov``, an order-k chain fitted to the same training windows
 (:mod:`seqgan_music.markov`), and ``real``, windows of the training tunes themselves (the critic's
 floor: what it scores on real against real).
+
+The listening test (:mod:`seqgan_music.listening_test`, on by default) judges what a user gets:
+8-bar melodies drawn as ``generate`` draws them, written as MIDI and read back, against the
+held-out tunes' openings; its rows come first in the report.
 """
 
 from __future__ import annotations
@@ -23,11 +27,21 @@ import numpy as np
 import torch
 
 from seqgan_music.checkpoint import BEST, LAST, MLE
+from seqgan_music.config import DEFAULT_DRAFTS
 from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.dataset import load_dataset, windows_of
 from seqgan_music.drafts import keep_drafts
 from seqgan_music.errors import UserError
 from seqgan_music.generate import load_run
+from seqgan_music.listening_test import (
+    ListeningTest,
+    copied_bars,
+    meter_counts,
+    openings_of,
+    reading,
+    shuffled_bars,
+    user_melodies,
+)
 from seqgan_music.markov import MarkovChain
 from seqgan_music.metrics import (
     STAT_NAMES,
@@ -150,17 +164,22 @@ class _Reference:
 
 def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8, 0.9, 1.0, 1.1),
                  max_refs: int = 10000, seed: int = 0, device: str | torch.device = "cpu",
-                 markov_order: int = 4, critic_runs: int = 1, drafts: int = 1) -> dict:
+                 markov_order: int = 4, critic_runs: int = 1, drafts: int = 1, melodies: int = 200,
+                 calibrate: bool = False) -> dict:
     """Metrics for the MLE, best and last checkpoints of ``run_dir`` on the dataset ``data_dir``,
     then the Markov baseline and the real floor (at temperature None); each row's critic is the
     mean of ``critic_runs`` critics (seeds ``seed``, ``seed + 1``, ...). With ``drafts`` K > 1,
-    each model row is followed by one of windows kept from K drafts each (:mod:`seqgan_music.drafts`)."""
-    if critic_runs < 1 or drafts < 1:
-        raise UserError(f"--critic-runs and --drafts must be at least 1, not {critic_runs} and {drafts}")
+    each model row is followed by one of windows kept from K drafts each (:mod:`seqgan_music.drafts`).
+    With ``melodies`` > 0 the listening test comes first (:func:`listening_rows`)."""
+    if critic_runs < 1 or drafts < 1 or num < 1 or melodies < 0:
+        raise UserError(f"--critic-runs, --drafts and --num must be at least 1 and --melodies at least 0, not "
+                        f"{critic_runs}, {drafts}, {num} and {melodies}")
     ds = load_dataset(data_dir)
     tok = ds.tokenizer
     if not os.path.exists(os.path.join(run_dir, MLE)):
         raise UserError(f"{run_dir}: no {MLE} (the end of MLE pre-training); train this run first")
+    listening = listening_rows(run_dir, ds, melodies, max(critic_runs, 2), seed, device, markov_order, calibrate) \
+        if melodies and tok.steps_per_bar else None
     ref = _Reference(ds, max_refs, np.random.default_rng(seed), critic_runs)
     real_bars, train_bars = (np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v == side])
                              for side in (True, False))
@@ -189,11 +208,50 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     pick = np.random.default_rng(seed).permutation(len(real))[:num]
     rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
     return {"run": run_dir, "data": data_dir, "num": num, "critic_runs": critic_runs, "drafts": drafts, "references": len(ref.refs),
+            "listening": listening,
             "valid_windows": len(ref.valid),
             "definitions": DEFINITIONS, "valid_stats_mean": {k: float(v.mean()) for k, v in ref.valid_stats.items()},
             "valid_structure_mean": {k: float(np.nanmean(v)) for k, v in ref.valid_structure.items()},
             "rows": rows, "tune_bars": lengths and {"valid": {**length_summary(real_bars), "tonic": real_tonic}, **lengths,
                                                     "real": length_row(train_bars, 1.0, real_bars, train_tonic)}}
+
+
+def listening_rows(run_dir: str, ds, melodies: int, critic_runs: int, seed: int, device, markov_order: int = 4,
+                   calibrate: bool = False) -> dict:
+    """The listening test of a run: ``melodies`` 8-bar melodies of each model (MLE, best, last)
+    drawn as ``generate`` draws them by default (drafts, temperature 1.0, metres as often as the
+    training tunes start in them), an order-``markov_order`` Markov chain's, and the training tunes'
+    openings (the floor), each judged against the held-out tunes' openings by ``critic_runs``
+    critics. With ``calibrate``, known damage too: MLE at temperature 1.4, training tunes with
+    their bars shuffled and with every second bar a copy of the first. -> {rows, readings, ...}."""
+    tok = ds.tokenizer
+    held_out = openings_of(tok, [p for p, v in zip(ds.pieces, ds.piece_is_valid) if v])
+    train_tunes = [p for p, v in zip(ds.pieces, ds.piece_is_valid) if not v]
+    if len(held_out) < 2:
+        raise UserError(f"{ds.path}: the listening test needs at least 2 held-out tunes, not {len(held_out)}; "
+                        "prepare more pieces or pass --melodies 0")
+    rng = np.random.default_rng(seed)
+    floor = openings_of(tok, [train_tunes[i] for i in rng.permutation(len(train_tunes))[:melodies]])
+    test = ListeningTest(held_out, critic_runs, seed)
+    meters = meter_counts(tok, train_tunes, melodies)
+    rows = {}
+    for label, which in MODELS:
+        if os.path.exists(os.path.join(run_dir, which)):
+            run = load_run(run_dir, device, which)
+            rows[label] = test.judge(label, openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed)))
+            if calibrate and label == "MLE":
+                hot = openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed, temperature=1.4))
+                rows["MLE at 1.4"] = test.judge("MLE at 1.4", hot)
+    chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
+    steps = tok.steps_for(8)
+    rows[f"Markov-{markov_order}"] = test.judge(f"Markov-{markov_order}", openings_of(tok, chain.sample(melodies, steps, seed)))
+    rows["real"] = test.judge("real", floor)
+    if calibrate:
+        rows["shuffled bars"] = test.judge("shuffled bars", [shuffled_bars(o, rng) for o in floor])
+        rows["copied bars"] = test.judge("copied bars", [copied_bars(o) for o in floor])
+    readings = [reading(rows[a], rows[b]) for a, b in (("best", "MLE"), ("last", "MLE")) if a in rows and b in rows]
+    return {"melodies": melodies, "held_out": len(held_out), "drafts": DEFAULT_DRAFTS, "meters": meters,
+            "held_out_stats": test.real_stats, "rows": list(rows.values()), "readings": readings}
 
 
 def model_windows(run, ref: _Reference, count: int, temperature: float, seed: int) -> np.ndarray:
@@ -253,6 +311,25 @@ def length_summary(bars: np.ndarray) -> dict:
             "p10": float(np.percentile(bars, 10)), "p90": float(np.percentile(bars, 90))}
 
 
+def listening_report(listening: dict) -> list[str]:
+    """The listening test's table and readings as lines."""
+    stats = listening["held_out_stats"]
+    lines = [f"listening test: {listening['melodies']} melodies of 8 bars per row as generate writes them "
+             f"({listening['drafts']} drafts, metres {listening['meters']}), read back from MIDI, against the "
+             f"openings of {listening['held_out']} held-out tunes",
+             f"{'model':14s} {'critic':>6s} {'+-':>6s} {'melodies':>8s} {'modalDur':>8s} {'phrRep':>6s} {'notes/bar':>9s}",
+             f"{'held-out':14s} {'':>6s} {'':>6s} {'':>8s} {stats['modal_duration']:8.3f} {stats['phrase_rep']:6.3f} "
+             f"{stats['notes_per_bar']:9.2f}"]
+    for r in listening["rows"]:
+        lines.append(f"{r['model']:14s} {r['critic']:6.3f} {r['critic_sd']:6.3f} {r['melodies']:8d} "
+                     f"{r['modal_duration']:8.3f} {r['phrase_rep']:6.3f} {r['notes_per_bar']:9.2f}")
+    return lines + listening["readings"] + [
+        "critic: a fresh critic's accuracy telling the row's 2-bar windows from the held-out tunes' (0.5 = it "
+        "cannot tell them apart; real: the training tunes' openings, the floor); +-: its spread over critic seeds; "
+        "modalDur: share of a melody's notes with its most common duration; phrRep: share of its 4-note pitch "
+        "patterns that recur in it", ""]
+
+
 def format_report(result: dict) -> str:
     spread = (("critic_sd", 6, ".3f"),) if result.get("critic_runs", 1) > 1 else ()
     cols = (("critic", 6, ".3f"), *spread, ("bleu4", 7, ".4f"), ("mse", 7, ".2f"), ("self_bleu4", 8, ".4f"),
@@ -261,8 +338,9 @@ def format_report(result: dict) -> str:
     names = {"critic_sd": "+-", "bleu4": "BLEU-4", "self_bleu4": "selfBLEU", "valid_nll": "validNLL",
              "dur_entropy": "durH", "phrase_rep": "phrRep", "pc_dist": "pcDist"}
     head = f"{'model':8s} {'temp':>5s} " + " ".join(f"{names.get(c, c):>{w}s}" for c, w, _ in cols)
-    lines = [f"evaluate {result['run']} on {result['data']}: {result['num']} samples per row, "
-             f"{result['references']} reference windows, {result['valid_windows']} validation windows", head]
+    lines = listening_report(result["listening"]) if result.get("listening") else []
+    lines += [f"evaluate {result['run']} on {result['data']}: {result['num']} samples per row, "
+              f"{result['references']} reference windows, {result['valid_windows']} validation windows", head]
 
     def temp(r):
         return "-" if r["temperature"] is None else f"{r['temperature']:.2f}"

@@ -358,7 +358,7 @@ def test_critic_separates_different_sources_and_not_identical_ones():
 
 
 def test_evaluate_rows_mle_best_last_markov_real(tiny_run_dir, tiny_dataset, capsys):
-    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "40", "--temperature", "1.0",
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "40", "--temperature", "1.0", "--melodies", "0",
                  "--json", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [r["model"] for r in result["rows"]] == ["MLE", "best", "last", "Markov-4", "real"]
@@ -377,7 +377,7 @@ def test_evaluate_reports_tune_lengths_with_tune_ends(bars_run_dir, tiny_run_dir
     from seqgan_music.metrics import ends_on_tonic
 
     data, run = bars_run_dir
-    result = evaluate_run(run, data, num=30, temperatures=(1.0,))
+    result = evaluate_run(run, data, num=30, temperatures=(1.0,), melodies=0)
     ds = load_dataset(data)
     real = [ds.tokenizer.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v]
     assert result["tune_bars"]["valid"]["mean"] == pytest.approx(np.mean(real))
@@ -389,7 +389,7 @@ def test_evaluate_reports_tune_lengths_with_tune_ends(bars_run_dir, tiny_run_dir
         assert 0 <= lengths["ended"] <= 1 and 0 <= lengths["overlap"] <= 1 and 0 <= lengths["tonic"] <= 1
         assert (0 <= lengths["as_asked"] <= 1) if label != "real" else "as_asked" not in lengths
     assert "tune length in bars" in format_report(result) and "as asked" in format_report(result)
-    assert not evaluate_run(tiny_run_dir, tiny_dataset, num=10, temperatures=(1.0,))["tune_bars"]
+    assert not evaluate_run(tiny_run_dir, tiny_dataset, num=10, temperatures=(1.0,), melodies=0)["tune_bars"]
 
 
 def test_structure_floor_script_reports_what_real_tunes_reach(bars_run_dir):

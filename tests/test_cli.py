@@ -154,8 +154,12 @@ def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
     import json
 
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "40", "--temperature", "1.0",
-                 "--temperature", "0.8", "--json", "--device", "cpu"]) == 0
+                 "--temperature", "0.8", "--melodies", "8", "--json", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
+    listening = result["listening"]  # the listening test: melodies as generate writes them, read back from MIDI
+    assert [r["model"] for r in listening["rows"]] == ["MLE", "best", "last", "Markov-4", "real"]
+    assert all(r["melodies"] == 8 and 0 <= r["critic"] <= 1 and r["critic_sd"] >= 0 for r in listening["rows"][:4])
+    assert listening["readings"][0].startswith("best is ")
     assert [(r["model"], r["temperature"]) for r in result["rows"]] == [
         ("MLE", 1.0), ("MLE", 0.8), ("best", 1.0), ("best", 0.8), ("last", 1.0), ("last", 0.8), ("Markov-4", 1.0),
         ("real", None)]
@@ -165,8 +169,10 @@ def test_evaluate_report(tiny_run_dir, tiny_dataset, capsys):
     real = result["rows"][-1]
     assert set(real["structure_mean"]) == {"phrase_rep", "tonic_ending", "downbeat_share", "on_beat_share", "key_agreement"}
     assert 0 <= real["structure_mean"]["tonic_ending"] <= 1 and 0.5 < real["structure_mean"]["key_agreement"] <= 1
-    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "20", "--temperature", "1.0"]) == 0
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "20", "--temperature", "1.0",
+                 "--melodies", "8"]) == 0
     report = capsys.readouterr().out
+    assert report.startswith("listening test: 8 melodies") and "0.5 = it cannot tell them apart" in report
     assert "BLEU-4" in report and "structure (means" in report and "tonic_ending" in report
 
 
@@ -177,8 +183,8 @@ def test_evaluate_averages_critics_of_several_seeds(tiny_run_dir, tiny_dataset):
 
     from seqgan_music.evaluate import evaluate_run, format_report
 
-    one = evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,))
-    two = evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=2)
+    one = evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), melodies=0)
+    two = evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=2, melodies=0)
     for r1, r2 in zip(one["rows"], two["rows"]):
         assert r1["bleu4"] == r2["bleu4"] and r1["phrase_rep"] == r2["phrase_rep"]  # the same windows
         assert math.isnan(r1["critic_sd"]) and 0 <= r2["critic"] <= 1
@@ -187,6 +193,8 @@ def test_evaluate_averages_critics_of_several_seeds(tiny_run_dir, tiny_dataset):
     assert "+-" in format_report(two) and "+-" not in format_report(one)
     with pytest.raises(UserError, match="critic-runs"):
         evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=0)
+    with pytest.raises(UserError, match="--num"):
+        evaluate_run(tiny_run_dir, tiny_dataset, num=0, temperatures=(1.0,))
 
 
 def test_bench_first_melody(midi_folder, capsys):

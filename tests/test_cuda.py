@@ -71,7 +71,7 @@ def test_train_generate_evaluate_on_cuda_through_the_cli(tiny_dataset, tmp_path,
     assert main(["generate", str(run), "--num", "2", "--out", str(out), "--device", "cuda", "--seed", "1"]) == 0
     assert all(pretty_midi.PrettyMIDI(str(f)).instruments[0].notes for f in sorted(out.glob("*.mid")))
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--data", tiny_dataset, "--num", "40", "--temperature", "1.0", "--json",
+    assert main(["evaluate", str(run), "--data", tiny_dataset, "--num", "40", "--temperature", "1.0", "--melodies", "8", "--json",
                  "--device", "cuda"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert {r["model"] for r in rows} >= {"MLE", "best", "last"}

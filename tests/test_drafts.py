@@ -152,7 +152,7 @@ def test_old_checkpoints_keep_the_first_draft_and_crafted_forms_are_refused(tiny
 def test_evaluate_adds_rows_of_kept_drafts(tiny_run_dir, tiny_dataset, capsys):
     import json
 
-    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "30", "--temperature", "1.0",
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, "--num", "30", "--temperature", "1.0", "--melodies", "0",
                  "--drafts", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [r["model"] for r in result["rows"]] == ["MLE", "MLE x2", "best", "best x2", "last", "last x2", "Markov-4", "real"]
