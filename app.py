@@ -349,6 +349,8 @@ def live_view(job: TrainingJob, tokenizer) -> None:
     best = next((m["best_model"] for m in reversed(state.metrics) if "best_model" in m), None)
     if best is not None:
         st.caption(f"Best model so far (lowest validation NLL without worse melodies): {best}")
+        if state.status == "done" and best in ("the end of MLE pre-training", "the start of the adversarial phase"):
+            st.info("The adversarial phase did not improve on the MLE model: kept the MLE model as the best model.")
     done = state.status == "done"
     st.progress(1.0 if done else state.unit / max(state.units, 1), text="Overall")
     st.progress(1.0 if done else min(state.phase_done / max(state.phase_total, 1), 1.0),

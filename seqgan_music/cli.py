@@ -42,6 +42,8 @@ def _tqdm_callback(bars: dict):
     return on_event
 
 
+KEPT_MLE = "the adversarial phase did not improve on the MLE model: kept the MLE model as best.pt"
+
 # ---------------------------------------------------------------- prepare
 
 
@@ -130,6 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"{args.out}: training {status} after {trainer.units_done}/{len(trainer.units)} units "
               f"in {time.perf_counter() - start:.1f} s on {info.device}{ranks}; checkpoint {last}; "
               f"best model {os.path.join(args.out, 'best.pt')} ({trainer.best_description()})")
+        if status == "done" and trainer.kept_mle():
+            print(KEPT_MLE)
     if info.enabled:
         import torch.distributed
 

@@ -229,11 +229,11 @@ def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
     return widths, [scale] * len(widths)
 
 
-# the adversarial objective of the small presets (README, "Making the adversarial phase help"):
+# the adversarial objective of the small presets: pre-training ends at its best validation epoch,
 # baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright,
 # and the collapse guard on; the paper preset keeps TrainConfig's plain algorithm
 STABLE_ADVERSARIAL = dict(
-    pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, mle_steps=0, d_max_acc=0.9,
+    mle_keep_best=True, pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, mle_steps=0, d_max_acc=0.9,
     d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
 
 # name -> the app's label, G and D overrides, D's filters per width (None: the paper's table) and

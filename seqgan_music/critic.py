@@ -2,7 +2,8 @@
 
 A small bidirectional GRU (another architecture than SeqGAN's CNN discriminator, and trained
 from scratch for each test) learns to tell real windows from generated ones on one half of the
-data and is scored on the other half; the two halves swap and the accuracies are averaged. Real
+data and is scored on the other half; the two halves swap and the accuracies are averaged (k folds
+alike: each tested once, trained on the others). Real
 windows are split by piece (windows of one tune are correlated, and a split by window would let
 the critic recognise tunes instead of styles), generated windows at random. Both classes are
 balanced in every half, so 0.5 means the critic cannot tell them apart.
@@ -29,11 +30,12 @@ class GRUCritic(nn.Module):
         return self.out(torch.cat([h.mean(1), h.amax(1)], dim=1)).squeeze(1)
 
 
-def group_halves(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N,) group ids -> (N,) bool, True for the rows of a random half of the groups."""
-    ids = np.unique(groups)
-    first = set(rng.permutation(ids)[: len(ids) // 2].tolist())
-    return np.array([g in first for g in groups.tolist()], dtype=bool)
+def group_folds(groups: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """(N,) group ids -> (N,) fold index in 0..folds-1, every group's rows in one fold, the groups
+    dealt to the folds in a random order."""
+    ids = rng.permutation(np.unique(groups))
+    fold_of = {g: i % folds for i, g in enumerate(ids.tolist())}
+    return np.array([fold_of[g] for g in groups.tolist()], dtype=np.int64)
 
 
 def _fit_and_score(train_x, train_y, test_x, test_y, vocab: int, epochs: int, seed: int) -> float:
@@ -55,23 +57,28 @@ def _fit_and_score(train_x, train_y, test_x, test_y, vocab: int, epochs: int, se
     return float((pred == test_y.astype(bool)).mean())
 
 
+def _balanced(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """As many rows of each side (the smaller side's count, drawn at random) -> (ids, labels 1 = real)."""
+    n = min(len(real), len(fake))
+    r, f = real[rng.permutation(len(real))[:n]], fake[rng.permutation(len(fake))[:n]]
+    return np.concatenate([r, f]), np.r_[np.ones(n), np.zeros(n)]
+
+
 def two_sample_accuracy(real: np.ndarray, real_groups: np.ndarray, fake: np.ndarray, vocab: int,
-                        fake_groups: np.ndarray | None = None, epochs: int = 6, seed: int = 0) -> float:
+                        fake_groups: np.ndarray | None = None, epochs: int = 6, seed: int = 0,
+                        folds: int = 2) -> float:
     """Held-out accuracy (0.5 = indistinguishable, 1 = always told apart) of a fresh critic on
     (N, T) ``real`` windows with (N,) piece ids ``real_groups`` against (M, T) ``fake`` windows
-    (split by ``fake_groups`` too when given: real-vs-real floors). Two folds, averaged."""
+    (split by ``fake_groups`` too when given: real-vs-real floors, or melodies of several windows).
+    ``folds``-fold cross-validation (each fold tested once, trained on the others), averaged."""
     rng = np.random.default_rng(seed)
-    real_half = group_halves(real_groups, rng)
-    fake_half = group_halves(fake_groups, rng) if fake_groups is not None else rng.permutation(len(fake)) < len(fake) // 2
+    real_fold = group_folds(real_groups, folds, rng)
+    fake_fold = group_folds(fake_groups if fake_groups is not None else np.arange(len(fake)), folds, rng)
     accs = []
-    for fold in (True, False):
-        parts = []
-        for r, f in ((real[real_half == fold], fake[fake_half == fold]), (real[real_half != fold], fake[fake_half != fold])):
-            n = min(len(r), len(f))
-            r, f = r[rng.permutation(len(r))[:n]], f[rng.permutation(len(f))[:n]]
-            parts.append((np.concatenate([r, f]), np.r_[np.ones(n), np.zeros(n)]))
-        (train_x, train_y), (test_x, test_y) = parts
+    for fold in range(folds):
+        train_x, train_y = _balanced(real[real_fold != fold], fake[fake_fold != fold], rng)
+        test_x, test_y = _balanced(real[real_fold == fold], fake[fake_fold == fold], rng)
         if len(train_x) < 2 or len(test_x) < 2:
-            raise ValueError("too few windows for a two-sample test (need real pieces in both halves)")
+            raise ValueError("too few windows for a two-sample test (need real pieces in every fold)")
         accs.append(_fit_and_score(train_x, train_y, test_x, test_y, vocab, epochs, seed))
     return float(np.mean(accs))

@@ -617,6 +617,13 @@ class Trainer:
         phase, unit = self.units[best_unit]
         return f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
 
+    def kept_mle(self) -> bool:
+        """Whether the adversarial phase ran and none of its rounds became ``best.pt`` (the MLE
+        model was kept)."""
+        best_unit = self.selection["best_unit"]
+        ran = any(phase == "adversarial" for phase, _ in self.units[: self.units_done])
+        return ran and (best_unit is None or best_unit < 0 or self.units[best_unit][0] != "adversarial")
+
     def _select(self, evaluation: dict[str, float], rewards: torch.Tensor | None) -> dict[str, Any]:
         """Judge this round's G (``evaluation``: :meth:`_evaluate`'s numbers): keep it as the best
         model if it is; on collapse roll back to the best model and end the adversarial phase

@@ -327,3 +327,18 @@ def test_mle_reads_every_training_tune_whole_when_asked(tiny_dataset, tmp_path):
     assert trainer.run() == "done"
     mle = [m for m in read_metrics(tmp_path / "run") if m["phase"] == "mle"]
     assert len(mle) == 2 and all(math.isfinite(m["mle_tune_loss"]) for m in mle)
+
+
+def test_kept_mle_says_whether_an_adversarial_round_became_best(tiny_dataset, tmp_path):
+    """The line train prints (and the app shows) when best.pt is the MLE model."""
+    from seqgan_music.cli import KEPT_MLE
+
+    trainer = make_trainer(tiny_dataset, str(tmp_path / "r"))
+    assert not trainer.kept_mle()  # nothing ran yet
+    trainer.run()
+    first_adversarial = trainer.units.index(("adversarial", 0))
+    trainer.selection["best_unit"] = first_adversarial - 1
+    assert trainer.kept_mle()
+    trainer.selection["best_unit"] = first_adversarial
+    assert not trainer.kept_mle()
+    assert "did not improve on the MLE model" in KEPT_MLE
