@@ -41,13 +41,14 @@ from seqgan_music.generate import (
     to_home_keys,
     token_rewards,
 )
-from seqgan_music.jobs import TrainingJob, latest_job
+from seqgan_music.jobs import TrainingJob, latest_job, running_trainings
 from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.run_folder import new_run_folder
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, midi_to_wav
+from seqgan_music.threads import available_cores
 from seqgan_music.tokenizer import METERS, Tokenizer, window_config
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
@@ -344,6 +345,9 @@ def live_view(job: TrainingJob, tokenizer) -> None:
                 f"{state.unit}/{state.units}" + (f" · {time_left(state)}" if state.status == "running" else ""))
     if state.error:
         st.error(state.error)
+    if state.status == "running" and (sharing := running_trainings()) > 1:
+        st.caption(f"{sharing} trainings share this machine's {available_cores()} cores (this one runs on "
+                   f"{state.threads or '?'} threads), so each runs slower than it would alone.")
     for notice in state.notices:
         st.warning(notice)
     best = next((m["best_model"] for m in reversed(state.metrics) if "best_model" in m), None)

@@ -104,9 +104,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqgan_music.config import RunConfig, apply_overrides, from_dict, make_run_config
     from seqgan_music.dataset import load_dataset
     from seqgan_music.distributed import barrier, init_from_env
+    from seqgan_music.threads import share_cores
     from seqgan_music.trainer import Trainer
 
     info = init_from_env(args.device)
+    share_cores(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))  # torchrun's ranks on this machine share its cores
     ds = load_dataset(args.data_dir)
     check_writable_dir(args.out)
     last = os.path.join(args.out, LAST)

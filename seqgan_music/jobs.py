@@ -1,7 +1,9 @@
 """Background training jobs for the app: one worker thread per job, never touching Streamlit.
 
 The page polls :meth:`TrainingJob.snapshot` for live figures. A server-wide cap limits how many
-trainings run at once (``SEQGAN_MUSIC_MAX_TRAININGS``, default 2).
+trainings run at once (``SEQGAN_MUSIC_MAX_TRAININGS``, default 2), and the running trainings
+share the cores: each one's torch threads are the cores over the trainings running, updated
+whenever one starts or ends (:mod:`seqgan_music.threads`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from seqgan_music.config import RunConfig
 from seqgan_music.dataset import load_dataset
 from seqgan_music.errors import UserError
+from seqgan_music.threads import keep_share, share_cores
 from seqgan_music.trainer import TrainControl, Trainer
 
 _running: set[TrainingJob] = set()
@@ -28,6 +31,12 @@ _latest: dict[str, TrainingJob] = {}  # runs folder -> the newest job started in
 
 def max_trainings() -> int:
     return max(1, int(os.environ.get("SEQGAN_MUSIC_MAX_TRAININGS", "2")))
+
+
+def running_trainings() -> int:
+    """How many trainings run in this server now."""
+    with _running_lock:
+        return sum(j.alive() for j in _running)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class JobState:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     sample: dict[str, Any] | None = None  # newest generated sample event
     notices: list[str] = field(default_factory=list)  # the trainer's messages (collapse guard)
+    threads: int = 0  # torch threads the training runs on (its share of the cores; 0 before its first step)
     started: float = 0.0
     first_sample_at: float | None = None  # seconds after start when the first sample arrived
     resumed_from: int = 0  # units already done when this job started
@@ -98,6 +108,7 @@ class TrainingJob:
                                 "try again when one finishes")
             _running.add(self)
             _latest[os.path.dirname(os.path.abspath(self.run_dir))] = self
+            share_cores(len(_running))
         self._state.started = time.time()
         self._thread = threading.Thread(target=self._work, name=f"train:{self.run_dir}", daemon=True)
         self._thread.start()
@@ -132,7 +143,9 @@ class TrainingJob:
                 setattr(self._state, key, value)
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        threads = keep_share()  # (the trainer's own thread: torch's thread count is per thread)
         with self._lock:
+            self._state.threads = threads
             st = self._state
             if event["event"] == "progress":
                 st.phase, st.phase_done, st.phase_total = event["phase"], event["done"], event["total"]
@@ -170,3 +183,4 @@ class TrainingJob:
         finally:
             with _running_lock:
                 _running.discard(self)
+                share_cores(sum(j.alive() and j is not self for j in _running))
