@@ -210,3 +210,40 @@ def first_melody(paths: list[str], work_dir: str, preset: str = "demo", timeout:
     return {"files": len(paths), "pieces": report.pieces, "train_windows": report.train_windows, "preset": preset,
             "prepare_s": prepared, "first_melody_after_train_s": state.first_sample_at,
             "first_melody_s": prepared + state.first_sample_at}
+
+
+def shared_machine(data_dir: str, work_dir: str, preset: str = "demo", overrides: tuple[str, ...] = ()) -> dict:
+    """One training alone, then two side by side, each started as the app starts it (a background
+    :class:`~seqgan_music.jobs.TrainingJob` in this process, sharing the cores): seconds of each
+    and the ratio of the slower pair member to the one alone."""
+    import os
+
+    from seqgan_music.config import apply_overrides
+    from seqgan_music.dataset import load_dataset
+    from seqgan_music.jobs import TrainingJob
+
+    ds = load_dataset(data_dir)
+    tok = ds.tokenizer
+    cfg = apply_overrides(make_run_config(preset, tok.vocab_size, ds.seq_len, tok.start_token, tok.bar_tokens),
+                          list(overrides))
+
+    def train(names: list[str]) -> list[float]:
+        jobs = [TrainingJob(data_dir, os.path.join(work_dir, name), cfg, torch.device("cpu")) for name in names]
+        start = time.perf_counter()
+        for job in jobs:
+            job.start()
+        took = [0.0] * len(jobs)
+        while not all(took):
+            for i, job in enumerate(jobs):
+                if not took[i] and not job.alive():
+                    took[i] = time.perf_counter() - start
+            time.sleep(0.05)
+        failed = [j.snapshot() for j in jobs if j.snapshot().status != "done"]
+        if failed:
+            raise RuntimeError(f"a training ended {failed[0].status}: {failed[0].error}")
+        return took
+
+    alone = train(["alone"])[0]
+    pair = train(["left", "right"])
+    return {"preset": preset, "overrides": list(overrides), "train_windows": len(ds.train), "alone_s": alone,
+            "side_by_side_s": pair, "ratio": max(pair) / alone}

@@ -294,6 +294,19 @@ def cmd_bench_first_melody(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_shared_machine(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from seqgan_music.bench import shared_machine
+
+    with tempfile.TemporaryDirectory() as work:
+        r = shared_machine(args.data_dir, work, args.preset, tuple(args.set))
+    print(f"bench shared-machine ({r['preset']} preset{', ' + ' '.join(r['overrides']) if r['overrides'] else ''}, "
+          f"{r['train_windows']} windows): alone {r['alone_s']:.1f} s; two side by side "
+          f"{' and '.join(f'{t:.1f}' for t in r['side_by_side_s'])} s; ratio {r['ratio']:.2f}x")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -431,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("files", nargs="+", help="MIDI files to 'upload'")
     bf.add_argument("--preset", choices=list(PRESETS), default="demo")
     bf.set_defaults(func=cmd_bench_first_melody)
+    bs = bsub.add_parser("shared-machine", help="one training alone, then two side by side as the app runs them")
+    bs.add_argument("data_dir", help="a prepared dataset folder")
+    bs.add_argument("--preset", choices=list(PRESETS), default="demo")
+    bs.add_argument("--set", action="append", default=[], help="key=value overrides of the preset, repeatable")
+    bs.set_defaults(func=cmd_bench_shared_machine)
     return p
 
 

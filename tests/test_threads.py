@@ -52,3 +52,11 @@ def test_app_jobs_share_the_cores_while_they_run(tiny_dataset, tmp_path, monkeyp
         assert running_trainings() == 0
     finally:
         torch.set_num_threads(before)
+
+
+def test_bench_shared_machine_prints_times_and_ratio(tiny_dataset, capsys):
+    from seqgan_music.cli import main
+
+    assert main(["bench", "shared-machine", tiny_dataset, "--preset", "tiny", "--set", "adv_rounds=1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bench shared-machine (tiny preset, adv_rounds=1") and "x" in out.split("ratio")[1]
