@@ -444,14 +444,14 @@ def generate_tab(ws: str) -> None:
     drafts = cols[0].number_input("Drafts per melody", 1, 16, DEFAULT_DRAFTS, key="gen_drafts",
                                   help="melodies drawn for each one shown; the one kept is likelier the more its "
                                        "phrase repetition and its count of notes outside its key are like the "
-                                       "training tunes' than like the model's (models trained since 2026-11-27; "
-                                       "1: each melody as drawn)")
+                                       "training tunes' than like the model's (runs that saved the training tunes' "
+                                       "phrase statistics; 1: each melody as drawn)")
     bars = cols[1].number_input("Length in bars", 1, 32, 4, key="gen_bars",
                                 help="with a primer: the length of the new part, after the primer")
     model_ends = cols[1].checkbox("The model ends the tune", False, key="gen_model_ends",
                                   help="the model may end each tune at a bar line of its choice; the length above is "
                                        "then the most (models trained on data prepared with bar lines). Models that "
-                                       "know their tune's length (trained since 2026-11-27) are asked for the length "
+                                       "know their tune's length (the bars-left feature) are asked for the length "
                                        "above and end their tunes there either way")
     meter = cols[2].selectbox("Metre", [AS_LEARNT, *METERS], key="gen_meter",
                               help="models trained on the bars encoding write whole bars of this time signature; "

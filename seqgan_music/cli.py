@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--model-ends", action="store_true",
                     help="let the model end each tune at a bar line of its choice; --bars (or --steps) is then "
                          "the most (models trained on data with tune ends: the bars encoding; a model that knows "
-                         "its tune's length, trained since 2026-11-27, is asked for that length and ends there)")
+                         "its tune's length (the bars-left feature) is asked for that length and ends there)")
     gp.add_argument("--end-on-tonic", action="store_true",
                     help="draw 4 candidates per melody and prefer those whose last note is the tonic of their key")
     gp.add_argument("--drafts", type=int, default=DEFAULT_DRAFTS,

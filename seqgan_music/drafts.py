@@ -1,14 +1,14 @@
 """Drafts: several melodies drawn for each one kept, the keeper picked by the form critic.
 
 G repeats phrases all or nothing where real tunes repeat with variation, and it strays from the
-key now and then where real tunes keep to it (README, *Drafts*). Drawing K drafts per melody and
+key now and then where real tunes keep to it (docs/experiments/tunes-moved-to-c.md, *Drafts*). Drawing K drafts per melody and
 keeping draft x with probability proportional to p_real(x) / p_G(x) (sampling-importance-
 resampling, as discriminator rejection sampling does for GANs of images) moves the kept melodies
 towards real ones. The ratio is the form critic's (:mod:`seqgan_music.structure_critic`), the
 product of two: of a window's phrase-repetition rate and of its count of notes outside its key's
 scale, each from the histogram of the training windows saved with the run (``form_real``) and
 that of G's own windows at the same temperature. D's log-odds, tried as a third factor, made the
-kept melodies less real to a fresh critic on Nottingham (README, *Drafts*), so it is not used.
+kept melodies less real to a fresh critic on Nottingham (docs/experiments/tunes-moved-to-c.md, *Drafts*), so it is not used.
 
 A draft is judged by the mean log-ratio of the windows that cover it, of T tokens (the run's
 window) or, for a shorter draft, of the longest saved length that fits in it (windows of 4 bars

@@ -17,7 +17,7 @@ reward is no measure of quality:
 - with ``select_latest`` (the ``tune`` preset) every eligible round replaces the best model
   whatever its score: there the adversarial rounds are what adds phrase repetition, which the
   validation NLL does not see: in every measured run the last round repeated phrases more than
-  the round of lowest validation NLL (README, "Whole tunes").
+  the round of lowest validation NLL (docs/experiments/whole-tunes-8-bars.md).
 
 The same samples give G's per-token entropy and the silent and one-pitch rates that the collapse
 guard compares with the MLE model's.

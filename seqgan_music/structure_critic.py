@@ -2,7 +2,7 @@
 among real windows than among G's recent samples.
 
 D, a CNN over 8-bar windows, barely sees form: its logit correlated 0.11 with a sample's phrase
-repetition (README, "Whole tunes"), and G's samples repeat phrases less than real tunes. This critic
+repetition (docs/experiments/whole-tunes-8-bars.md), and G's samples repeat phrases less than real tunes. This critic
 looks at nothing else. It bins a window's phrase-repetition rate (:func:`metrics.phrase_repetition`:
 the share of its 4-note pitch patterns that recur in it) and returns the optimal discriminator on
 that one number, p_real / (p_real + p_gen), from two histograms: the real training windows' (fixed)

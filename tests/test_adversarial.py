@@ -428,6 +428,6 @@ def test_whole_tune_preset_keeps_the_newest_round_trains_with_dropout_copy_runs_
     cfg = make_run_config("tune", 52, 136, 0, list(range(39, 52)))
     assert cfg.train.select_latest and cfg.generator.dropout == 0.4 and cfg.train.mle_epochs == 30
     assert cfg.generator.copy_runs and cfg.generator.lookback_bars == [1, 2, 4, 8]
-    assert cfg.train.structure_reward == 1.0 and not cfg.train.mle_whole_tunes  # measured, left off (README)
+    assert cfg.train.structure_reward == 1.0 and not cfg.train.mle_whole_tunes  # measured, left off (docs/experiments)
     cpu = make_run_config("cpu", 39, 32).train
     assert not cpu.select_latest and cpu.structure_reward == 0
