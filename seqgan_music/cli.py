@@ -61,9 +61,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from seqgan_music.config import TokenizerConfig
     from seqgan_music.dataset import prepare
     from seqgan_music.sources import Limits
+    from seqgan_music.tokenizer import window_config
 
+    seq_len = args.seq_len or (32 if args.encoding == "paper" else window_config(args.encoding).seq_len)
     cfg = TokenizerConfig(
-        encoding=args.encoding, seq_len=args.seq_len, hop=args.hop or args.seq_len // 2, steps_per_quarter=args.steps_per_quarter, track=args.track,
+        encoding=args.encoding, seq_len=seq_len, hop=args.hop or max(1, seq_len // 2), steps_per_quarter=args.steps_per_quarter, track=args.track,
         skyline_all=args.skyline_all, transpose=args.transpose, tune_end=args.encoding == "bars",
         key_to_c=(args.keys or ("c" if args.encoding == "bars" else "keep")) == "c", repeat_marks=args.repeat_marks or [],
     )
@@ -318,8 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("sources", nargs="*", help="files, folders, .zip archives, builtin:essen|oneills|ryans|airds")
     pp.add_argument("--out", help="dataset folder to write")
     pp.add_argument("--list", action="store_true", help="list the built-in collections")
-    pp.add_argument("--encoding", choices=ENCODING_NAMES, default="melody")
-    pp.add_argument("--seq-len", type=int, default=32, help="tokens per window T")
+    pp.add_argument("--encoding", choices=ENCODING_NAMES, default="bars",
+                    help="bars (the default, as the app): a beat grid with bar lines, the metre and tune ends; "
+                         "melody: the beat grid alone; paper: a pitch every 0.4 s, as the SeqGAN paper")
+    pp.add_argument("--seq-len", type=int, default=None,
+                    help="tokens per window T (default: 4 bars of 4/4 on the beat grid, as the app; 32 for paper)")
     pp.add_argument("--hop", type=int, default=None, help="tokens between windows (default T/2)")
     pp.add_argument("--steps-per-quarter", type=int, default=4)
     pp.add_argument("--track", default=None, help="melody track index or name (default: best melody track)")

@@ -54,7 +54,7 @@ def test_prepare_with_repeat_marks_then_train_and_generate_whole_bars(tmp_path, 
     tokens = generate_tokens(loaded, 20, 17 * 3, seed=0, meter="4/4")
     lines = [t for t, _ in ds.tokenizer.bar_line_choices("4/4")]
     assert np.isin(tokens[:, ::17], lines).all() and not np.isin(tokens.view(-1, 3, 17)[:, :, 1:], ds.tokenizer.bar_tokens).any()
-    assert main(["prepare", str(tmp_path), "--out", str(tmp_path / "x"), "--repeat-marks", "4"]) == 2
+    assert main(["prepare", str(tmp_path), "--out", str(tmp_path / "x"), "--encoding", "melody", "--repeat-marks", "4"]) == 2
     assert "repeat_marks need the bars encoding" in capsys.readouterr().err
 
 
