@@ -19,6 +19,7 @@ held-out tunes' openings; its rows come first in the report.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from functools import partial
@@ -171,6 +172,9 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     mean of ``critic_runs`` critics (seeds ``seed``, ``seed + 1``, ...). With ``drafts`` K > 1,
     each model row is followed by one of windows kept from K drafts each (:mod:`seqgan_music.drafts`).
     With ``melodies`` > 0 the listening test comes first (:func:`listening_rows`)."""
+    if not all(math.isfinite(t) and t > 0 for t in temperatures) or max_refs < 1:
+        raise UserError(f"--temperature must be positive numbers and --max-refs at least 1, not "
+                        f"{list(temperatures)} and {max_refs}")
     if critic_runs < 1 or drafts < 1 or num < 1 or melodies < 0:
         raise UserError(f"--critic-runs, --drafts and --num must be at least 1 and --melodies at least 0, not "
                         f"{critic_runs}, {drafts}, {num} and {melodies}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -94,6 +95,22 @@ def parse_key(text: str) -> tuple[int, bool]:
     return (tonic + {"#": 1, "b": -1, "": 0}[accidental]) % 12, mode in (None, "maj", "major")
 
 
+MAX_MELODIES = 10_000  # melodies one request may ask for
+MAX_STEPS = 65_536  # tokens one melody may ask for (past 1,000 bars of 4/4)
+
+
+def check_sampling(num: int, steps: int, temperature: float, seed: int) -> None:
+    """A UserError for a request no sampler can serve: counts out of range, a temperature that is
+    not a positive finite number, a seed torch cannot take."""
+    if not 1 <= num <= MAX_MELODIES or not 1 <= steps <= MAX_STEPS:
+        raise UserError(f"--num must lie in 1..{MAX_MELODIES} and the length in 1..{MAX_STEPS} tokens, "
+                        f"not {num} and {steps}")
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise UserError(f"--temperature must be a positive number, not {temperature}")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed must lie in 0..2^63-1, not {seed}")
+
+
 def generate_tokens(
     run: LoadedRun, num: int, steps: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     primer: torch.Tensor | None = None, end_on_tonic: bool = False, meter: str | None = None,
@@ -113,10 +130,7 @@ def generate_tokens(
     (:func:`seqgan_music.drafts.keep_drafts`). A model trained on tunes moved to C
     (``key_to_c``) continues a primer moved to C and moved back with it; without a primer or key,
     its melodies go to keys drawn as often as the training tunes had them (:func:`to_home_keys`)."""
-    if num < 1 or steps < 1:
-        raise UserError("--num and --steps must be at least 1")
-    if temperature <= 0:
-        raise UserError("--temperature must be positive")
+    check_sampling(num, steps, temperature, seed)
     if top_k < 0:
         raise UserError("--top-k must be 0 (off) or positive")
     if drafts < 1:

@@ -520,3 +520,28 @@ def test_a_model_of_tunes_moved_to_c_writes_in_their_keys(bars_run_dir, tmp_path
     in_c = torch.from_numpy(tok.transpose(primer.numpy(), -2))  # D judges a melody as it learnt tunes: in C
     assert np.array_equal(token_rewards(loaded, primer, 4, 3), token_rewards(loaded, in_c, 4, 3))
 
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temperature", "nan"], "--temperature must be a positive number"),
+    (["--temperature", "inf"], "--temperature must be a positive number"),
+    (["--num", "1000000000"], "--num must lie in 1..10000"),
+    (["--steps", "1000000000"], "length in 1..65536"),
+    (["--seed", "-5"], "--seed must lie in"),
+    (["--seed", str(10**23)], "--seed must lie in"),
+])
+def test_generate_refuses_requests_no_sampler_can_serve(tiny_run_dir, tmp_path, capsys, argv, message):
+    assert main(["generate", tiny_run_dir, "--out", str(tmp_path / "m"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temperature", "nan"], "--temperature must be positive"),
+    (["--max-refs", "0"], "--max-refs at least 1"),
+    (["--num", "0"], "--num must be at least 1"),
+])
+def test_evaluate_refuses_bad_numbers_in_one_line(tiny_run_dir, tiny_dataset, capsys, argv, message):
+    assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
