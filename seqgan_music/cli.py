@@ -189,8 +189,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"note: {args.run_dir} was trained before drafts were judged (it has no phrase statistics of its "
               "training tunes), so each melody is its first draft", file=sys.stderr)
     paths = write_melodies(tokens, tokenizer, args.out, qpm=args.qpm, program=args.program, formats=formats)
-    print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({'at most ' * args.model_ends}{steps} "
-          f"new steps each" + (f" after a primer of {primer_steps})" if primer_steps else ")"))
+    length = f"{args.bars} new bars" + (f" of {meter}" if meter and tokenizer.bar_tokens else "") + f" ({steps} steps)" \
+        if args.bars is not None else f"{steps} new steps"
+    print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({'at most ' * args.model_ends}{length} "
+          "each" + (f" after a primer of {primer_steps} steps)" if primer_steps else ")"))
+    done, units = int(run.state.get("progress", 0)), int(run.state.get("units", 0))
+    if done < units and args.model != "mle":
+        print(f"note: {args.run_dir} was trained for {done} of its {units} units only (a stopped run), so this "
+              "model is barely trained; resume it with train --resume", file=sys.stderr)
     if args.model_ends:
         bars = sorted(tokenizer.bars_in(row[primer_steps:]) for row in tokens.numpy())
         print(f"the model ended them after {bars[0]} to {bars[-1]} new bars (median {bars[len(bars) // 2]})")

@@ -272,7 +272,7 @@ def test_generate_whole_bars_in_three_formats(tiny_run_dir, tmp_path, capsys):
     out = tmp_path / "tunes"
     assert main(["generate", tiny_run_dir, "--num", "2", "--bars", "3", "--formats", "mid,musicxml,abc",
                  "--out", str(out)]) == 0
-    assert "48 new steps" in capsys.readouterr().out
+    assert "3 new bars (48 steps) each" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [f"melody_00{i}.{ext}" for i in range(2) for ext in ("abc", "mid", "musicxml")]
     score = converter.parse(str(out / "melody_000.musicxml"))
     assert len(score.parts[0].getElementsByClass("Measure")) == 3
@@ -281,7 +281,7 @@ def test_generate_whole_bars_in_three_formats(tiny_run_dir, tmp_path, capsys):
     assert main(["generate", tiny_run_dir, "--num", "1", "--bars", "2", "--primer", primer, "--out", str(tmp_path / "p"),
                  "--formats", "musicxml"]) == 0
     report = capsys.readouterr().out
-    new, primer_steps = map(int, re.search(r"(\d+) new steps each after a primer of (\d+)", report).groups())
+    new, primer_steps = map(int, re.search(r"\((\d+) steps\) each after a primer of (\d+)", report).groups())
     assert (new + primer_steps) % 16 == 0 and 32 <= new < 48
     assert main(["generate", tiny_run_dir, "--bars", "2", "--steps", "8", "--out", str(tmp_path / "x")]) == 2
     assert main(["generate", tiny_run_dir, "--formats", "mid,pdf", "--out", str(tmp_path / "x")]) == 2
@@ -326,7 +326,7 @@ def test_generate_whole_bars_of_a_chosen_metre(bars_run_dir, tmp_path, capsys):
     out = tmp_path / "waltz"
     assert main(["generate", run, "--num", "3", "--bars", "3", "--meter", "3/4", "--formats", "mid,musicxml,abc",
                  "--out", str(out)]) == 0
-    assert "39 new steps" in capsys.readouterr().out  # 3 bars of (BAR + 12 steps)
+    assert "3 new bars of 3/4 (39 steps) each" in capsys.readouterr().out  # 3 bars of (BAR + 12 steps)
     pm = pretty_midi.PrettyMIDI(str(out / "melody_000.mid"))
     assert [(ts.numerator, ts.denominator) for ts in pm.time_signature_changes] == [(3, 4)]
     tok = load_run(run).tokenizer
@@ -341,7 +341,7 @@ def test_generate_whole_bars_of_a_chosen_metre(bars_run_dir, tmp_path, capsys):
     primer.write(str(primer_path))
     assert main(["generate", run, "--num", "1", "--bars", "2", "--primer", str(primer_path),
                  "--out", str(tmp_path / "more")]) == 0
-    assert "26 new steps each after a primer of 39" in capsys.readouterr().out
+    assert "2 new bars of 3/4 (26 steps) each after a primer of 39 steps" in capsys.readouterr().out
     assert main(["generate", run, "--bars", "2", "--meter", "4/3", "--out", str(tmp_path / "x")]) == 2
     assert "--meter 4/3: choose one of" in capsys.readouterr().err
 
@@ -356,7 +356,7 @@ def test_generate_tunes_the_model_ends(bars_run_dir, tiny_run_dir, tmp_path, cap
     assert main(["generate", run, "--num", "6", "--bars", "5", "--model-ends", "--formats", "mid,musicxml",
                  "--out", str(tmp_path / "g")]) == 0
     said = capsys.readouterr().out
-    assert "at most 85 new steps each" in said and "the model ended them after" in said
+    assert "at most 5 new bars of 4/4 (85 steps) each" in said and "the model ended them after" in said
     loaded = load_run(run)
     tok = loaded.tokenizer
     with torch.no_grad():
@@ -545,3 +545,18 @@ def test_evaluate_refuses_bad_numbers_in_one_line(tiny_run_dir, tiny_dataset, ca
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_generate_from_a_stopped_run_says_it_is_barely_trained(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "stopped"
+    assert main(["train", tiny_dataset, "--out", str(run), "--preset", "tiny", "--set", "mle_epochs=1",
+                 "--set", "adv_rounds=0", "--set", "d_pretrain_rounds=0", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(run), "--num", "1", "--out", str(tmp_path / "m")]) == 0
+    assert "barely trained" not in capsys.readouterr().err  # a finished run
+    from seqgan_music.checkpoint import read_checkpoint, save_checkpoint
+
+    state = read_checkpoint(str(run / "last.pt"))
+    save_checkpoint(str(run / "last.pt"), {**state, "units": state["units"] + 5})
+    assert main(["generate", str(run), "--model", "last", "--num", "1", "--out", str(tmp_path / "n")]) == 0
+    assert "trained for 1 of its 6 units only" in capsys.readouterr().err
