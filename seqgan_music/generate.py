@@ -18,7 +18,7 @@ from seqgan_music.melody import SkipPiece, extract_melody
 from seqgan_music.metrics import ends_on_tonic
 from seqgan_music.models import eval_mode
 from seqgan_music.rollout import rollout_rewards
-from seqgan_music.sources import Limits, read_midi
+from seqgan_music.sources import Limits, read_midi, regular_file_size
 from seqgan_music.tokenizer import METERS, Tokenizer
 
 
@@ -49,8 +49,14 @@ def primer_tokens(path: str, tokenizer: Tokenizer, data: bytes | None = None) ->
     when it is not on disk (an upload), ``path`` then only names it in errors."""
     try:
         if data is None:
+            size, reason = regular_file_size(path)  # no FIFO, device or oversized file: bounded time and memory
+            limit = Limits().max_file_bytes
+            if reason is None and size > limit:
+                reason = f"file too large ({size} bytes > {limit})"
+            if reason:
+                raise UserError(f"{path}: unusable primer: {reason}")
             with open(path, "rb") as fh:
-                data = fh.read()
+                data = fh.read(limit + 1)
         tokens = tokenizer.encode(extract_melody(read_midi(data, Limits()), tokenizer.config))
         return torch.from_numpy(tokenizer.tune_part(tokens).copy())  # a primer's tune goes on: no END
     except OSError as exc:

@@ -156,7 +156,7 @@ def items_from_uploads(uploads: list[tuple[str, bytes]], limits: Limits) -> tupl
     return items, skipped
 
 
-def _regular_file_size(path: str) -> tuple[int, str | None]:
+def regular_file_size(path: str) -> tuple[int, str | None]:
     """(size, None) for a readable regular file (or a link to one), else (0, the reason to skip it)."""
     try:
         info = os.stat(path)
@@ -170,7 +170,7 @@ def _regular_file_size(path: str) -> tuple[int, str | None]:
 
 
 def _add_file(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
-    size, reason = _regular_file_size(path)
+    size, reason = regular_file_size(path)
     if reason is None and size > limits.max_file_bytes:
         reason = f"file too large ({size} bytes > {limits.max_file_bytes})"
     if reason:
@@ -180,7 +180,7 @@ def _add_file(path: str, items: list[Item], skipped: list[PieceResult], limits: 
 
 
 def _add_zip(path: str, items: list[Item], skipped: list[PieceResult], limits: Limits) -> None:
-    size, reason = _regular_file_size(path)
+    size, reason = regular_file_size(path)
     if reason is None and size > limits.max_zip_bytes:
         reason = f"zip archive too large ({size} bytes > {limits.max_zip_bytes})"
     if reason:

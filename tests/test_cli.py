@@ -560,3 +560,17 @@ def test_generate_from_a_stopped_run_says_it_is_barely_trained(tiny_dataset, tmp
     save_checkpoint(str(run / "last.pt"), {**state, "units": state["units"] + 5})
     assert main(["generate", str(run), "--model", "last", "--num", "1", "--out", str(tmp_path / "n")]) == 0
     assert "trained for 1 of its 6 units only" in capsys.readouterr().err
+
+
+def test_a_primer_must_be_a_regular_file_of_bounded_size(tiny_run_dir, tmp_path, capsys):
+    fifo = tmp_path / "fifo.mid"
+    os.mkfifo(fifo)
+    for primer, message in (("/dev/zero", "not a regular file"), (str(fifo), "not a regular file")):
+        assert main(["generate", tiny_run_dir, "--primer", primer, "--out", str(tmp_path / "m")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    big = tmp_path / "big.mid"
+    with open(big, "wb") as fh:
+        fh.truncate(25_000_000)
+    assert main(["generate", tiny_run_dir, "--primer", str(big), "--out", str(tmp_path / "m")]) == 2
+    assert "file too large" in capsys.readouterr().err
