@@ -149,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from seqgan_music.checkpoint import read_checkpoint
     from seqgan_music.device import resolve_device
     from seqgan_music.drafts import can_judge
     from seqgan_music.generate import (
@@ -193,7 +194,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if args.bars is not None else f"{steps} new steps"
     print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({'at most ' * args.model_ends}{length} "
           "each" + (f" after a primer of {primer_steps} steps)" if primer_steps else ")"))
-    done, units = int(run.state.get("progress", 0)), int(run.state.get("units", 0))
+    last = os.path.join(args.run_dir, "last.pt")
+    state = read_checkpoint(last) if os.path.isdir(args.run_dir) and os.path.isfile(last) else run.state
+    done, units = int(state.get("progress", 0)), int(state.get("units", 0))  # the run's, not best.pt's own
     if done < units and args.model != "mle":
         print(f"note: {args.run_dir} was trained for {done} of its {units} units only (a stopped run), so this "
               "model is barely trained; resume it with train --resume", file=sys.stderr)

@@ -556,6 +556,10 @@ def test_generate_from_a_stopped_run_says_it_is_barely_trained(tiny_dataset, tmp
     assert "barely trained" not in capsys.readouterr().err  # a finished run
     from seqgan_music.checkpoint import read_checkpoint, save_checkpoint
 
+    best = read_checkpoint(str(run / "best.pt"))  # best.pt saved before the run's end: the run, not it, counts
+    save_checkpoint(str(run / "best.pt"), {**best, "progress": 0})
+    assert main(["generate", str(run), "--num", "1", "--out", str(tmp_path / "b")]) == 0
+    assert "barely trained" not in capsys.readouterr().err
     state = read_checkpoint(str(run / "last.pt"))
     save_checkpoint(str(run / "last.pt"), {**state, "units": state["units"] + 5})
     assert main(["generate", str(run), "--model", "last", "--num", "1", "--out", str(tmp_path / "n")]) == 0
