@@ -194,10 +194,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if args.bars is not None else f"{steps} new steps"
     print(f"wrote {len(paths)} melodies ({', '.join(formats)}) to {args.out} ({'at most ' * args.model_ends}{length} "
           "each" + (f" after a primer of {primer_steps} steps)" if primer_steps else ")"))
-    last = os.path.join(args.run_dir, "last.pt")
-    state = read_checkpoint(last) if os.path.isdir(args.run_dir) and os.path.isfile(last) else run.state
-    done, units = int(state.get("progress", 0)), int(state.get("units", 0))  # the run's, not best.pt's own
-    if done < units and args.model != "mle":
+    last = os.path.join(args.run_dir, "last.pt")  # the run's progress, not that of best.pt saved mid-run
+    state = read_checkpoint(last) if args.model != "mle" and os.path.isfile(last) else {}
+    done, units = int(state.get("progress", 0)), int(state.get("units", 0))
+    if done < units:
         print(f"note: {args.run_dir} was trained for {done} of its {units} units only (a stopped run), so this "
               "model is barely trained; resume it with train --resume", file=sys.stderr)
     if args.model_ends:

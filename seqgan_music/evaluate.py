@@ -328,7 +328,7 @@ def listening_report(listening: dict) -> list[str]:
         lines.append(f"{r['model']:14s} {r['critic']:6.3f} {r['critic_sd']:6.3f} {r['melodies']:8d} "
                      f"{r['modal_duration']:8.3f} {r['phrase_rep']:6.3f} {r['notes_per_bar']:9.2f}")
     return lines + listening["readings"] + [
-        "critic: a fresh critic's accuracy telling the row's 2-bar windows from the held-out tunes' (0.5 = it "
+        "critic: a fresh critic's accuracy telling the row's 4-bar windows from the held-out tunes' (0.5 = it "
         "cannot tell them apart; real: the training tunes' openings, the floor); +-: its spread over critic seeds; "
         "modalDur: share of a melody's notes with its most common duration; phrRep: share of its 4-note pitch "
         "patterns that recur in it", ""]

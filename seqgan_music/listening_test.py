@@ -14,7 +14,7 @@ decoded to MIDI and read back), and both sides are cut alike:
 The fresh critic (:func:`seqgan_music.critic.two_sample_accuracy`, split by melody on both sides)
 then tells the windows of a set of melodies from those of the held-out tunes: 0.5 means it cannot
 tell them apart. The floor is the training tunes' openings against the held-out ones. Calibration
-(scripts/calibrate_listening_test.py and tests/test_listening_test.py): the floor reads about 0.5,
+(``evaluate --calibrate`` and tests/test_listening_test.py): the floor reads about 0.5,
 and known damage (bars shuffled within a tune, every second bar a copy of the first, sampling at
 temperature 1.4) reads clearly higher.
 """
@@ -30,6 +30,7 @@ from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.melody import SkipPiece
 from seqgan_music.metrics import estimate_key, phrase_repetition
 from seqgan_music.sources import Limits, read_midi
+from seqgan_music.tokenizer import fold_pitch
 
 GRID = 4  # grid steps per quarter note
 OPENING_BARS = 8  # bars of each melody that are judged (what `generate --bars 8` writes)
@@ -84,11 +85,7 @@ def opening_of(data: bytes, bars: int = OPENING_BARS) -> Opening:
     symbols = np.full(length, REST, np.int64)
     moved = []
     for pitch, on, off in grid:
-        p = pitch + shift
-        while p < LOW:
-            p += 12
-        while p > HIGH:
-            p -= 12
+        p = int(fold_pitch(np.array([pitch + shift]), LOW, HIGH)[0])
         symbols[on:off] = HOLD
         symbols[on] = p - LOW
         moved.append((p, on, off))
