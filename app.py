@@ -26,6 +26,7 @@ import streamlit as st
 import torch
 
 from seqgan_music.checkpoint import LAST, MODELS, check_progress, read_checkpoint
+from seqgan_music.clock import Clock, Estimate
 from seqgan_music.config import DEFAULT_DRAFTS, make_run_config
 from seqgan_music.config import PRESETS as RUN_PRESETS
 from seqgan_music.dataset import load_dataset, prepare, read_report
@@ -41,7 +42,7 @@ from seqgan_music.generate import (
     to_home_keys,
     token_rewards,
 )
-from seqgan_music.jobs import TrainingJob, latest_job, running_trainings
+from seqgan_music.jobs import TrainingJob, estimate_later, latest_job, running_trainings
 from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.run_folder import new_run_folder
@@ -77,7 +78,8 @@ GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in 
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
                "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
 KNOBS = [  # (label, train config key, minimum, help)
-    ("MLE epochs", "mle_epochs", 0, "maximum-likelihood pre-training passes over the data"),
+    ("MLE units", "mle_epochs", 0, "maximum-likelihood pre-training: at most this many units of the preset's batches "
+     "(one pass over the data when it sets none); ends sooner when validation stops improving"),
     ("D pre-training rounds", "d_pretrain_rounds", 0, "rounds of fresh generated negatives before the GAN phase"),
     ("Adversarial rounds", "adv_rounds", 0, "rounds of policy gradient (G) and discriminator (D) updates"),
     ("Rollouts per prefix (N)", "rollout_num", 1, "Monte Carlo completions that estimate each token's reward"),
@@ -275,8 +277,12 @@ def train_tab(ws: str) -> None:
                                                   key=f"{field}_{PRESETS[label]}", help=help_text))
         settings["g_lr"] = float(st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
                                                  key=f"g_lr_{PRESETS[label]}"))
+    cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
     state = job.snapshot() if job else None
     running = state is not None and state.status in ("starting", "running", "paused", "stopping")
+    if data is not None and not running:
+        pending = estimate_later(data, cfg, device()) is None and not running_trainings()
+        st.fragment(run_every=1.0 if pending else None)(estimate_view)(data, cfg, read_report(data).train_windows, pending)
     cols = st.columns(4)
     start = cols[0].button("Start training", key="start", disabled=running or data is None, type="primary")
     pause = cols[1].button("Pause", key="pause", disabled=not running or state.status == "paused")
@@ -287,8 +293,9 @@ def train_tab(ws: str) -> None:
         run_dir = new_run_folder(os.path.join(ws, "runs"))
         with open(os.path.join(run_dir, RUN_NAME), "w", encoding="utf-8") as fh:
             fh.write(run_name.strip() or os.path.basename(run_dir))
-        cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
-        clicked = _start_job(TrainingJob(data, run_dir, cfg, device()))
+        estimate = estimate_later(data, cfg, device())
+        clicked = _start_job(TrainingJob(data, run_dir, cfg, device(), estimate=estimate
+                                         if isinstance(estimate, Estimate) else None))
         if not clicked:  # refused (server busy): leave no empty run behind
             shutil.rmtree(run_dir, ignore_errors=True)
     elif pause:
@@ -310,6 +317,31 @@ def train_tab(ws: str) -> None:
         st.fragment(run_every=1.0 if live else None)(live_view)(job, tokenizer)
 
 
+def estimate_view(data: str, cfg, train_windows: int, polling: bool) -> None:
+    """How long the run will take on this machine: the probe's estimate, timed in the background
+    (the fragment polls while it is timed, then redraws the page once to stop)."""
+    estimate = estimate_later(data, cfg, device())
+    if polling and estimate is not None:
+        st.rerun(scope="app")
+    if estimate is None:
+        st.caption("Timing this run on this machine ..." if not running_trainings() else
+                   "The time this run takes is measured when no training runs.")
+    elif isinstance(estimate, UserError):
+        st.caption(str(estimate))
+    else:
+        seconds = Clock.for_run(cfg.train, train_windows, estimate).total()
+        st.caption(f"Expected time on this machine: about {duration(seconds)} (timed on this collection; "
+                   "MLE pre-training may end sooner when validation stops improving).")
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3 min', '1 h 5 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def _start_job(job: TrainingJob) -> bool:
     """Start ``job``; on refusal show why and return False."""
     try:
@@ -326,14 +358,15 @@ def _milestone(job: TrainingJob, state) -> tuple:
 
 
 def time_left(state) -> str:
-    """'about N s left', with the phases not measured yet named; 'estimating' before any data."""
+    """'about N s left' of the whole run, with the phases not measured yet named; 'estimating'
+    before any data."""
     seconds, unmeasured = state.eta()
     later = ", ".join(PHASE_NAMES[p] for p in unmeasured)
-    if not state.metrics:
+    if not state.metrics and (state.clock is None or state.clock.estimate is None):
         return "time left: estimating"
     if unmeasured:
-        return f"about {seconds:.0f} s left, plus the {later} phase (not measured yet)"
-    return f"about {seconds:.0f} s left"
+        return f"about {duration(seconds)} left, plus the {later} phase (not measured yet)"
+    return f"about {duration(seconds)} left"
 
 
 def live_view(job: TrainingJob, tokenizer) -> None:

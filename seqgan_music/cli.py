@@ -17,29 +17,46 @@ from seqgan_music.errors import UserError, printable
 from seqgan_music.fileio import check_writable_dir
 
 
-def _tqdm_callback(bars: dict):
-    """Trainer/prepare events -> one tqdm bar per phase."""
-    from tqdm import tqdm
+class _TrainingProgress:
+    """Trainer events -> one tqdm bar over the run's units, named after the phase under way, with
+    the latest metrics and the time left of the whole run (:class:`Clock`)."""
 
-    def on_event(event: dict) -> None:
-        if event.get("event") == "progress":
-            phase = event["phase"]
-            bar = bars.get("bar")
-            if bars.get("phase") != phase or bar is None:
-                if bar is not None:
-                    bar.close()
-                bars["phase"] = phase
-                bars["bar"] = bar = tqdm(total=None, desc=phase, unit="unit", leave=False, file=sys.stderr, disable=None)
-        elif event.get("event") == "metrics":
-            bar = bars.get("bar")
-            if bar is not None:
-                bar.update(1)
-                bar.total = event["units"]
-                shown = {k: round(v, 4) for k, v in event.items() if isinstance(v, float) and k != "time"}
-                bar.set_postfix(shown, refresh=True)
-        elif event.get("event") == "notice":
+    def __init__(self, clock, units_done: int, units: int):
+        from tqdm import tqdm
+
+        self.clock, self.since = clock, time.time()
+        self.bar = tqdm(total=units, initial=units_done, unit="unit", leave=False, file=sys.stderr, disable=None)
+
+    def __call__(self, event: dict) -> None:
+        if event["event"] == "progress":
+            self.bar.set_description(event["phase"], refresh=False)
+        elif event["event"] == "metrics":
+            self.clock.observe(event["phase"], event["time"] - self.since)
+            self.since = event["time"]
+            self.bar.update(event["next_unit"] - self.bar.n)
+            shown = {k: round(v, 4) for k, v in event.items() if isinstance(v, float) and k != "time"}
+            self.bar.set_postfix(shown | {"left": f"{self.clock.left(event['next_unit']):.0f}s"}, refresh=True)
+        elif event["event"] == "notice":
             print(f"\n{event['message']}", file=sys.stderr)
-    return on_event
+
+
+def _run_with_progress(trainer, resume: bool) -> tuple[str, float]:
+    """Run ``trainer`` (from its last checkpoint with ``resume``) under one progress bar on the
+    main process. -> (its status, seconds)."""
+    from seqgan_music.clock import Clock
+
+    if resume and os.path.exists(trainer.last_path):
+        trainer.load_state(trainer.last_path)
+    progress = _TrainingProgress(Clock.for_run(trainer.cfg.train, len(trainer.train_data)), trainer.units_done,
+                                 len(trainer.units)) if trainer.dist.is_main else None
+    trainer.callbacks.extend([progress] if progress else [])
+    start = time.perf_counter()
+    try:
+        status = trainer.run()
+    finally:
+        if progress is not None:
+            progress.bar.close()
+    return status, time.perf_counter() - start
 
 
 KEPT_MLE = "the adversarial phase did not improve on the MLE model: kept the MLE model as best.pt"
@@ -123,18 +140,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = make_run_config(args.preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token,
                               ds.tokenizer.bar_tokens)
     cfg = apply_overrides(cfg, args.set)
-    bars: dict = {}
-    trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer,
-                      callbacks=[_tqdm_callback(bars)] if info.is_main else [], dist_info=info,
+    if args.estimate:
+        return _print_estimate(cfg, ds, info.device)
+    trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer, dist_info=info,
                       places=(ds.train_place, ds.valid_place), tunes=ds.train_tunes())
-    start = time.perf_counter()
-    status = trainer.run(resume=args.resume)
-    if bars.get("bar") is not None:
-        bars["bar"].close()
+    status, seconds = _run_with_progress(trainer, args.resume)
     if info.is_main:
         ranks = f" x {info.world} processes" if info.enabled else ""
         print(f"{args.out}: training {status} after {trainer.units_done}/{len(trainer.units)} units "
-              f"in {time.perf_counter() - start:.1f} s on {info.device}{ranks}; checkpoint {last}; "
+              f"in {seconds:.1f} s on {info.device}{ranks}; checkpoint {last}; "
               f"best model {os.path.join(args.out, 'best.pt')} ({trainer.best_description()})")
         if status == "done" and trainer.kept_mle():
             print(KEPT_MLE)
@@ -142,6 +156,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         import torch.distributed
 
         torch.distributed.destroy_process_group()
+    return 0
+
+
+def _print_estimate(cfg, ds, device) -> int:
+    """``train --estimate``: time one unit of each phase on this machine and print the run's time."""
+    from seqgan_music.clock import Clock, probe
+
+    estimate = probe(cfg, ds, device)
+    clock = Clock.for_run(cfg.train, len(ds.train), estimate)
+    cost = estimate.unit_seconds
+    tc = cfg.train
+    print(f"about {clock.total():.0f} s on this machine ({device}): start-up {estimate.startup:.1f} s, "
+          f"{clock.expected_mle} of up to {tc.mle_epochs} MLE units of {cost['mle']:.1f} s, "
+          f"{tc.d_pretrain_rounds} D rounds of {cost['d_pretrain']:.1f} s, "
+          f"{tc.adv_rounds} adversarial rounds of {cost['adversarial']:.1f} s")
     return 0
 
 
@@ -250,16 +279,11 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         gen.eval()
         return nll_oracle(oracle, sample_many(gen, eval_samples, seed=12345))
 
-    bars: dict = {}
-    trainer = Trainer(cfg, train, train[:0], args.out, device, None, callbacks=[_tqdm_callback(bars)],
-                      evaluators={"nll_oracle": nll})
-    start = time.perf_counter()
-    status = trainer.run(resume=args.resume)
-    if bars.get("bar") is not None:
-        bars["bar"].close()
+    trainer = Trainer(cfg, train, train[:0], args.out, device, None, evaluators={"nll_oracle": nll})
+    status, seconds = _run_with_progress(trainer, args.resume)
     final = nll(trainer.G)
     print(f"{args.out}: oracle experiment {status} after {trainer.units_done}/{len(trainer.units)} units in "
-          f"{time.perf_counter() - start:.0f} s; NLL-oracle of G {final:.3f} "
+          f"{seconds:.0f} s; NLL-oracle of G {final:.3f} "
           f"(oracle's own samples {nll_oracle(oracle, train):.3f})")
     if args.samples_out:
         np.save(args.samples_out, sample_many(trainer.G, 10000, seed=args.seed + 1).cpu().numpy().astype(np.int32))
@@ -318,6 +342,15 @@ def cmd_bench_shared_machine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_train_time(args: argparse.Namespace) -> int:
+    from seqgan_music.bench_training import format_rows, train_time
+    from seqgan_music.device import resolve_device
+
+    rows = train_time(args.data_dirs, args.preset, args.set, args.against, resolve_device(args.device))
+    print(format_rows(rows, args.preset, args.against))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -363,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting, e.g. --set mle_epochs=5 --set generator.hidden_dim=64")
     tp.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tp.add_argument("--estimate", action="store_true",
+                    help="time one unit of each phase on this machine, print how long the run would take, and stop")
     tp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     tp.set_defaults(func=cmd_train)
 
@@ -463,6 +498,14 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--preset", choices=list(PRESETS), default="demo")
     bs.add_argument("--set", action="append", default=[], help="key=value overrides of the preset, repeatable")
     bs.set_defaults(func=cmd_bench_shared_machine)
+    bt = bsub.add_parser("train-time", help="a preset's training time on each collection, its estimate and its clock")
+    bt.add_argument("data_dirs", nargs="+", help="prepared dataset folders")
+    bt.add_argument("--preset", choices=list(PRESETS), default="demo")
+    bt.add_argument("--set", action="append", default=[], help="key=value overrides of the preset, repeatable")
+    bt.add_argument("--against", nargs="+", metavar="KEY=VALUE",
+                    help="also train each collection with these overrides, side by side (e.g. an older schedule)")
+    bt.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    bt.set_defaults(func=cmd_bench_train_time)
     return p
 
 

@@ -135,8 +135,10 @@ class DiscriminatorConfig:
 @dataclass
 class TrainConfig:
     batch_size: int = 64  # sequences per step (G and D)
-    mle_epochs: int = 120  # MLE pre-training epochs of G over the training windows
-    mle_keep_best: bool = False  # pre-training ends with the epoch of lowest validation NLL (False: the last, the paper)
+    mle_epochs: int = 120  # MLE pre-training units of G: each one epoch over the training windows, or mle_unit_batches batches
+    mle_unit_batches: int = 0  # batches per MLE unit, read on through the shuffled windows epoch after epoch (0: one epoch)
+    mle_keep_best: bool = False  # pre-training ends with the unit of lowest validation NLL (False: the last, the paper)
+    mle_patience: int = 0  # pre-training ends after this many units without a lower validation NLL (0: runs them all)
     d_pretrain_rounds: int = 50  # D pre-training rounds, each with fresh negatives
     d_epochs: int = 3  # k: epochs over each round's real+fake set
     adv_rounds: int = 200  # adversarial rounds
@@ -179,15 +181,22 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    def units(self) -> list[tuple[str, int]]:
+        """The run's schedule: (phase, index) of each unit, MLE units, D rounds, adversarial rounds."""
+        return [("mle", i) for i in range(self.mle_epochs)] + [("d_pretrain", i) for i in range(self.d_pretrain_rounds)] \
+            + [("adversarial", i) for i in range(self.adv_rounds)]
+
     def validate(self) -> None:
-        at_least = {"batch_size": 1, "mle_epochs": 0, "d_pretrain_rounds": 0, "d_epochs": 1, "adv_rounds": 0,
-                    "g_steps": 0, "d_steps": 0, "d_samples": 1, "rollout_num": 1, "max_nonfinite": 1,
-                    "rollout_memory_mb": 1, "sample_every": 1, "seed": 0}
+        at_least = {"batch_size": 1, "mle_epochs": 0, "mle_unit_batches": 0, "mle_patience": 0, "d_pretrain_rounds": 0,
+                    "d_epochs": 1, "adv_rounds": 0, "g_steps": 0, "d_steps": 0, "d_samples": 1, "rollout_num": 1,
+                    "max_nonfinite": 1, "rollout_memory_mb": 1, "sample_every": 1, "seed": 0}
         for name, low in at_least.items():
             if getattr(self, name) < low:
                 raise UserError(f"{name} must be >= {low}, not {getattr(self, name)}")
         if min(self.g_lr, self.pg_lr, self.d_lr, self.grad_clip) <= 0 or not 0 <= self.rollout_update_rate <= 1:
             raise UserError("g_lr, pg_lr, d_lr and grad_clip must be positive, rollout_update_rate in [0, 1]")
+        if self.mle_patience and not self.mle_keep_best:
+            raise UserError("mle_patience needs mle_keep_best (pre-training ends with its best unit)")
         if self.amp not in ("off", "bf16"):
             raise UserError(f"amp must be 'off' or 'bf16', not {self.amp!r}")
         if self.pg_baseline not in ("none", "batch"):
@@ -241,8 +250,8 @@ STABLE_ADVERSARIAL = dict(
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(label="Fast demo", generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=16, train=dict(  # the app's default: a first melody within seconds on a 2-core CPU
-                     STABLE_ADVERSARIAL, mle_epochs=8, d_pretrain_rounds=2, d_epochs=1, adv_rounds=20, d_steps=1,
-                     d_samples=256, rollout_num=8, batch_size=32)),
+                     STABLE_ADVERSARIAL, mle_epochs=12, mle_unit_batches=100, mle_patience=2, d_pretrain_rounds=2, d_epochs=1,
+                     adv_rounds=15, d_steps=1, d_samples=256, rollout_num=8, batch_size=32, select_samples=256)),
     "tiny": dict(label="Tiny (tests)", generator=dict(embed_dim=16, hidden_dim=32, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=8, train=dict(  # tests: seconds
                      STABLE_ADVERSARIAL, mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1,

@@ -9,16 +9,19 @@ whenever one starts or ends (:mod:`seqgan_music.threads`).
 from __future__ import annotations
 
 import copy
+import json
 import os
 import threading
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from seqgan_music.config import RunConfig
+from seqgan_music.clock import Clock, Estimate, probe
+from seqgan_music.config import RunConfig, to_dict
 from seqgan_music.dataset import load_dataset
 from seqgan_music.errors import UserError
 from seqgan_music.threads import keep_share, share_cores
@@ -27,6 +30,7 @@ from seqgan_music.trainer import TrainControl, Trainer
 _running: set[TrainingJob] = set()
 _running_lock = threading.Lock()
 _latest: dict[str, TrainingJob] = {}  # runs folder -> the newest job started in it (finished ones too)
+_probe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")  # one probe at a time
 
 
 def max_trainings() -> int:
@@ -50,7 +54,6 @@ class JobState:
     phase_total: int = 0
     unit: int = 0  # completed units
     units: int = 0
-    schedule: list[str] = field(default_factory=list)  # the phase of every unit of the run, in order
     metrics: list[dict[str, Any]] = field(default_factory=list)
     sample: dict[str, Any] | None = None  # newest generated sample event
     notices: list[str] = field(default_factory=list)  # the trainer's messages (collapse guard)
@@ -58,26 +61,41 @@ class JobState:
     started: float = 0.0
     first_sample_at: float | None = None  # seconds after start when the first sample arrived
     resumed_from: int = 0  # units already done when this job started
+    units_from: float = 0.0  # time.time() when the trainer was ready and its first unit began
+    clock: Clock | None = None  # the run's clock (set once the trainer is built)
 
     def eta(self, now: float | None = None) -> tuple[float, list[str]]:
-        """(seconds left, phases still to come that have no measured unit yet).
-
-        Each remaining unit costs the mean measured duration of its phase's units (this job's
-        metrics events), less the time already spent in the current unit; phases without a
-        measured unit are listed instead of guessed (an adversarial round costs many MLE epochs).
-        """
+        """(seconds left of the whole run, phases still to come that neither this job nor the
+        probe has measured): :meth:`Clock.left` at the unit under way."""
+        if self.clock is None:
+            return 0.0, []
         now = time.time() if now is None else now
-        durations: dict[str, list[float]] = {}
-        previous = self.started
-        for m in self.metrics:
-            durations.setdefault(m["phase"], []).append(m["time"] - previous)
-            previous = m["time"]
-        mean = {phase: sum(d) / len(d) for phase, d in durations.items()}
-        remaining = self.schedule[self.unit:]
-        left = sum(mean.get(phase, 0.0) for phase in remaining)
-        if remaining and remaining[0] in mean:  # the unit under way has partly run
-            left -= min(now - previous, mean[remaining[0]])
-        return left, [phase for phase in dict.fromkeys(remaining) if phase not in mean]
+        since = self.metrics[-1]["time"] if self.metrics else self.units_from
+        return self.clock.left(self.unit, max(now - since, 0.0)), self.clock.unmeasured(self.unit)
+
+
+_estimates: dict[str, Future] = {}  # (dataset folder, run config) as JSON -> the probe of that run
+_estimates_lock = threading.Lock()
+
+
+def estimate_later(data_dir: str, cfg: RunConfig, device: torch.device) -> Estimate | UserError | None:
+    """The probe's estimate of training ``cfg`` on the dataset in ``data_dir`` (:func:`clock.probe`),
+    run once per dataset and config in a background thread: None while it runs, or while a training
+    runs in this server (a probe then measures a busy machine, and slows the training); the
+    UserError the probe raised, if any."""
+    key = json.dumps([os.path.abspath(data_dir), to_dict(cfg)], sort_keys=True)
+    with _estimates_lock:
+        future = _estimates.get(key)
+        if future is None:
+            if running_trainings():
+                return None
+            _estimates[key] = future = _probe_pool.submit(lambda: probe(cfg, load_dataset(data_dir), device))
+    if not future.done():
+        return None
+    error = future.exception()
+    if error is not None and not isinstance(error, UserError):
+        return UserError(f"could not time this run: {type(error).__name__}: {error}")
+    return error or future.result()
 
 
 def latest_job(runs_folder: str) -> TrainingJob | None:
@@ -90,8 +108,12 @@ def latest_job(runs_folder: str) -> TrainingJob | None:
 class TrainingJob:
     """Train ``cfg`` on a dataset folder into ``run_dir`` in a daemon thread."""
 
-    def __init__(self, data_dir: str, run_dir: str, cfg: RunConfig, device: torch.device, resume: bool = False):
+    def __init__(self, data_dir: str, run_dir: str, cfg: RunConfig, device: torch.device, resume: bool = False,
+                 estimate: Estimate | None = None):
+        """``estimate``: the probe's figures for this run (:func:`clock.probe`), for the time left
+        before each phase has run a unit."""
         self.data_dir, self.run_dir, self.cfg, self.device, self.resume_run = data_dir, run_dir, cfg, device, resume
+        self.estimate = estimate
         self.control = TrainControl()
         self._lock = threading.Lock()
         self._state = JobState()
@@ -150,8 +172,10 @@ class TrainingJob:
             if event["event"] == "progress":
                 st.phase, st.phase_done, st.phase_total = event["phase"], event["done"], event["total"]
             elif event["event"] == "metrics":
+                since = st.metrics[-1]["time"] if st.metrics else st.units_from
+                st.clock.observe(event["phase"], event["time"] - since)
                 st.metrics.append(event)
-                st.unit = event["unit_index"] + 1
+                st.unit = event["next_unit"]
             elif event["event"] == "notice":
                 st.notices.append(event["message"])
             elif event["event"] == "sample":
@@ -170,7 +194,8 @@ class TrainingJob:
                 self._set(unit=trainer.units_done, resumed_from=trainer.units_done, started=time.time())
             with self._lock:  # a pause or stop pressed while starting keeps its status
                 self._state.units = len(trainer.units)
-                self._state.schedule = [phase for phase, _ in trainer.units]
+                self._state.clock = Clock.for_run(self.cfg.train, len(ds.train), self.estimate)
+                self._state.units_from = time.time()
                 if self._state.status == "starting":
                     self._state.status = "running"
             result = trainer.run()

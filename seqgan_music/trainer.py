@@ -31,7 +31,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DistributedSampler
 
 from seqgan_music.checkpoint import run_state
 from seqgan_music.config import RunConfig, TrainConfig
@@ -58,6 +57,7 @@ Callback = Callable[[dict[str, Any]], None]
 
 
 MAX_TUNE_TOKENS = 2048  # whole tunes that MLE reads (mle_whole_tunes) are cut here: past 99 % of Nottingham's
+NLL_WINDOWS = 1024  # validation windows the NLL after each unit reads (evenly spaced): its cost stays put on large collections
 
 
 def mle_learning_rate(tc: TrainConfig, epoch: int) -> float:
@@ -125,6 +125,9 @@ class Trainer:
         # where each window lies in its tune (G's bar features, bar_context.py): zeros when not given
         self.train_place, self.valid_place = (b.to(device) for b in places) if places else \
             (torch.zeros(len(d), 2, dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
+        # validation NLL after each unit reads evenly spaced validation windows, at most NLL_WINDOWS
+        spaced = slice(None, None, max(1, -(-len(self.valid_data) // NLL_WINDOWS)))
+        self.nll_data, self.nll_place = self.valid_data[spaced], self.valid_place[spaced]
         if cfg.generator.bars_left and cfg.generator.bar_tokens and not bool(self.train_place[:, 1].all()):
             raise UserError("this dataset was prepared before tune lengths were stored, which the generator's "
                             "bars_left feature needs: prepare it again")
@@ -166,6 +169,7 @@ class Trainer:
             if tc.structure_reward or tc.form_steps else None
         self._form_real: dict | None = None  # the real windows' form saved for drafts, worked out at the first save
         self.stop_early = False
+        self.mle_over = False  # set by the MLE unit that ends pre-training (its last, or its patience ran out)
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
         # DDP wrappers average gradients over ranks; single process: the models themselves
@@ -176,8 +180,8 @@ class Trainer:
         # pre-training must not scale the first policy-gradient steps
         self.pg_opt = torch.optim.Adam(self.G.parameters(), lr=tc.pg_lr)
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=tc.d_lr)
-        self.units = [("mle", i) for i in range(tc.mle_epochs)] + [("d_pretrain", i) for i in range(tc.d_pretrain_rounds)] \
-            + [("adversarial", i) for i in range(tc.adv_rounds)]
+        self.units = tc.units()
+        self._order: tuple[int, torch.Tensor] | None = None  # (epoch, its window order): _epoch_order's cache
         self.units_done = 0
         self.nonfinite = 0
         self.skipped_steps = 0
@@ -261,12 +265,13 @@ class Trainer:
         for cb in self.callbacks:
             cb(event)
 
-    def _log_metrics(self, phase: str, unit: int, metrics: dict[str, Any]) -> None:
+    def _log_metrics(self, phase: str, unit: int, metrics: dict[str, Any], following: int) -> None:
+        """One metrics line; ``following``: the unit that runs next (past skipped MLE units)."""
         metrics = self._reduce(metrics)
         if not self.dist.is_main:
             return
         rec = {"event": "metrics", "phase": phase, "unit": unit, "unit_index": self.units_done, "units": len(self.units),
-               "time": time.time(), **metrics}
+               "next_unit": following, "time": time.time(), **metrics}
         self.files.append_metrics(rec)
         self.emit(rec)
 
@@ -282,14 +287,14 @@ class Trainer:
                 new_best = self.selection["reference"] is None and phase == "adversarial"
                 if new_best:  # no MLE epochs in this schedule: the adversarial phase starts from here
                     self._start_adversarial(self._evaluate(), self.units_done - 1)
+                self.mle_over = False
                 metrics = self._run_unit(phase, index)
                 new_best = new_best or metrics.get("best_unit") == self.units_done
-                self._log_metrics(phase, index, metrics)
-                self.units_done += 1
-                if self.stop_early:
-                    self.units_done = len(self.units)
+                following = len(self.units) if self.stop_early else self._next_unit(self.mle_over)
+                self._log_metrics(phase, index, metrics, following)
+                self.units_done = following
                 if self.dist.is_main:
-                    self.files.save(self.state(), end_of_mle=phase == "mle" and index == self.cfg.train.mle_epochs - 1,
+                    self.files.save(self.state(), end_of_mle=self.mle_over,
                                     best_generator=self.best_generator if new_best else None)
         except TrainingStopped:
             return "stopped"
@@ -297,6 +302,13 @@ class Trainer:
             self.files.save_missing(self.state())
         barrier(self.dist)
         return "done"
+
+    def _next_unit(self, mle_over: bool) -> int:
+        """The unit after the current one: past the MLE units still scheduled once pre-training is over."""
+        following = self.units_done + 1
+        while mle_over and following < len(self.units) and self.units[following][0] == "mle":
+            following += 1
+        return following
 
     def _check_data(self) -> None:
         cfg = self.cfg
@@ -322,17 +334,34 @@ class Trainer:
             out["reward_per_step"] = values[len(keys) :]
         return out
 
-    def _mle_batches(self, epoch: int):
-        """This rank's share of each global batch: a DistributedSampler (one replica when alone)
-        over a permutation seeded by (seed, epoch), so K ranks together see exactly the global
-        batches a single process sees."""
-        sampler = DistributedSampler(range(len(self.train_data)), num_replicas=self.dist.world, rank=self.dist.rank,
-                                     shuffle=True, seed=self.cfg.train.seed)
-        sampler.set_epoch(epoch)
-        idx = torch.tensor(list(sampler), device=self.device)
-        local = self.cfg.train.batch_size // self.dist.world
-        for i in range(0, len(idx), local):
-            yield idx[i : i + local]
+    def mle_unit_batches(self) -> int:
+        """Global batches per MLE unit: ``mle_unit_batches``, or one epoch over the training windows."""
+        return self.cfg.train.mle_unit_batches or -(-self._epoch_length() // self.cfg.train.batch_size)
+
+    def _epoch_length(self) -> int:
+        """Windows per MLE epoch: the training windows, padded to a multiple of the ranks."""
+        return -(-len(self.train_data) // self.dist.world) * self.dist.world
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        """The training windows' order in MLE epoch ``epoch``: DistributedSampler's permutation seeded
+        by (seed, epoch), padded with its own head to a multiple of the ranks."""
+        if self._order is None or self._order[0] != epoch:
+            n, length = len(self.train_data), self._epoch_length()
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.train.seed + epoch))
+            self._order = (epoch, perm.repeat(-(-length // n))[:length].to(self.device))
+        return self._order[1]
+
+    def _mle_batches(self, unit: int):
+        """This rank's share of MLE unit ``unit``'s global batches. The windows are read epoch after
+        epoch, each in :meth:`_epoch_order`; a unit is one epoch, or ``mle_unit_batches`` batches read
+        on from where the unit before stopped (so a unit's cost does not grow with the collection).
+        Global batch i is positions i*B..(i+1)*B of its epoch's order and rank r takes every world-th
+        of them from r: K ranks together see exactly the batches a single process sees."""
+        batch, per_unit = self.cfg.train.batch_size, self.mle_unit_batches()
+        per_epoch = -(-self._epoch_length() // batch)
+        for g in range(unit * per_unit, (unit + 1) * per_unit):
+            epoch, i = divmod(g, per_epoch)
+            yield self._epoch_order(epoch)[i * batch : (i + 1) * batch][self.dist.rank :: self.dist.world]
 
     def _d_autocast(self):
         """bfloat16 autocast for D's training passes when ``amp`` is "bf16" (the loss stays
@@ -399,7 +428,7 @@ class Trainer:
         self.G.train()
         total, count, tune_total, tune_count = 0.0, 0, 0.0, 0
         tune_batches = list(self._tune_batches(epoch)) if tc.mle_whole_tunes else []
-        n_batches = len(tune_batches) + -(-len(self.train_data) // tc.batch_size)
+        n_batches = len(tune_batches) + self.mle_unit_batches()
         for i, rows in enumerate(tune_batches):
             self._emit_step("mle", i, n_batches)
             loss, tokens = self._tune_loss(rows)
@@ -418,9 +447,10 @@ class Trainer:
         if tc.mle_keep_best and nll is not None and nll < self.selection.get("mle_best_nll", math.inf):
             self.selection.update(mle_best_nll=nll, mle_best_epoch=epoch)  # saved with the run, as is best_generator
             self.best_generator = copy.deepcopy(self.G.state_dict())
-        if epoch == tc.mle_epochs - 1:
-            best = self.selection.get("mle_best_epoch", epoch)
-            if best != epoch:  # pre-training ends with its best epoch's weights
+        best = self.selection.get("mle_best_epoch", epoch)
+        self.mle_over = epoch == tc.mle_epochs - 1 or bool(tc.mle_patience and epoch - best >= tc.mle_patience)
+        if self.mle_over:
+            if best != epoch:  # pre-training ends with its best unit's weights
                 self.G.load_state_dict(self.best_generator)
                 evaluation = self._evaluate()
                 metrics.update(mle_kept_epoch=best, mle_kept_valid_nll=evaluation.get("valid_nll"))
@@ -444,10 +474,9 @@ class Trainer:
     def _evaluate(self) -> dict[str, float]:
         out = {}
         with eval_mode(self.G):
-            if len(self.valid_data):
-                nll = [float(self.G.nll(b, f)) * len(b) for b, f in zip(self.valid_data.split(512),
-                                                                         self.valid_place.split(512))]
-                out["valid_nll"] = sum(nll) / len(self.valid_data)
+            if len(self.nll_data):
+                nll = [float(self.G.nll(b, f)) * len(b) for b, f in zip(self.nll_data.split(512), self.nll_place.split(512))]
+                out["valid_nll"] = sum(nll) / len(self.nll_data)
             for name, fn in self.evaluators.items():
                 out[name] = float(fn(self.G))
         return out

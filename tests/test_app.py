@@ -343,20 +343,6 @@ def test_workspaces_are_created_lazily_tidied_and_deletable(monkeypatch):
     assert not a.exception and not os.path.exists(keep) and ws_dir(a) != keep
 
 
-def test_time_left_uses_per_phase_unit_durations():
-    """Each remaining unit costs its phase's measured mean, less the time spent in the current
-    one; a phase with no measured unit is named instead of guessed."""
-    from seqgan_music.jobs import JobState
-
-    state = JobState(started=100.0, unit=2, units=5, schedule=["mle"] * 3 + ["adversarial"] * 2,
-                     metrics=[{"phase": "mle", "time": 101.0}, {"phase": "mle", "time": 103.0}])
-    assert state.eta(now=103.5) == (1.5 - 0.5, ["adversarial"])
-    assert state.eta(now=110.0) == (0.0, ["adversarial"])  # overdue: never negative
-    state.metrics += [{"phase": "mle", "time": 106.0}, {"phase": "adversarial", "time": 116.0}]  # a 10 s round
-    state.unit = 4
-    assert state.eta(now=116.0) == (10.0, []) and state.eta(now=120.0) == (6.0, [])
-
-
 @pytest.mark.slow
 def test_primer_is_continued_and_counted_apart(tmp_path):
     """With a primer, 'Length in bars' is the new part; the kept melodies record where it starts and

@@ -342,3 +342,54 @@ def test_kept_mle_says_whether_an_adversarial_round_became_best(tiny_dataset, tm
     trainer.selection["best_unit"] = first_adversarial
     assert not trainer.kept_mle()
     assert "did not improve on the MLE model" in KEPT_MLE
+
+
+def test_mle_units_read_a_budget_of_batches_on_through_the_epochs(tiny_dataset, tmp_path):
+    """With mle_unit_batches, each MLE unit runs that many batches, read on through the shuffled
+    windows epoch after epoch: three units of 5 batches read the windows of the epochs it takes,
+    each epoch a permutation of them."""
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3", "mle_unit_batches=5", "adv_rounds=0",
+                                                              "d_pretrain_rounds=0"])
+    rows = [b for unit in range(3) for b in trainer._mle_batches(unit)]
+    windows = len(trainer.train_data)
+    seen = torch.cat(rows)
+    assert len(rows) == 15 and all(1 <= len(b) <= 16 for b in rows) and len(seen) > windows  # past one epoch
+    assert sorted(seen[:windows].tolist()) == list(range(windows))  # the first epoch reads each window once
+    assert seen[windows:].tolist() != seen[: len(seen) - windows].tolist()  # the next in another order
+    events = []
+    trainer.callbacks.append(events.append)
+    assert trainer.run() == "done"
+    totals = {e["total"] for e in events if e["event"] == "progress" and e["phase"] == "mle"}
+    assert totals == {5} and sum(e["event"] == "progress" and e["phase"] == "mle" for e in events) == 15
+
+
+def test_mle_patience_ends_pre_training_at_its_best_unit_and_resumes(tiny_dataset, tmp_path, monkeypatch):
+    """With mle_patience 1, pre-training ends after the first unit that does not lower validation
+    NLL: the MLE units left are skipped (the next metrics line says so), G keeps its best unit, and
+    a run stopped there resumes with D pre-training."""
+    overrides = ["mle_epochs=6", "mle_unit_batches=2", "mle_patience=1", "mle_keep_best=true", "adv_rounds=1",
+                 "d_pretrain_rounds=1"]
+    nll_of_unit = {0: 1.0, 1: 0.5, 2: 0.9}
+    evaluate = Trainer._evaluate
+
+    def scripted(self):  # each unit's first evaluation (the kept weights' is measured again)
+        out = evaluate(self)
+        if nll_of_unit.get(self.units_done) is not None:
+            out["valid_nll"] = nll_of_unit.pop(self.units_done)
+        return out
+
+    monkeypatch.setattr(Trainer, "_evaluate", scripted)
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=overrides)
+    trainer.callbacks.append(lambda e: e["event"] == "metrics" and e["phase"] == "mle" and trainer.control.stop())
+    assert trainer.run() == "stopped"
+    resumed = make_trainer(tiny_dataset, tmp_path, overrides=overrides)
+    assert resumed.run(resume=True) == "done"
+    metrics = read_metrics(tmp_path)
+    assert [m["phase"] for m in metrics] == ["mle"] * 3 + ["d_pretrain", "adversarial"]
+    assert [m["next_unit"] for m in metrics] == [1, 2, 6, 7, 8]
+    assert metrics[2]["mle_kept_epoch"] == 1 and read_checkpoint(str(tmp_path / MLE))["progress"] == 6
+
+
+def test_mle_patience_needs_the_best_unit_kept(tiny_dataset, tmp_path):
+    with pytest.raises(UserError, match="mle_patience needs mle_keep_best"):
+        make_trainer(tiny_dataset, tmp_path, overrides=["mle_patience=2", "mle_keep_best=false"])

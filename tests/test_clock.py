@@ -1,0 +1,65 @@
+"""The run's clock: the probe before training, the time left while it runs (seqgan_music/clock.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from seqgan_music.clock import MLE_EPOCHS_TO_BEST, Clock, Estimate, expected_mle_units, probe
+from seqgan_music.config import TrainConfig, apply_overrides, make_run_config
+from seqgan_music.dataset import load_dataset
+from seqgan_music.jobs import JobState
+
+
+def test_measured_units_past_the_first_set_each_phases_cost():
+    """A phase's unit costs the mean of its measured units past the first (which pays one-time
+    costs); the unit under way counts what it has run, never below zero; phases not measured and
+    not probed are named instead of guessed."""
+    clock = Clock(["mle"] * 3 + ["adversarial"] * 2, expected_mle=3)
+    clock.observe("mle", 5.0)
+    assert clock.left(1) == 2 * 5.0 and clock.unmeasured(1) == ["mle", "adversarial"][1:]
+    clock.observe("mle", 2.0)
+    assert clock.left(2, into_unit=0.5) == 1.5 and clock.left(2, into_unit=9.0) == 0.0
+    clock.observe("mle", 2.0)
+    clock.observe("adversarial", 10.0)
+    assert clock.left(4) == 10.0 and clock.unmeasured(4) == []
+
+
+def test_a_probed_phase_not_measured_yet_is_scaled_by_how_far_the_probe_was_off():
+    estimate = Estimate({"mle": 1.0, "d_pretrain": 0.5, "adversarial": 3.0}, startup=2.0)
+    clock = Clock(["mle"] * 4 + ["d_pretrain"] + ["adversarial"] * 10, expected_mle=4, estimate=estimate)
+    assert clock.total() == 2.0 + 4 * 1.0 + 0.5 + 10 * 3.0
+    for seconds in (9.0, 2.0, 2.0):  # this machine runs MLE twice as slowly as probed (the first unit aside)
+        clock.observe("mle", seconds)
+    assert clock.left(3) == 2.0 + 2 * 0.5 + 10 * 2 * 3.0 and clock.unmeasured(3) == []
+
+
+def test_pre_training_with_patience_is_expected_to_end_early_on_a_small_collection():
+    tc = TrainConfig(batch_size=32, mle_epochs=12, mle_unit_batches=100, mle_keep_best=True, mle_patience=2)
+    small = expected_mle_units(tc, train_windows=1000)  # 32 batches an epoch
+    assert small == -(-MLE_EPOCHS_TO_BEST * 32 // 100) + 2 < 12
+    assert expected_mle_units(tc, train_windows=100_000) == 12  # the budget runs out first
+    assert expected_mle_units(TrainConfig(mle_epochs=7), 1000) == 7  # no patience: all of them
+    clock = Clock.for_run(tc, 1000)
+    assert clock.remaining(0) == ["mle"] * small + ["d_pretrain"] * 50 + ["adversarial"] * 200
+    assert clock.remaining(small + 1)[:2] == ["mle", "d_pretrain"]  # past the expected stop: the unit under way
+
+
+def test_probe_times_each_phase_of_the_run_on_its_data(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset(tiny_dataset)
+    cfg = apply_overrides(make_run_config("tiny", ds.tokenizer.vocab_size, ds.seq_len), ["mle_unit_batches=40"])
+    estimate = probe(cfg, ds, torch.device("cpu"))
+    assert set(estimate.unit_seconds) == {"mle", "d_pretrain", "adversarial"}
+    assert all(seconds > 0 for seconds in estimate.unit_seconds.values()) and estimate.startup > 0
+    assert list(tmp_path.iterdir()) == []  # its scratch run is thrown away
+    longer = probe(apply_overrides(cfg, ["mle_unit_batches=400"]), ds, torch.device("cpu"))
+    assert longer.unit_seconds["mle"] > 3 * estimate.unit_seconds["mle"]  # the unit's batches at the pace measured
+
+
+def test_job_time_left_counts_from_the_trainers_start():
+    clock = Clock(["mle"] * 3 + ["adversarial"] * 2, expected_mle=3)
+    state = JobState(unit=0, units=5, units_from=100.0, clock=clock)
+    assert state.eta(now=101.0) == (0.0, ["mle", "adversarial"])
+    clock.observe("mle", 2.0)
+    state.metrics, state.unit = [{"phase": "mle", "time": 102.0}], 1
+    assert state.eta(now=102.5) == (2 * 2.0 - 0.5, ["adversarial"])
