@@ -157,6 +157,24 @@ def test_train_tiny_then_generate_with_downloads():
     assert all(1 <= n <= 6 for n in lengths) and not any(tok.end_token in m["tokens"] for m in generated(at))
 
 
+def test_train_tab_says_how_long_the_run_will_take_before_start():
+    """Before Start the page times the chosen preset on the dataset in the background and shows
+    the expected time; the job started then carries the estimate, so its clock has figures for
+    the phases it has not run yet."""
+    at = upload(new_session(), SONGS)
+    at.selectbox(key="preset").set_value("Tiny (tests)").run()
+    deadline = time.time() + 120
+    while not any(c.value.startswith("Expected time on this machine") for c in at.caption) and time.time() < deadline:
+        assert any(c.value.startswith("Timing this run") for c in at.caption)
+        time.sleep(0.5)
+        at.run()
+    assert any(c.value.startswith("Expected time on this machine: about ") for c in at.caption)
+    at.button(key="start").click().run()
+    assert wait_for_job(at).status == "done"
+    state = job_of(at).snapshot()
+    assert state.clock.estimate is not None and state.clock.unit_seconds().keys() == {"mle", "d_pretrain", "adversarial"}
+
+
 def test_silent_melodies_are_called_out(monkeypatch):
     import seqgan_music.generate
 
