@@ -56,8 +56,10 @@ def time_training(ds: PreparedDataset, preset: str, overrides: list[str], device
         total = time.time() - start
     errors = [abs(left - (total - at)) / (total - at) for at, left in forecasts
               if at >= CLOCK_FROM * total and total - at >= CLOCK_UNTIL * total]
+    rounds = clock.measured.get("adversarial", [])
     return {"seconds": total, "probe_s": probe_s, "estimate_s": predicted, "clock_error": max(errors, default=0.0),
-            "mle_units": phases.count("mle"), "best": trainer.best_description()}
+            "mle_units": phases.count("mle"), "best": trainer.best_description(),
+            "round_probed_s": estimate.unit_seconds["adversarial"], "round_s": sum(rounds) / max(len(rounds), 1)}
 
 
 def train_time(data_dirs: list[str], preset: str, overrides: list[str], against: list[str] | None,
@@ -75,10 +77,11 @@ def train_time(data_dirs: list[str], preset: str, overrides: list[str], against:
 def format_rows(rows: list[dict], preset: str, against: list[str] | None) -> str:
     lines = [f"bench train-time --preset {preset}" + (f" (against: {' '.join(against)})" if against else ""),
              f"{'collection':28s} {'windows':>8s} {'setting':8s} {'seconds':>8s} {'probe est.':>10s} "
-             f"{'clock err':>9s} {'MLE units':>9s}  best model"]
+             f"{'clock err':>9s} {'MLE units':>9s} {'round: probed':>13s} {'run':>5s}  best model"]
     for r in rows:
         lines.append(f"{r['data'][-28:]:28s} {r['windows']:8d} {r['setting']:8s} {r['seconds']:8.1f} "
-                     f"{r['estimate_s']:10.1f} {100 * r['clock_error']:8.0f}% {r['mle_units']:9d}  {r['best']}")
+                     f"{r['estimate_s']:10.1f} {100 * r['clock_error']:8.0f}% {r['mle_units']:9d} "
+                     f"{r['round_probed_s']:13.2f} {r['round_s']:5.2f}  {r['best']}")
     if against:
         for now, then in zip(rows[::2], rows[1::2]):
             lines.append(f"{now['data'][-28:]}: {then['seconds'] / now['seconds']:.2f}x faster than against")

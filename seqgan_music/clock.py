@@ -2,11 +2,12 @@
 
 A run is a list of units (:meth:`TrainConfig.units`) of three phases: MLE units, D pre-training
 rounds and adversarial rounds. :func:`probe` times one unit of each phase on a scratch copy of the
-run (its models, its data, a short MLE unit) on this machine, before training. :class:`Clock`
-turns the probe's unit costs and the units measured so far into the time left of the whole run: a
-phase measured in this run costs the mean of its units; a phase not measured yet costs the probe's
-figure scaled by how far the probe was off for the phases measured so far (a machine busier now
-than at the probe).
+run (its models, its data, a short MLE unit) on this machine, before training; the one-time costs
+of a run's first steps count as its start-up. :class:`Clock` turns the probe's unit costs and the
+units measured so far into the time left of the whole run: a phase measured in this run costs the
+mean of its units, a phase not measured yet the probe's figure. (Scaling the probe's figures by
+how far it was off for the phases measured so far made the clock worse: one slow MLE unit moved
+the forecast of every adversarial round.)
 
 MLE pre-training with patience may end before its last unit; the clock expects it to run
 :func:`expected_mle_units` units until it does.
@@ -50,13 +51,14 @@ def expected_mle_units(tc: TrainConfig, train_windows: int) -> int:
 
 def probe(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> Estimate:
     """Time one unit of each phase of ``cfg`` on ``dataset`` (a scratch run, thrown away): an MLE
-    unit from :data:`PROBE_MLE_BATCHES` batches and its evaluation, a D round, an adversarial
-    round. Costs about a run's start-up, an adversarial round and a D round."""
+    unit from :data:`PROBE_MLE_BATCHES` batches and its evaluation, the second of two D rounds, an
+    adversarial round. Costs about a run's start-up, an adversarial round and two D rounds."""
     from seqgan_music.trainer import Trainer
 
     tc = cfg.train
     scratch = dataclasses.replace(cfg, train=dataclasses.replace(
-        tc, mle_epochs=1, mle_unit_batches=PROBE_MLE_BATCHES, mle_patience=0, d_pretrain_rounds=1, adv_rounds=1))
+        tc, mle_epochs=1, mle_unit_batches=PROBE_MLE_BATCHES, mle_patience=0, d_pretrain_rounds=2, adv_rounds=1,
+        d_max_acc=1.0))  # a round with its D steps (D far ahead of the probe's barely trained G would skip them)
     stamps: list[tuple[float, dict]] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="seqgan-probe-") as folder:
@@ -68,13 +70,14 @@ def probe(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> Est
         evaluated = time.perf_counter()
         trainer._evaluate()  # what each MLE unit ends with
         evaluation = time.perf_counter() - evaluated
-    ends = {e["phase"]: t for t, e in stamps if e["event"] == "metrics"}
+    ends = [(e["phase"], t) for t, e in stamps if e["event"] == "metrics"]  # mle, d_pretrain twice, adversarial
+    (_, mle_end), (_, d_first), (_, d_second), (_, adversarial_end) = ends
     steps = [t for t, e in stamps if e["event"] == "progress" and e["phase"] == "mle"][2:]  # past the warm-up
     batch = (steps[-1] - steps[0]) / (len(steps) - 1)
     mle = (tc.mle_unit_batches or -(-len(dataset.train) // tc.batch_size)) * batch + evaluation
-    once = ends["mle"] - built - PROBE_MLE_BATCHES * batch - evaluation  # first steps, first checkpoint, judging MLE
-    return Estimate(unit_seconds={"mle": mle, "d_pretrain": ends["d_pretrain"] - ends["mle"],
-                                  "adversarial": ends["adversarial"] - ends["d_pretrain"]},
+    d_round = d_second - d_first  # the first D round also pays D's first steps
+    once = (mle_end - built - PROBE_MLE_BATCHES * batch - evaluation) + (d_first - mle_end - d_round)
+    return Estimate(unit_seconds={"mle": mle, "d_pretrain": d_round, "adversarial": adversarial_end - d_second},
                     startup=built - started + max(once, 0.0))
 
 
@@ -98,14 +101,9 @@ class Clock:
 
     def unit_seconds(self) -> dict[str, float]:
         """Each phase's expected seconds per unit: the mean of its measured units (past the first,
-        which also pays one-time costs, once there are more), else the probe's figure scaled."""
+        which also pays one-time costs, once there are more), else the probe's figure."""
         means = {phase: sum(d[1:] or d) / len(d[1:] or d) for phase, d in self.measured.items() if d}
-        if self.estimate is None:
-            return means
-        probed = self.estimate.unit_seconds
-        known = [phase for phase in means if probed.get(phase)]
-        scale = sum(means[p] for p in known) / sum(probed[p] for p in known) if known else 1.0
-        return {phase: seconds * scale for phase, seconds in probed.items()} | means
+        return (self.estimate.unit_seconds if self.estimate else {}) | means
 
     def remaining(self, next_unit: int) -> list[str]:
         """The phases of the units expected to run from ``next_unit`` on (MLE pre-training still

@@ -24,7 +24,7 @@ from seqgan_music.tokenizer import Tokenizer
 
 BINS = 10  # equal bins of the phrase-repetition rate over [0, 1]
 FORM_LENGTHS = 8  # real_form's window lengths: T * k / FORM_LENGTHS tokens, k = 1..FORM_LENGTHS
-FORM_WINDOWS = 1024  # most real windows real_form reads (evenly spaced over the training windows)
+FORM_WINDOWS = 512  # most real windows real_form reads (evenly spaced over the training windows)
 
 
 def phrase_rates(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:

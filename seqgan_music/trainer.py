@@ -167,7 +167,9 @@ class Trainer:
             raise UserError("structure_reward and form_steps need a music dataset (they judge the samples' notes)")
         self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.real_windows))) \
             if tc.structure_reward or tc.form_steps else None
-        self._form_real: dict | None = None  # the real windows' form saved for drafts, worked out at the first save
+        # what checkpoints keep of the real windows' form for generate's drafts (:func:`real_form`),
+        # worked out before the first unit so that no unit's time includes it; by the process that saves
+        self.form_real = real_form(tokenizer, self.real_windows) if tokenizer is not None and self.dist.is_main else None
         self.stop_early = False
         self.mle_over = False  # set by the MLE unit that ends pre-training (its last, or its patience ran out)
         self.rng = torch.Generator(device=device)
@@ -210,16 +212,9 @@ class Trainer:
             reference=self.reference.state_dict(), best_generator=self.best_generator, selection=self.selection,
             g_opt=self.g_opt.state_dict(), pg_opt=self.pg_opt.state_dict(), d_opt=self.d_opt.state_dict(),
             nonfinite=self.nonfinite, structure=self.structure and self.structure.state(),
-            form_real=self.form_real(),
+            form_real=self.form_real,
             rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
         )
-
-    def form_real(self) -> dict | None:
-        """:func:`real_form` of the real windows (None without a tokenizer): what checkpoints keep
-        for generate's drafts; worked out once, by the process that saves, not at start-up."""
-        if self._form_real is None and self.tokenizer is not None:
-            self._form_real = real_form(self.tokenizer, self.real_windows)
-        return self._form_real
 
     def load_state(self, path: str) -> None:
         """Restore everything from a checkpoint of this run (same configs required)."""
