@@ -55,9 +55,7 @@ from seqgan_music.tokenizer import METERS, Tokenizer, window_config
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
 PRESETS = {spec["label"]: name for name, spec in RUN_PRESETS.items()}  # label -> preset name; the default first
 CHARTS = [  # (title, y axis, {legend: metrics key})
-    ("Generator loss", "nats per token", {"MLE loss (training)": "mle_loss", "NLL on validation tunes": "valid_nll",
-                                          # with mle_whole_tunes: MLE also reads every training tune whole
-                                          "MLE loss on whole tunes (training)": "mle_tune_loss"}),
+    ("Generator loss", "nats per token", {"MLE loss (training)": "mle_loss", "NLL on validation tunes": "valid_nll"}),
     ("Discriminator accuracy", "share correct (0-1)", {"D accuracy on real tunes": "d_acc_real",
                                                        "D accuracy on generated": "d_acc_fake",
                                                        # measured every round; D's steps are skipped above d_max_acc

@@ -50,7 +50,7 @@ def time_training(ds: PreparedDataset, preset: str, overrides: list[str], device
                 phases.append(event["phase"])
 
         trainer = Trainer(cfg, ds.train, ds.valid, folder, device, tok, callbacks=[observe],
-                          places=(ds.train_place, ds.valid_place), tunes=ds.train_tunes())
+                          places=(ds.train_place, ds.valid_place))
         since[0] = time.time()
         trainer.run()
         total = time.time() - start

@@ -36,6 +36,9 @@ LAST = "last.pt"  # newest state of a run
 MLE = "mle.pt"  # the state at the end of MLE pre-training, kept for MLE-vs-SeqGAN comparisons
 BEST = "best.pt"  # the state whose generator the validation judgement rated best (selection.py)
 MODELS = {"best": BEST, "mle": MLE, "last": LAST}  # the user's names for a run's three generators
+# training settings of experiments measured and not kept (docs/experiments): runs saved before they
+# went hold them; they are dropped on reading, so those runs load, generate and resume as they are
+RETIRED_TRAIN_FIELDS = ("mle_lr_decay", "mle_whole_tunes", "mle_steps", "form_steps", "select_margin")
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
@@ -76,7 +79,7 @@ class LoadedRun:
 def load_checkpoint(path: str, device: str | torch.device = "cpu") -> LoadedRun:
     """Read and validate a checkpoint and rebuild its models on ``device``."""
     state = read_checkpoint(path)
-    cfg = from_dict(RunConfig, state.get("run_config"), f"{path}: run_config")
+    cfg = saved_run_config(state, path)
     tokenizer = Tokenizer.from_dict(state["tokenizer"], f"{path}: tokenizer") if state.get("tokenizer") else None
     if tokenizer is not None and tokenizer.vocab_size != cfg.generator.vocab_size:
         raise UserError(f"{path}: tokenizer vocabulary ({tokenizer.vocab_size}) does not match the generator's")
@@ -90,6 +93,14 @@ def load_checkpoint(path: str, device: str | torch.device = "cpu") -> LoadedRun:
         model.load_state_dict(state[what])
         models.append(model.to(device))
     return LoadedRun(cfg, tokenizer, *models, state)
+
+
+def saved_run_config(state: dict[str, Any], path: str) -> RunConfig:
+    """The run config a raw checkpoint dict holds, without :data:`RETIRED_TRAIN_FIELDS`."""
+    data = state.get("run_config")
+    if isinstance(data, dict) and isinstance(data.get("train"), dict):
+        data = {**data, "train": {k: v for k, v in data["train"].items() if k not in RETIRED_TRAIN_FIELDS}}
+    return from_dict(RunConfig, data, f"{path}: run_config")
 
 
 def check_progress(state: dict[str, Any], path: str) -> tuple[int, int]:

@@ -119,8 +119,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Single process, or one rank of ``torchrun --nproc_per_node=K -m seqgan_music train``."""
-    from seqgan_music.checkpoint import LAST, read_checkpoint
-    from seqgan_music.config import RunConfig, apply_overrides, from_dict, make_run_config
+    from seqgan_music.checkpoint import LAST, read_checkpoint, saved_run_config
+    from seqgan_music.config import apply_overrides, make_run_config
     from seqgan_music.dataset import load_dataset
     from seqgan_music.distributed import barrier, init_from_env
     from seqgan_music.threads import share_cores
@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out}: already holds a run; pass --resume to continue it or choose another --out")
     barrier(info)  # no rank may see rank 0's first checkpoint in the check above
     if args.resume and os.path.exists(last):
-        cfg = from_dict(RunConfig, read_checkpoint(last)["run_config"], f"{last}: run_config")
+        cfg = saved_run_config(read_checkpoint(last), last)
     else:
         cfg = make_run_config(args.preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token,
                               ds.tokenizer.bar_tokens)
@@ -143,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.estimate:
         return _print_estimate(cfg, ds, info.device)
     trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer, dist_info=info,
-                      places=(ds.train_place, ds.valid_place), tunes=ds.train_tunes())
+                      places=(ds.train_place, ds.valid_place))
     status, seconds = _run_with_progress(trainer, args.resume)
     if info.is_main:
         ranks = f" x {info.world} processes" if info.enabled else ""

@@ -64,7 +64,7 @@ def probe(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> Est
     with tempfile.TemporaryDirectory(prefix="seqgan-probe-") as folder:
         trainer = Trainer(scratch, dataset.train, dataset.valid, folder, device, dataset.tokenizer,
                           callbacks=[lambda event: stamps.append((time.perf_counter(), event))],
-                          places=(dataset.train_place, dataset.valid_place), tunes=dataset.train_tunes())
+                          places=(dataset.train_place, dataset.valid_place))
         built = time.perf_counter()
         trainer.run()
         evaluated = time.perf_counter()

@@ -147,25 +147,20 @@ class TrainConfig:
     d_samples: int = 10000  # negatives per D round (and as many real windows, sampled)
     rollout_num: int = 16  # N: Monte Carlo rollouts per prefix
     rollout_update_rate: float = 0.8  # r in beta <- r*beta + (1-r)*theta (0 = copy, paper Alg. 1)
-    g_lr: float = 0.01  # Adam learning rate of G's MLE pre-training (and of interleaved MLE steps)
-    mle_lr_decay: bool = False  # G's MLE learning rate falls from g_lr (first epoch) to g_lr / 100 (last) on a cosine
-    mle_whole_tunes: bool = False  # each MLE epoch also reads every training tune whole, from its start (trainer.py)
+    g_lr: float = 0.01  # Adam learning rate of G's MLE pre-training
     pg_lr: float = 0.01  # Adam learning rate of G's policy-gradient steps (the paper: 0.01)
     # the adversarial objective (policy_gradient.py); the defaults here are the paper's plain REINFORCE
     pg_baseline: str = "none"  # "batch": subtract each step's mean reward over the batch; "none": the paper
     pg_normalize: bool = False  # divide advantages by their standard deviation over the batch
     kl_coef: float = 0.0  # weight of KL(G || frozen MLE model) per token in G's loss (0: off)
-    mle_steps: int = 0  # teacher-forced MLE batches interleaved after each round's policy-gradient steps
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
     structure_reward: float = 0.0  # weight of the phrase-repetition critic's reward added to D's (structure_critic.py; 0: off)
-    form_steps: int = 0  # policy-gradient steps per round on the phrase-repetition critic's reward alone (no rollouts)
     # model selection and the collapse guard (selection.py)
     select_samples: int = 512  # G samples of the validation judgement after each round
     select_nll_budget: float = 0.1  # a round becomes best.pt only if valid NLL <= MLE's + this (nats)
     select_rate_tolerance: float = 0.05  # ... if its silent and one-pitch rates exceed MLE's by at most this
     select_overlap_drop: float = 0.03  # ... if its statistics overlap with validation is at most this below MLE's
-    select_margin: float = 0.0  # ... and if its score (minus valid NLL) beats the best so far by more than this
     select_latest: bool = False  # True: every eligible round becomes best.pt, whatever its score (the newest wins)
     collapse_entropy: float = 0.0  # collapse when G's entropy falls below this fraction of the MLE model's (0: off)
     collapse_rate: float = 1.0  # collapse when the silent or one-pitch rate exceeds the MLE model's by this (1: off)
@@ -203,12 +198,10 @@ class TrainConfig:
             raise UserError(f"pg_baseline must be 'none' or 'batch', not {self.pg_baseline!r}")
         if not isinstance(self.pg_normalize, bool) or not isinstance(self.select_latest, bool):
             raise UserError("pg_normalize and select_latest must be true or false")
-        if min(self.select_rate_tolerance, self.select_overlap_drop, self.select_margin, self.select_nll_budget) < 0:
-            raise UserError("select_rate_tolerance, select_overlap_drop, select_margin and select_nll_budget must be >= 0")
-        if min(self.kl_coef, self.mle_steps, self.structure_reward, self.form_steps, self.collapse_pinned_rounds) < 0 \
-                or self.select_samples < 1:
-            raise UserError("kl_coef, mle_steps, structure_reward, form_steps and collapse_pinned_rounds must be >= 0, "
-                            "select_samples >= 1")
+        if min(self.select_rate_tolerance, self.select_overlap_drop, self.select_nll_budget) < 0:
+            raise UserError("select_rate_tolerance, select_overlap_drop and select_nll_budget must be >= 0")
+        if min(self.kl_coef, self.structure_reward, self.collapse_pinned_rounds) < 0 or self.select_samples < 1:
+            raise UserError("kl_coef, structure_reward and collapse_pinned_rounds must be >= 0, select_samples >= 1")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
             raise UserError("d_label_smoothing must lie in [0, 1), d_max_acc in (0, 1], collapse_entropy in [0, 1)")
 
@@ -242,7 +235,7 @@ def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
 # baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright,
 # and the collapse guard on; the paper preset keeps TrainConfig's plain algorithm
 STABLE_ADVERSARIAL = dict(
-    mle_keep_best=True, pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, mle_steps=0, d_max_acc=0.9,
+    mle_keep_best=True, pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, d_max_acc=0.9,
     d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
 
 # name -> the app's label, G and D overrides, D's filters per width (None: the paper's table) and

@@ -230,7 +230,7 @@ def listening_rows(run_dir: str, ds, melodies: int, critic_runs: int, seed: int,
     their bars shuffled and with every second bar a copy of the first. -> {rows, readings, ...}."""
     tok = ds.tokenizer
     held_out = openings_of(tok, [p for p, v in zip(ds.pieces, ds.piece_is_valid) if v])
-    train_tunes = [p for p, v in zip(ds.pieces, ds.piece_is_valid) if not v]
+    train_tunes = ds.train_tunes()
     if len(held_out) < 2:
         raise UserError(f"{ds.path}: the listening test needs at least 2 held-out tunes, not {len(held_out)}; "
                         "prepare more pieces or pass --melodies 0")

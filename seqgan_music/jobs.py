@@ -188,7 +188,7 @@ class TrainingJob:
             ds = load_dataset(self.data_dir)
             trainer = Trainer(self.cfg, ds.train, ds.valid, self.run_dir, self.device, ds.tokenizer,
                               callbacks=[self._on_event], control=self.control,
-                              places=(ds.train_place, ds.valid_place), tunes=ds.train_tunes())
+                              places=(ds.train_place, ds.valid_place))
             if self.resume_run and os.path.exists(trainer.last_path):
                 trainer.load_state(trainer.last_path)
                 self._set(unit=trainer.units_done, resumed_from=trainer.units_done, started=time.time())

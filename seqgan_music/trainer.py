@@ -27,13 +27,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from seqgan_music.checkpoint import run_state
-from seqgan_music.config import RunConfig, TrainConfig
+from seqgan_music.config import RunConfig
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
 from seqgan_music.models import (
@@ -56,17 +55,7 @@ from seqgan_music.tokenizer import Tokenizer
 Callback = Callable[[dict[str, Any]], None]
 
 
-MAX_TUNE_TOKENS = 2048  # whole tunes that MLE reads (mle_whole_tunes) are cut here: past 99 % of Nottingham's
 NLL_WINDOWS = 1024  # validation windows the NLL after each unit reads (evenly spaced): its cost stays put on large collections
-
-
-def mle_learning_rate(tc: TrainConfig, epoch: int) -> float:
-    """G's Adam learning rate in MLE epoch ``epoch`` (0-based): ``g_lr``, or with ``mle_lr_decay`` a
-    cosine from ``g_lr`` in the first epoch to ``g_lr / 100`` in the last."""
-    if not tc.mle_lr_decay or tc.mle_epochs < 2:
-        return tc.g_lr
-    done = epoch / (tc.mle_epochs - 1)
-    return tc.g_lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * done)))
 
 
 class TrainingStopped(Exception):
@@ -115,7 +104,6 @@ class Trainer:
         tokenizer: Tokenizer | None = None, callbacks: list[Callback] | None = None,
         evaluators: dict[str, Callable[[Generator], float]] | None = None, control: TrainControl | None = None,
         dist_info: DistInfo | None = None, places: tuple[torch.Tensor, torch.Tensor] | None = None,
-        tunes: list[np.ndarray] | None = None,
     ):
         self.dist = dist_info or DistInfo(device=device)
         device = self.dist.device
@@ -140,13 +128,6 @@ class Trainer:
                     for d in (self.train_data, self.valid_data)]
         self.real_windows, self.real_place = self.train_data[going_on[0]], self.train_place[going_on[0]]
         self.held_out_windows = self.valid_data[going_on[1]]  # real windows D never trains on
-        # the training tunes whole, shortest first, for MLE with mle_whole_tunes, and their places
-        # (each read from its first bar; its bar lines in all)
-        whole = sorted(tunes or [], key=len) if cfg.train.mle_whole_tunes else []
-        self.tunes = [torch.as_tensor(t[:MAX_TUNE_TOKENS], dtype=torch.long) for t in whole]
-        self.tune_places = torch.tensor([[0, tokenizer.bars_in(t)] for t in whole], dtype=torch.long).view(-1, 2)
-        if cfg.train.mle_whole_tunes and not self.tunes:
-            raise UserError("mle_whole_tunes needs the training tunes (a prepared music dataset)")
         self.callbacks = list(callbacks or [])
         self.evaluators = dict(evaluators or {})
         self.control = control or TrainControl()
@@ -163,10 +144,10 @@ class Trainer:
         self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
         self.judge = Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
                            self.valid_place[going_on[1]])
-        if (tc.structure_reward or tc.form_steps) and tokenizer is None:
-            raise UserError("structure_reward and form_steps need a music dataset (they judge the samples' notes)")
+        if tc.structure_reward and tokenizer is None:
+            raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
         self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.real_windows))) \
-            if tc.structure_reward or tc.form_steps else None
+            if tc.structure_reward else None
         # what checkpoints keep of the real windows' form for generate's drafts (:func:`real_form`),
         # worked out before the first unit so that no unit's time includes it; by the process that saves
         self.form_real = real_form(tokenizer, self.real_windows) if tokenizer is not None and self.dist.is_main else None
@@ -363,29 +344,6 @@ class Trainer:
         float32). D's convolutions are where the FLOPs are; G's small LSTM stays float32."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp == "bf16")
 
-    def _tune_batches(self, epoch: int):
-        """This rank's rows of each batch of whole training tunes: neighbours in length order (so
-        little padding), half a window batch of them (a tune holds several windows' tokens), the
-        batches in an order seeded by (seed, epoch); every rank steps through the same batches."""
-        size = max(1, self.cfg.train.batch_size // 2)
-        batches = [list(range(i, min(i + size, len(self.tunes)))) for i in range(0, len(self.tunes), size)]
-        order = torch.randperm(len(batches), generator=torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch))
-        for k in order.tolist():
-            yield batches[k][self.dist.rank :: self.dist.world] or batches[k][:1]
-
-    def _tune_loss(self, rows: list[int]) -> tuple[torch.Tensor, int]:
-        """Mean NLL of whole training tunes ``rows`` read from their start (padded, the padding
-        not counted), teacher forced, and the number of tokens it averages."""
-        tunes = [self.tunes[i] for i in rows]
-        batch = torch.zeros(len(tunes), max(map(len, tunes)), dtype=torch.long)
-        for row, tune in zip(batch, tunes):
-            row[: len(tune)] = tune
-        batch = batch.to(self.device)
-        padding = torch.arange(batch.shape[1], device=self.device) >= torch.tensor([len(t) for t in tunes], device=self.device)[:, None]
-        logits = self.G_train(self.G.shifted_inputs(batch), None, batch, self.tune_places[rows].to(self.device))[0]
-        targets = batch.masked_fill(padding, -100)  # cross_entropy's ignore_index
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1)), int((~padding).sum())
-
     def _mle_loss(self, idx: torch.Tensor) -> torch.Tensor:
         """Mean NLL of the training windows ``idx`` (B,), teacher forced."""
         batch = self.train_data[idx]
@@ -408,10 +366,6 @@ class Trainer:
         opt.step()
         return True
 
-    def _set_g_lr(self, lr: float) -> None:
-        for group in self.g_opt.param_groups:
-            group["lr"] = lr
-
     def _emit_step(self, phase: str, done: int, total: int) -> None:
         self.control.wait_unless_stopped()
         self.emit({"event": "progress", "phase": phase, "done": done, "total": total})
@@ -419,25 +373,16 @@ class Trainer:
     # ------------------------------------------------------------ units
     def _mle_unit(self, epoch: int) -> dict[str, Any]:
         tc = self.cfg.train
-        self._set_g_lr(mle_learning_rate(tc, epoch))
         self.G.train()
-        total, count, tune_total, tune_count = 0.0, 0, 0.0, 0
-        tune_batches = list(self._tune_batches(epoch)) if tc.mle_whole_tunes else []
-        n_batches = len(tune_batches) + self.mle_unit_batches()
-        for i, rows in enumerate(tune_batches):
-            self._emit_step("mle", i, n_batches)
-            loss, tokens = self._tune_loss(rows)
-            if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
-                tune_total, tune_count = tune_total + loss.item() * tokens, tune_count + tokens
-        for i, idx in enumerate(self._mle_batches(epoch), len(tune_batches)):
+        total, count = 0.0, 0
+        n_batches = self.mle_unit_batches()
+        for i, idx in enumerate(self._mle_batches(epoch)):
             self._emit_step("mle", i, n_batches)
             loss = self._mle_loss(idx)
             if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
                 total, count = total + loss.item() * len(idx), count + len(idx)
         evaluation = self._evaluate()
         metrics = {"mle_loss": total / max(count, 1), **evaluation}
-        if tune_batches:
-            metrics["mle_tune_loss"] = tune_total / max(tune_count, 1)  # per token of whole tunes
         nll = evaluation.get("valid_nll")
         if tc.mle_keep_best and nll is not None and nll < self.selection.get("mle_best_nll", math.inf):
             self.selection.update(mle_best_nll=nll, mle_best_epoch=epoch)  # saved with the run, as is best_generator
@@ -457,7 +402,6 @@ class Trainer:
         """G's current state (after units[unit]; -1: before any) becomes the rollout policy, the
         frozen reference of the KL tie, the reference judgement of the collapse guard and the
         first best model. ``evaluation``: :meth:`_evaluate`'s numbers for that state."""
-        self._set_g_lr(self.cfg.train.g_lr)  # interleaved MLE steps run at g_lr
         self.rollout.load_state_dict(self.G.state_dict())
         self.reference.load_state_dict(self.G.state_dict())
         self.best_generator = copy.deepcopy(self.G.state_dict())
@@ -528,13 +472,6 @@ class Trainer:
         for g in range(tc.g_steps):
             self._emit_step("adversarial", g, steps)
             rewards = self._policy_gradient_step(metrics)
-        for _ in range(tc.form_steps):
-            self._form_step(metrics)
-        self.G.train()
-        for _ in range(tc.mle_steps):
-            idx = torch.randint(len(self.train_data), (tc.batch_size // self.dist.world,), generator=self.rng,
-                                device=self.device)
-            self._optimizer_step(self._mle_loss(idx), self.g_opt, self.G.parameters(), tc.grad_clip)
         check = self._d_accuracy(rewards[:, -1]) if rewards is not None else None
         skip_d = check is not None and check["d_acc_check"] > tc.d_max_acc
         for d in range(tc.d_steps):
@@ -567,17 +504,6 @@ class Trainer:
         metrics.update(mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
         return rewards
 
-    def _form_step(self, metrics: dict[str, Any]) -> None:
-        """One policy-gradient step on the structure critic's reward alone (no rollouts, no D): a
-        fresh batch, every token of a sample rewarded with its form. Its numbers go to
-        ``metrics`` as ``form_step_*``, so the g-step's own stay as they were."""
-        self._observe_first_samples()
-        samples, place = self._generate(self.cfg.train.batch_size // self.dist.world)
-        own: dict[str, Any] = {}
-        form = self._form_rewards(samples, own)
-        self._policy_update(samples, place, form[:, None].expand(samples.shape), own)
-        metrics.update({f"form_step_{k}": v for k, v in own.items()})
-
     def _observe_first_samples(self) -> None:
         """Before the structure critic's first judgement: show it select_samples of G's samples,
         what the first batch is judged against."""
@@ -598,7 +524,7 @@ class Trainer:
         """One step of G on (B, T) ``samples`` (drawn from ``place``) and their (B, T) ``rewards``:
         advantages and the KL tie to the MLE model."""
         tc = self.cfg.train
-        self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE steps only)
+        self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE pre-training only)
         self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
         inputs = self.G.shifted_inputs(samples)
         logits = self.G_train(inputs, None, samples, place)[0]  # G's whole law, END included
@@ -660,7 +586,7 @@ class Trainer:
             self.selection["pinned"] = self.selection["pinned"] + 1 if pinned else 0
         best = self.selection["best_score"]
         newer_wins = tc.select_latest or j.score is None or best is None
-        if eligible(j, reference, tc) and (newer_wins or j.score > best + tc.select_margin):
+        if eligible(j, reference, tc) and (newer_wins or j.score > best):
             self.best_generator = copy.deepcopy(self.G.state_dict())
             self.selection.update(best_score=j.score, best_unit=self.units_done)
         out = {**j.as_metrics(), "best_unit": self.selection["best_unit"], "best_model": self.best_description()}

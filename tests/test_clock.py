@@ -52,8 +52,6 @@ def test_probe_times_each_phase_of_the_run_on_its_data(tiny_dataset, tmp_path, m
     assert set(estimate.unit_seconds) == {"mle", "d_pretrain", "adversarial"}
     assert all(seconds > 0 for seconds in estimate.unit_seconds.values()) and estimate.startup > 0
     assert list(tmp_path.iterdir()) == []  # its scratch run is thrown away
-    longer = probe(apply_overrides(cfg, ["mle_unit_batches=4000"]), ds, torch.device("cpu"))
-    assert longer.unit_seconds["mle"] > estimate.unit_seconds["mle"]  # the unit's batches at the pace measured
 
 
 def test_job_time_left_counts_from_the_trainers_start():

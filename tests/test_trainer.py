@@ -66,25 +66,6 @@ def test_policy_gradient_has_its_own_optimizer(tiny_dataset, tmp_path):
     assert steps(trainer.pg_opt) == 3 * trainer.cfg.train.g_steps
 
 
-@pytest.mark.parametrize("decay", [False, True])
-def test_mle_learning_rate_decays_on_a_cosine_when_asked(tiny_dataset, tmp_path, decay):
-    """mle_lr_decay: each MLE epoch's batches step at g_lr * (0.01 + 0.99 * (1 + cos(pi e / (E-1))) / 2),
-    g_lr / 100 in the last; the adversarial phase's interleaved MLE steps are back at g_lr."""
-    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3", "adv_rounds=1", "mle_steps=1",
-                                                              f"mle_lr_decay={str(decay).lower()}"])
-    seen, mle_loss = [], trainer._mle_loss
-    def recording(idx):
-        seen.append(trainer.g_opt.param_groups[0]["lr"])
-        return mle_loss(idx)
-
-    trainer._mle_loss = recording
-    assert trainer.run() == "done"
-    per_epoch = -(-len(trainer.train_data) // trainer.cfg.train.batch_size)
-    g_lr = trainer.cfg.train.g_lr
-    expected = [g_lr, g_lr * 0.505, g_lr * 0.01] if decay else [g_lr] * 3
-    assert seen == pytest.approx([lr for lr in expected for _ in range(per_epoch)] + [g_lr])
-
-
 def test_bf16_mixed_precision_trains_with_finite_losses(tiny_dataset, tmp_path):
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["amp=bf16", "adv_rounds=2"])
     x = trainer.train_data[:4]
@@ -249,7 +230,7 @@ def test_pre_training_ends_with_its_best_validation_epoch(tiny_dataset, tmp_path
 def test_generator_dropout_acts_in_mle_training_only(tiny_dataset, tmp_path):
     """Dropout (``generator.dropout``) changes teacher-forced logits in training mode only; with
     G in eval mode (sampling, rollouts, validation) the model equals one without it; policy-gradient
-    steps compute their log-probabilities without it; MLE steps with it."""
+    steps compute their log-probabilities without it; MLE pre-training with it."""
     from seqgan_music.config import GeneratorConfig
     from seqgan_music.models import Generator
 
@@ -264,7 +245,7 @@ def test_generator_dropout_acts_in_mle_training_only(tiny_dataset, tmp_path):
     with pytest.raises(UserError, match="dropout"):
         GeneratorConfig(dropout=1.0).validate()
 
-    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["generator.dropout=0.5", "adv_rounds=1", "mle_steps=1"])
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["generator.dropout=0.5", "adv_rounds=1"])
     seen, inside_pg = {"mle": set(), "pg": set()}, []
     mle_loss, pg_step, forward = trainer._mle_loss, trainer._policy_gradient_step, trainer.G.forward
 
@@ -296,37 +277,6 @@ def test_run_folders_started_in_the_same_second_get_distinct_names(tmp_path, mon
     assert [os.path.basename(p) for p in (first, second, third)] == [
         "20261126-173000", "20261126-173000-2", "uploaded-20261126-173000"]
     assert all(os.path.isdir(p) and not os.listdir(p) for p in (first, second, third))
-
-
-def test_mle_reads_every_training_tune_whole_when_asked(tiny_dataset, tmp_path):
-    """With mle_whole_tunes each MLE epoch also reads every training tune once, whole, in batches
-    of tunes of neighbouring lengths; a batch's loss is the tunes' own NLL, the padding not
-    counted; the epoch logs it; without the tunes the option is refused in one line."""
-    ds = load_dataset(tiny_dataset)
-    cfg = apply_overrides(make_run_config("tiny", ds.tokenizer.vocab_size, ds.seq_len),
-                          ["mle_whole_tunes=true", "mle_epochs=2", "d_pretrain_rounds=0", "adv_rounds=0", "batch_size=4"])
-    with pytest.raises(UserError, match="mle_whole_tunes needs the training tunes"):
-        Trainer(cfg, ds.train, ds.valid, str(tmp_path / "none"), torch.device("cpu"), ds.tokenizer)
-    tunes = ds.train_tunes()
-    trainer = Trainer(cfg, ds.train, ds.valid, str(tmp_path / "run"), torch.device("cpu"), ds.tokenizer, tunes=tunes)
-    batches = list(trainer._tune_batches(0))
-    assert sorted(i for rows in batches for i in rows) == list(range(len(tunes))) and len(batches) >= 4
-    assert sorted(map(len, batches))[1:] == [2] * (len(batches) - 1)  # half a window batch of tunes each (one may be short)
-    lengths = [len(t) for t in trainer.tunes]
-    assert lengths == sorted(len(t) for t in tunes)  # shortest first: a batch holds neighbours
-    assert list(trainer._tune_batches(0)) == batches != list(trainer._tune_batches(1))  # seeded, another order each epoch
-
-    trainer.G.eval()  # no dropout: the same logits padded or alone
-    rows = batches[0] + batches[1]
-    loss, tokens = trainer._tune_loss(rows)
-    with torch.no_grad():
-        alone = [(float(trainer.G.nll(trainer.tunes[i][None])), len(trainer.tunes[i])) for i in rows]
-    assert tokens == sum(n for _, n in alone) and len({n for _, n in alone}) > 1
-    assert loss.item() == pytest.approx(sum(v * n for v, n in alone) / tokens, rel=1e-5)
-
-    assert trainer.run() == "done"
-    mle = [m for m in read_metrics(tmp_path / "run") if m["phase"] == "mle"]
-    assert len(mle) == 2 and all(math.isfinite(m["mle_tune_loss"]) for m in mle)
 
 
 def test_kept_mle_says_whether_an_adversarial_round_became_best(tiny_dataset, tmp_path):
@@ -393,3 +343,20 @@ def test_mle_patience_ends_pre_training_at_its_best_unit_and_resumes(tiny_datase
 def test_mle_patience_needs_the_best_unit_kept(tiny_dataset, tmp_path):
     with pytest.raises(UserError, match="mle_patience needs mle_keep_best"):
         make_trainer(tiny_dataset, tmp_path, overrides=["mle_patience=2", "mle_keep_best=false"])
+
+
+def test_runs_saved_with_retired_experiment_settings_still_load_and_resume(tiny_dataset, tmp_path):
+    """Checkpoints written while experiments measured and not kept had their settings (e.g.
+    mle_whole_tunes) load without them, and such a run resumes."""
+    from seqgan_music.checkpoint import RETIRED_TRAIN_FIELDS
+
+    trainer = make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=2"])
+    trainer.units = trainer.units[:3]
+    trainer.run()
+    state = read_checkpoint(str(tmp_path / LAST))
+    state["run_config"]["train"].update(mle_lr_decay=False, mle_whole_tunes=False, mle_steps=0, form_steps=0,
+                                        select_margin=0.0)
+    assert set(RETIRED_TRAIN_FIELDS) <= set(state["run_config"]["train"])
+    save_checkpoint(str(tmp_path / LAST), {k: v for k, v in state.items() if k not in ("format", "version")})
+    assert load_checkpoint(str(tmp_path / LAST)).config == trainer.cfg
+    assert make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=2"]).run(resume=True) == "done"
