@@ -327,7 +327,7 @@ def estimate_view(data: str, cfg, train_windows: int, polling: bool) -> None:
     elif isinstance(estimate, UserError):
         st.caption(str(estimate))
     else:
-        seconds = Clock.for_run(cfg.train, train_windows, estimate).total()
+        seconds = Clock.for_run(cfg, train_windows, estimate).total()
         st.caption(f"Expected time on this machine: about {duration(seconds)} (timed on this collection; "
                    "MLE pre-training may end sooner when validation stops improving).")
 

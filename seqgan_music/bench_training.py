@@ -34,7 +34,7 @@ def time_training(ds: PreparedDataset, preset: str, overrides: list[str], device
     probed = time.perf_counter()
     estimate = probe(cfg, ds, device)
     probe_s = time.perf_counter() - probed
-    clock = Clock.for_run(cfg.train, len(ds.train), estimate)
+    clock = Clock.for_run(cfg, len(ds.train), estimate)
     predicted = clock.total()
     forecasts: list[tuple[float, float]] = []  # (seconds since the start, time left the clock said then)
     phases: list[str] = []  # of the units run

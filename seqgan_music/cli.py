@@ -47,7 +47,7 @@ def _run_with_progress(trainer, resume: bool) -> tuple[str, float]:
 
     if resume and os.path.exists(trainer.last_path):
         trainer.load_state(trainer.last_path)
-    progress = _TrainingProgress(Clock.for_run(trainer.cfg.train, len(trainer.train_data)), trainer.units_done,
+    progress = _TrainingProgress(Clock.for_run(trainer.cfg, len(trainer.train_data)), trainer.units_done,
                                  len(trainer.units)) if trainer.dist.is_main else None
     trainer.callbacks.extend([progress] if progress else [])
     start = time.perf_counter()
@@ -164,7 +164,7 @@ def _print_estimate(cfg, ds, device) -> int:
     from seqgan_music.clock import Clock, probe
 
     estimate = probe(cfg, ds, device)
-    clock = Clock.for_run(cfg.train, len(ds.train), estimate)
+    clock = Clock.for_run(cfg, len(ds.train), estimate)
     cost = estimate.unit_seconds
     tc = cfg.train
     print(f"about {clock.total():.0f} s on this machine ({device}): start-up {estimate.startup:.1f} s, "

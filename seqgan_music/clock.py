@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from seqgan_music.config import RunConfig, TrainConfig
+from seqgan_music.config import RunConfig
 from seqgan_music.dataset import PreparedDataset
 
 PROBE_MLE_BATCHES = 10  # MLE batches the probe runs (it times those past the first two)
@@ -39,10 +39,13 @@ class Estimate:
     startup: float
 
 
-def expected_mle_units(tc: TrainConfig, train_windows: int) -> int:
-    """MLE units a run is expected to run: all of them without patience; with it, the units that
-    read :data:`MLE_EPOCHS_TO_BEST` epochs of ``train_windows`` windows, plus the patience."""
-    if not tc.mle_patience:
+def expected_mle_units(cfg: RunConfig, train_windows: int) -> int:
+    """MLE units a run is expected to run: all of them without patience, or with G's dropout
+    (validation NLL then falls for longer: the tune preset's was still falling after 14 epochs of
+    630 tunes); else the units that read :data:`MLE_EPOCHS_TO_BEST` epochs of ``train_windows``
+    windows, plus the patience."""
+    tc = cfg.train
+    if not tc.mle_patience or cfg.generator.dropout:
         return tc.mle_epochs
     epoch_batches = -(-train_windows // tc.batch_size)
     unit_batches = tc.mle_unit_batches or epoch_batches
@@ -93,17 +96,19 @@ class Clock:
     measured: dict[str, list[float]] = field(default_factory=dict)  # phase -> seconds of each unit measured
 
     @classmethod
-    def for_run(cls, tc: TrainConfig, train_windows: int, estimate: Estimate | None = None) -> Clock:
-        return cls([phase for phase, _ in tc.units()], expected_mle_units(tc, train_windows), estimate)
+    def for_run(cls, cfg: RunConfig, train_windows: int, estimate: Estimate | None = None) -> Clock:
+        return cls([phase for phase, _ in cfg.train.units()], expected_mle_units(cfg, train_windows), estimate)
 
     def observe(self, phase: str, seconds: float) -> None:
         self.measured.setdefault(phase, []).append(seconds)
 
     def unit_seconds(self) -> dict[str, float]:
-        """Each phase's expected seconds per unit: the mean of its measured units (past the first,
-        which also pays one-time costs, once there are more), else the probe's figure."""
-        means = {phase: sum(d[1:] or d) / len(d[1:] or d) for phase, d in self.measured.items() if d}
-        return (self.estimate.unit_seconds if self.estimate else {}) | means
+        """Each phase's expected seconds per unit: the mean of its measured units past the first
+        (which also pays one-time costs: the structure critic's first samples, D's first steps in
+        the rounds), else the probe's figure, else the first unit's."""
+        probed = self.estimate.unit_seconds if self.estimate else {}
+        return probed | {phase: sum(d[1:]) / len(d[1:]) if len(d) > 1 else probed.get(phase, d[0])
+                         for phase, d in self.measured.items() if d}
 
     def remaining(self, next_unit: int) -> list[str]:
         """The phases of the units expected to run from ``next_unit`` on (MLE pre-training still

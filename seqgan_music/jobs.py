@@ -194,7 +194,7 @@ class TrainingJob:
                 self._set(unit=trainer.units_done, resumed_from=trainer.units_done, started=time.time())
             with self._lock:  # a pause or stop pressed while starting keeps its status
                 self._state.units = len(trainer.units)
-                self._state.clock = Clock.for_run(self.cfg.train, len(ds.train), self.estimate)
+                self._state.clock = Clock.for_run(self.cfg, len(ds.train), self.estimate)
                 self._state.units_from = time.time()
                 if self._state.status == "starting":
                     self._state.status = "running"

@@ -34,12 +34,17 @@ def test_a_phase_not_measured_yet_costs_the_probes_figure():
 
 
 def test_pre_training_with_patience_is_expected_to_end_early_on_a_small_collection():
-    tc = TrainConfig(batch_size=32, mle_epochs=12, mle_unit_batches=100, mle_keep_best=True, mle_patience=2)
-    small = expected_mle_units(tc, train_windows=1000)  # 32 batches an epoch
+    cfg = make_run_config("demo", 40, 16)
+    cfg.train = TrainConfig(batch_size=32, mle_epochs=12, mle_unit_batches=100, mle_keep_best=True, mle_patience=2)
+    small = expected_mle_units(cfg, train_windows=1000)  # 32 batches an epoch
     assert small == -(-MLE_EPOCHS_TO_BEST * 32 // 100) + 2 < 12
-    assert expected_mle_units(tc, train_windows=100_000) == 12  # the budget runs out first
-    assert expected_mle_units(TrainConfig(mle_epochs=7), 1000) == 7  # no patience: all of them
-    clock = Clock.for_run(tc, 1000)
+    assert expected_mle_units(cfg, train_windows=100_000) == 12  # the budget runs out first
+    cfg.generator.dropout = 0.4
+    assert expected_mle_units(cfg, train_windows=1000) == 12  # with dropout validation NLL falls for longer
+    cfg.generator.dropout, cfg.train = 0.0, TrainConfig(mle_epochs=7)
+    assert expected_mle_units(cfg, 1000) == 7  # no patience: all of them
+    cfg.train = TrainConfig(batch_size=32, mle_epochs=12, mle_unit_batches=100, mle_keep_best=True, mle_patience=2)
+    clock = Clock.for_run(cfg, 1000)
     assert clock.remaining(0) == ["mle"] * small + ["d_pretrain"] * 50 + ["adversarial"] * 200
     assert clock.remaining(small + 1)[:2] == ["mle", "d_pretrain"]  # past the expected stop: the unit under way
 
