@@ -257,7 +257,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tune": dict(label="Whole tunes (CPU)", generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True, dropout=0.4,
                                                         lookback_bars=[1, 2, 4, 8], copy_runs=True),
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
-                     # 2-core CPU within 6 minutes: G with room for form, dropout against out-of-key notes,
+                     # 2-core CPU in about 6 minutes: G with room for form, dropout against out-of-key notes,
                      # a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most) that
                      # says how long each copy has run (copies of the bar before broke off early);
                      # the newest eligible round is kept (the rounds add the phrase repetition), and the
