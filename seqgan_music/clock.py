@@ -48,8 +48,8 @@ def expected_mle_units(cfg: RunConfig, train_windows: int) -> int:
     if not tc.mle_patience or cfg.generator.dropout:
         return tc.mle_epochs
     epoch_batches = -(-train_windows // tc.batch_size)
-    unit_batches = tc.mle_unit_batches or epoch_batches
-    return min(tc.mle_epochs, -(-MLE_EPOCHS_TO_BEST * epoch_batches // unit_batches) + tc.mle_patience)
+    return min(tc.mle_epochs, -(-MLE_EPOCHS_TO_BEST * epoch_batches // tc.mle_batches_per_unit(train_windows))
+               + tc.mle_patience)
 
 
 def probe(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> Estimate:
@@ -77,7 +77,7 @@ def probe(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> Est
     (_, mle_end), (_, d_first), (_, d_second), (_, adversarial_end) = ends
     steps = [t for t, e in stamps if e["event"] == "progress" and e["phase"] == "mle"][2:]  # past the warm-up
     batch = (steps[-1] - steps[0]) / (len(steps) - 1)
-    mle = (tc.mle_unit_batches or -(-len(dataset.train) // tc.batch_size)) * batch + evaluation
+    mle = tc.mle_batches_per_unit(len(dataset.train)) * batch + evaluation
     d_round = d_second - d_first  # the first D round also pays D's first steps
     once = (mle_end - built - PROBE_MLE_BATCHES * batch - evaluation) + (d_first - mle_end - d_round)
     return Estimate(unit_seconds={"mle": mle, "d_pretrain": d_round, "adversarial": adversarial_end - d_second},

@@ -176,6 +176,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    def mle_batches_per_unit(self, epoch_windows: int) -> int:
+        """Global batches in one MLE unit: ``mle_unit_batches``, or one epoch of ``epoch_windows``."""
+        return self.mle_unit_batches or -(-epoch_windows // self.batch_size)
+
     def units(self) -> list[tuple[str, int]]:
         """The run's schedule: (phase, index) of each unit, MLE units, D rounds, adversarial rounds."""
         return [("mle", i) for i in range(self.mle_epochs)] + [("d_pretrain", i) for i in range(self.d_pretrain_rounds)] \

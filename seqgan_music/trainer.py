@@ -312,7 +312,7 @@ class Trainer:
 
     def mle_unit_batches(self) -> int:
         """Global batches per MLE unit: ``mle_unit_batches``, or one epoch over the training windows."""
-        return self.cfg.train.mle_unit_batches or -(-self._epoch_length() // self.cfg.train.batch_size)
+        return self.cfg.train.mle_batches_per_unit(self._epoch_length())
 
     def _epoch_length(self) -> int:
         """Windows per MLE epoch: the training windows, padded to a multiple of the ranks."""
