@@ -25,7 +25,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from seqgan_music.checkpoint import LAST, MODELS, check_progress, read_checkpoint
+from seqgan_music.base_model import BASE, BASE_PATH, base_info, check_fits, start_path
+from seqgan_music.checkpoint import LAST, MODELS, LoadedRun, check_progress, load_checkpoint, read_checkpoint
 from seqgan_music.clock import Clock, Estimate
 from seqgan_music.config import DEFAULT_DRAFTS, make_run_config
 from seqgan_music.config import PRESETS as RUN_PRESETS
@@ -72,6 +73,8 @@ RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
 PHASE_NAMES = {"mle": "MLE pre-training", "d_pretrain": "D pre-training", "adversarial": "adversarial"}
 APP_ENCODINGS = {"Bar lines": "bars", "Grid only": "melody"}  # the Songs tab's encodings, label -> name
 AS_LEARNT = "as learnt"  # the Generate tab's metre and key choice: the primer's or the model's own
+START_BASE, START_SCRATCH = "The folk base model", "Scratch"  # the Train tab's Start from
+FEW_SONGS = 200  # below this many songs the Train tab recommends the folk base model
 GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in MODELS}  # label -> model name
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
                "Strings": 48, "Trumpet": 56, "Alto sax": 65, "Flute": 73, "Ocarina": 79, "Synth lead": 80}
@@ -276,6 +279,7 @@ def train_tab(ws: str) -> None:
         settings["g_lr"] = float(st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
                                                  key=f"g_lr_{PRESETS[label]}"))
     cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
+    start_from = start_choice(cfg, tokenizer, read_report(data).pieces if data else 0)
     state = job.snapshot() if job else None
     running = state is not None and state.status in ("starting", "running", "paused", "stopping")
     if data is not None and not running:
@@ -293,7 +297,7 @@ def train_tab(ws: str) -> None:
             fh.write(run_name.strip() or os.path.basename(run_dir))
         estimate = estimate_later(data, cfg, device())
         clicked = _start_job(TrainingJob(data, run_dir, cfg, device(), estimate=estimate
-                                         if isinstance(estimate, Estimate) else None))
+                                         if isinstance(estimate, Estimate) else None, start_from=start_from))
         if not clicked:  # refused (server busy): leave no empty run behind
             shutil.rmtree(run_dir, ignore_errors=True)
     elif pause:
@@ -313,6 +317,39 @@ def train_tab(ws: str) -> None:
         st.session_state.milestone = _milestone(job, state)
         live = state.status in ("starting", "running", "paused", "stopping")
         st.fragment(run_every=1.0 if live else None)(live_view)(job, tokenizer)
+
+
+@st.cache_resource
+def base_model() -> LoadedRun | UserError:
+    """The folk base model, loaded once per server (or why it cannot be)."""
+    try:
+        return load_checkpoint(start_path(BASE))
+    except UserError as exc:
+        return exc
+
+
+def start_choice(cfg, tokenizer, songs: int) -> str | None:
+    """The Train tab's *Start from*: the folk base model (the default, where it fits the preset and
+    the dataset) or scratch -> :class:`TrainingJob`'s ``start_from``."""
+    loaded = base_model()
+    try:
+        if isinstance(loaded, UserError):
+            raise loaded
+        check_fits(BASE_PATH, loaded, cfg, tokenizer)
+    except UserError as exc:
+        st.caption(f"Starts from scratch: the folk base model does not fit this run ({str(exc).split(': ', 1)[-1]})")
+        return None
+    tunes = base_info().get("tunes", 0)
+    choice = st.radio("Start from", [START_BASE, START_SCRATCH], key="start_from", horizontal=True,
+                      help=f"{START_BASE}: a generator that learnt melody from {tunes:,} tunes of the built-in folk "
+                           "collections, fine-tuned on your songs (the discriminator starts fresh). "
+                           f"{START_SCRATCH}: a generator that learns from your songs alone.")
+    if choice == START_BASE:
+        st.caption(f"The generator starts from what {tunes:,} folk tunes taught it and learns your {songs} songs on top.")
+        return BASE
+    if songs < FEW_SONGS:
+        st.caption(f"{songs} songs are few to learn melody from; the folk base model usually helps them.")
+    return None
 
 
 def estimate_view(data: str, cfg, train_windows: int, polling: bool) -> None:

@@ -119,6 +119,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Single process, or one rank of ``torchrun --nproc_per_node=K -m seqgan_music train``."""
+    from seqgan_music.base_model import describe, starting_generator
     from seqgan_music.checkpoint import LAST, read_checkpoint, saved_run_config
     from seqgan_music.config import apply_overrides, make_run_config
     from seqgan_music.dataset import load_dataset
@@ -144,6 +145,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _print_estimate(cfg, ds, info.device)
     trainer = Trainer(cfg, ds.train, ds.valid, args.out, info.device, ds.tokenizer, dist_info=info,
                       places=(ds.train_place, ds.valid_place))
+    if args.start_from and not (args.resume and os.path.exists(last)):
+        trainer.start_from(starting_generator(args.start_from, cfg, ds.tokenizer))
+        if info.is_main:
+            print(f"G starts from {describe(args.start_from)}", file=sys.stderr)
     status, seconds = _run_with_progress(trainer, args.resume)
     if info.is_main:
         ranks = f" x {info.world} processes" if info.enabled else ""
@@ -396,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting, e.g. --set mle_epochs=5 --set generator.hidden_dim=64")
     tp.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tp.add_argument("--from", dest="start_from", metavar="MODEL", default=None,
+                    help="start G from a trained model and fine-tune it: 'base' (the folk base model, learnt from "
+                         "the built-in collections; presets demo and cpu) or a checkpoint file or run folder "
+                         "(default: from scratch)")
     tp.add_argument("--estimate", action="store_true",
                     help="time one unit of each phase on this machine, print how long the run would take, and stop")
     tp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")

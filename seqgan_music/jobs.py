@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from seqgan_music.base_model import starting_generator
 from seqgan_music.clock import Clock, Estimate, probe
 from seqgan_music.config import RunConfig, to_dict
 from seqgan_music.dataset import load_dataset
@@ -109,11 +110,12 @@ class TrainingJob:
     """Train ``cfg`` on a dataset folder into ``run_dir`` in a daemon thread."""
 
     def __init__(self, data_dir: str, run_dir: str, cfg: RunConfig, device: torch.device, resume: bool = False,
-                 estimate: Estimate | None = None):
+                 estimate: Estimate | None = None, start_from: str | None = None):
         """``estimate``: the probe's figures for this run (:func:`clock.probe`), for the time left
-        before each phase has run a unit."""
+        before each phase has run a unit; ``start_from``: the model G starts from
+        (:func:`base_model.start_path`; None: from scratch), for a run not resumed."""
         self.data_dir, self.run_dir, self.cfg, self.device, self.resume_run = data_dir, run_dir, cfg, device, resume
-        self.estimate = estimate
+        self.estimate, self.start_from = estimate, start_from
         self.control = TrainControl()
         self._lock = threading.Lock()
         self._state = JobState()
@@ -192,6 +194,8 @@ class TrainingJob:
             if self.resume_run and os.path.exists(trainer.last_path):
                 trainer.load_state(trainer.last_path)
                 self._set(unit=trainer.units_done, resumed_from=trainer.units_done, started=time.time())
+            elif self.start_from:
+                trainer.start_from(starting_generator(self.start_from, self.cfg, ds.tokenizer))
             with self._lock:  # a pause or stop pressed while starting keeps its status
                 self._state.units = len(trainer.units)
                 self._state.clock = Clock.for_run(self.cfg, len(ds.train), self.estimate)

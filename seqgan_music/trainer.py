@@ -197,6 +197,13 @@ class Trainer:
             rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
         )
 
+    def start_from(self, generator: dict[str, Any]) -> None:
+        """Fine-tuning: G, its rollout copy, the MLE reference and the best model start from
+        ``generator``'s weights (:func:`base_model.starting_generator`) instead of fresh ones."""
+        for model in (self.G, self.rollout, self.reference):
+            model.load_state_dict(generator)
+        self.best_generator = copy.deepcopy(self.G.state_dict())
+
     def load_state(self, path: str) -> None:
         """Restore everything from a checkpoint of this run (same configs required)."""
         from seqgan_music.checkpoint import load_checkpoint
