@@ -37,7 +37,7 @@ def test_train_from_base_starts_g_from_its_weights(bars_run_dir, tmp_path, capsy
                  "--set", "mle_epochs=0", "--set", "d_pretrain_rounds=0", "--set", "adv_rounds=0"]) == 0
     assert "G starts from the folk base model" in capsys.readouterr().err
     base = load_checkpoint(BASE_PATH).generator.state_dict()
-    for name in ("mle.pt", "best.pt", "last.pt"):
+    for name in ("mle.pt", "best.pt"):
         got = load_checkpoint(str(out / name)).generator.state_dict()
         assert all(torch.equal(got[k], base[k]) for k in base), name
     # a short fine-tuning moves it, and the run resumes from its own weights
@@ -53,7 +53,7 @@ def test_train_from_a_run_folder(bars_run_dir, tmp_path):
     assert main(["train", data, "--out", str(tmp_path / "again"), "--preset", "tiny", "--from", run,
                  "--set", "mle_epochs=0", "--set", "adv_rounds=0", "--set", "d_pretrain_rounds=0"]) == 0
     want = load_checkpoint(start_path(run)).generator.state_dict()
-    got = load_checkpoint(str(tmp_path / "again" / "last.pt")).generator.state_dict()
+    got = load_checkpoint(str(tmp_path / "again" / "best.pt")).generator.state_dict()
     assert all(torch.equal(got[k], want[k]) for k in want)
 
 
