@@ -25,7 +25,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from seqgan_music.base_model import BASE, BASE_PATH, base_info, check_fits, start_path
+from seqgan_music.base_model import BASE, BASE_PATH, base_info, check_fits, describe, start_path
 from seqgan_music.checkpoint import LAST, MODELS, LoadedRun, check_progress, load_checkpoint, read_checkpoint
 from seqgan_music.clock import Clock, Estimate
 from seqgan_music.config import DEFAULT_DRAFTS, make_run_config
@@ -305,7 +305,8 @@ def train_tab(ws: str) -> None:
     elif resume and running:
         job.resume()
     elif resume:  # continue a stopped run from its last checkpoint
-        clicked = _start_job(TrainingJob(job.data_dir, job.run_dir, job.cfg, job.device, resume=True))
+        clicked = _start_job(TrainingJob(job.data_dir, job.run_dir, job.cfg, job.device, resume=True,
+                                         start_from=job.start_from))
     elif stop:
         job.stop()
     else:
@@ -413,6 +414,8 @@ def live_view(job: TrainingJob, tokenizer) -> None:
                 f"{state.unit}/{state.units}" + (f" · {time_left(state)}" if state.status == "running" else ""))
     if state.error:
         st.error(state.error)
+    if job.start_from:
+        st.caption(f"The generator started from {describe(job.start_from)}, fine-tuned on your songs.")
     if state.status == "running" and (sharing := running_trainings()) > 1:
         st.caption(f"{sharing} trainings share this machine's {available_cores()} cores (this one runs on "
                    f"{state.threads or '?'} threads), so each runs slower than it would alone.")

@@ -175,6 +175,31 @@ def test_train_tab_says_how_long_the_run_will_take_before_start():
     assert state.clock.estimate is not None and state.clock.unit_seconds().keys() == {"mle", "d_pretrain", "adversarial"}
 
 
+def test_train_tab_starts_from_the_folk_base_model_by_default():
+    """Fast demo on a few uploaded songs: *Start from* offers the folk base model first, and a run
+    started so has the base model's generator at its start; a preset whose generator has another
+    shape says why it starts from scratch."""
+    from seqgan_music.base_model import BASE_PATH
+    from seqgan_music.checkpoint import load_checkpoint
+
+    at = upload(new_session(), SONGS)
+    assert at.radio(key="start_from").value == "The folk base model"
+    assert any("learns your 6 songs on top" in c.value for c in at.caption)
+    for knob in ("mle_epochs", "d_pretrain_rounds", "adv_rounds"):
+        at.number_input(key=f"{knob}_demo").set_value(0)
+    at.run()
+    at.button(key="start").click().run()
+    assert wait_for_job(at).status == "done"
+    at.run()
+    assert any("started from the folk base model" in c.value for c in at.caption)
+    base = load_checkpoint(BASE_PATH).generator.state_dict()
+    got = load_checkpoint(os.path.join(job_of(at).run_dir, "best.pt")).generator.state_dict()
+    assert all(torch.equal(got[k], base[k]) for k in base)
+    at.selectbox(key="preset").set_value("Tiny (tests)").run()
+    assert not [r for r in at.radio if r.key == "start_from"]
+    assert any(c.value.startswith("Starts from scratch: the folk base model does not fit") for c in at.caption)
+
+
 def test_silent_melodies_are_called_out(monkeypatch):
     import seqgan_music.generate
 

@@ -75,7 +75,9 @@ def test_upload_train_listen_download_in_chromium(server, tmp_path):
         expect(page.get_by_text("What the model will learn")).to_be_visible()
 
         page.get_by_role("tab", name="2 · Train").click()
+        expect(page.get_by_label("The folk base model")).to_be_checked()  # the default start
         page.get_by_role("button", name="Start training").click()  # the default preset, Fast demo
+        expect(page.get_by_text("The generator started from the folk base model", exact=False)).to_be_visible()
         unit = """() => { const m = document.body.innerText.match(/unit (\\d+)\\/\\d+/); return m ? +m[1] : -1; }"""
         page.wait_for_function(f"({unit})() >= 2", timeout=120_000)
         page.reload()  # the running training belongs to the workspace: the page re-attaches to it
