@@ -421,6 +421,10 @@ def live_view(job: TrainingJob, tokenizer) -> None:
                    f"{state.threads or '?'} threads), so each runs slower than it would alone.")
     for notice in state.notices:
         st.warning(notice)
+    if (unseen := state.memorising()) is not None:
+        st.warning(f"The discriminator calls most of your held-out songs fake (accuracy {unseen:.2f} over the last "
+                   "rounds): it is learning your songs by heart, so its reward says little about music. The best "
+                   "model is chosen by validation, not by the reward; more songs help.")
     best = next((m["best_model"] for m in reversed(state.metrics) if "best_model" in m), None)
     if best is not None:
         st.caption(f"Best model so far (lowest validation NLL without worse melodies): {best}")

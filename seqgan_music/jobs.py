@@ -28,6 +28,7 @@ from seqgan_music.errors import UserError
 from seqgan_music.threads import keep_share, share_cores
 from seqgan_music.trainer import TrainControl, Trainer
 
+MEMORISING, MEMORISING_ROUNDS = 0.3, 3  # the page warns when D's held-out accuracy averages below this over these rounds
 _running: set[TrainingJob] = set()
 _running_lock = threading.Lock()
 _latest: dict[str, TrainingJob] = {}  # runs folder -> the newest job started in it (finished ones too)
@@ -64,6 +65,15 @@ class JobState:
     resumed_from: int = 0  # units already done when this job started
     units_from: float = 0.0  # time.time() when the trainer was ready and its first unit began
     clock: Clock | None = None  # the run's clock (set once the trainer is built)
+
+    def memorising(self) -> float | None:
+        """D's mean accuracy on held-out real tunes over the last :data:`MEMORISING_ROUNDS` adversarial
+        rounds when it is below :data:`MEMORISING` (D calls most unseen songs fake: it learns the
+        training songs by heart, and its reward says little about music); else None."""
+        unseen = [m["d_real_unseen"] for m in self.metrics if m.get("phase") == "adversarial" and "d_real_unseen" in m]
+        recent = unseen[-MEMORISING_ROUNDS:]
+        mean = sum(recent) / len(recent) if len(recent) == MEMORISING_ROUNDS else None
+        return mean if mean is not None and mean < MEMORISING else None
 
     def eta(self, now: float | None = None) -> tuple[float, list[str]]:
         """(seconds left of the whole run, phases still to come that neither this job nor the

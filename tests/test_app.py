@@ -424,3 +424,15 @@ def test_piano_roll_pitch_labels_never_crowd(low, high):
     assert high - low <= 6 or min(gaps) >= 2
     if high - low <= 72:
         assert {p for p in range(low, high + 1) if p % 12 == 0} <= set(ticks)
+
+
+def test_the_page_warns_when_d_learns_the_songs_by_heart():
+    from seqgan_music.jobs import JobState
+
+    def rounds(*unseen):
+        return JobState(metrics=[{"phase": "mle", "valid_nll": 1.0}]
+                        + [{"phase": "adversarial", "d_real_unseen": u} for u in unseen])
+
+    assert rounds(0.6, 0.1, 0.2, 0.15).memorising() == pytest.approx(0.15)
+    assert rounds(0.1, 0.2, 0.6).memorising() is None  # D still calls unseen songs real
+    assert rounds(0.1, 0.1).memorising() is None  # too few rounds to say
