@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -333,7 +334,9 @@ def write_melodies(tokens: torch.Tensor, tokenizer: Tokenizer, out_dir: str, qpm
         stem, title = os.path.join(out_dir, f"{prefix}_{i:03d}"), f"{prefix} {i + 1}"
         for fmt in formats:
             if fmt == "mid":
-                tokenizer.decode(row, qpm=qpm, program=program).write(stem + ".mid")
+                midi = io.BytesIO()
+                tokenizer.decode(row, qpm=qpm, program=program).write(midi)
+                atomic_write_bytes(stem + ".mid", midi.getvalue())
             elif fmt == "musicxml":
                 atomic_write_bytes(stem + ".musicxml", musicxml_bytes(tokenizer, row, qpm, title))
             else:

@@ -4,13 +4,16 @@ written atomically) and ``metrics.jsonl`` (one JSON line per completed unit)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
+import socket
 import time
 from typing import Any
 
 from seqgan_music.checkpoint import BEST, LAST, MLE, save_checkpoint
+from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_text
 
 METRICS = "metrics.jsonl"
@@ -29,11 +32,39 @@ def new_run_folder(runs_dir: str, prefix: str = "") -> str:
             return path
 
 
+LOCK = ".lock"  # held (flock) by the process training in the folder; names it (pid, host, start)
+
+
 class RunFolder:
     """Where a run's checkpoints and metrics live; only the main process writes."""
 
     def __init__(self, path: str):
         self.path = path
+        self._locked = False
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the folder's exclusive lock while training in it (re-entrant): a second training in
+        the same folder (another ``train``, a ``train --resume``, the app) is a UserError naming the
+        holder. The lock goes with the process, so a killed training leaves none behind."""
+        if self._locked:
+            yield
+            return
+        fd = os.open(self.file(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                raise UserError(f"{self.path}: another training is running in this folder ({holder}); "
+                                "wait for it to end or choose another --out") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+            self._locked = True
+            yield
+        finally:
+            self._locked = False
+            os.close(fd)  # releases the lock
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)

@@ -19,6 +19,7 @@ Events: ``{"event": "progress", "phase", "done", "total"}`` within a unit;
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -240,7 +241,8 @@ class Trainer:
         if self.dist.rank:
             self._seed_rank_streams(self.units_done)
         if self.dist.is_main:
-            self.files.truncate_metrics(self.units_done)
+            with self.files.locked():  # not while another training writes them
+                self.files.truncate_metrics(self.units_done)
         barrier(self.dist)
 
     # ------------------------------------------------------------ events
@@ -260,10 +262,17 @@ class Trainer:
 
     # ------------------------------------------------------------ main loop
     def run(self, resume: bool = False) -> str:
-        """Train to the end of the schedule. Returns 'done' or 'stopped' (checkpoint kept)."""
-        if resume and os.path.exists(self.last_path):
-            self.load_state(self.last_path)
-        self._check_data()
+        """Train to the end of the schedule, holding the run folder's lock. Returns 'done' or
+        'stopped' (checkpoint kept)."""
+        with self.files.locked() if self.dist.is_main else contextlib.nullcontext():
+            if resume and os.path.exists(self.last_path):
+                self.load_state(self.last_path)
+            elif self.units_done == 0 and self.dist.is_main:
+                self.files.truncate_metrics(0)  # rows of a start killed before its first checkpoint
+            self._check_data()
+            return self._run_units()
+
+    def _run_units(self) -> str:
         try:
             while self.units_done < len(self.units):
                 phase, index = self.units[self.units_done]

@@ -360,3 +360,30 @@ def test_runs_saved_with_retired_experiment_settings_still_load_and_resume(tiny_
     save_checkpoint(str(tmp_path / LAST), {k: v for k, v in state.items() if k not in ("format", "version")})
     assert load_checkpoint(str(tmp_path / LAST)).config == trainer.cfg
     assert make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=2"]).run(resume=True) == "done"
+
+
+def test_a_run_folder_takes_one_training_at_a_time(tiny_dataset, tmp_path, capsys):
+    """A second training (train, train --resume, the app) in a folder a training holds is one line
+    naming the holder, and changes nothing there; the lock goes with its holder."""
+    from seqgan_music.cli import main
+    from seqgan_music.run_folder import RunFolder
+
+    holder = make_trainer(tiny_dataset, tmp_path)
+    with holder.files.locked():
+        for extra in ([], ["--resume"]):
+            assert main(["train", tiny_dataset, "--out", str(tmp_path), "--preset", "tiny", *extra]) == 2
+            err = capsys.readouterr().err.strip()
+            assert "another training is running in this folder (process " in err and len(err.splitlines()) == 1
+        assert not os.path.exists(tmp_path / "metrics.jsonl") and not os.path.exists(tmp_path / "last.pt")
+    with RunFolder(str(tmp_path)).locked():  # released: free again
+        pass
+    assert main(["train", tiny_dataset, "--out", str(tmp_path), "--preset", "tiny"]) == 0
+
+
+def test_a_start_killed_before_its_first_checkpoint_leaves_no_stale_rows(tiny_dataset, tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"event": "metrics", "phase": "mle", "unit": 0,
+                                                        "unit_index": 0, "mle_loss": 9.0}) + "\n")
+    trainer = make_trainer(tiny_dataset, tmp_path)
+    assert trainer.run(resume=True) == "done"  # no last.pt: a fresh start
+    rows = read_metrics(tmp_path)
+    assert [r["unit_index"] for r in rows] == sorted({r["unit_index"] for r in rows}) and rows[0]["mle_loss"] != 9.0
