@@ -263,7 +263,10 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
         cfg = tokenizer.config
     report.skipped = [{"source": e["source"], "reason": e["skipped"]} for e in entries]
     if not usable:
-        raise UserError(f"no usable melodies in {', '.join(items_label(items, skipped))}: every input was skipped")
+        reasons = "; ".join(f"{os.path.basename(e['source'])}: {e['skipped']}" for e in entries[:3])
+        more = f"; and {len(entries) - 3} more" if len(entries) > 3 else ""
+        raise UserError(f"no usable melodies in {', '.join(items_label(items, skipped))}: every input was skipped "
+                        f"({reasons}{more})"[:600])
     is_valid = split_pieces(len(usable), valid_fraction, seed)
     train, valid = [], []  # (windows, places) pairs
     for (r, sha), key, val in zip(usable, keys, is_valid):

@@ -73,8 +73,9 @@ def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(mixed_folder, tmp
 
 def test_nothing_usable_is_one_clear_error(tmp_path):
     (tmp_path / "empty.mid").write_bytes(b"")
-    with pytest.raises(UserError, match="no usable melodies"):
+    with pytest.raises(UserError, match="no usable melodies") as caught:
         prepare([str(tmp_path)], str(tmp_path / "out"), CFG, workers=1)
+    assert "every input was skipped (empty.mid: " in str(caught.value)  # the reason, named
     assert not (tmp_path / "out").exists()
 
 
