@@ -80,6 +80,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from seqgan_music.sources import Limits
     from seqgan_music.tokenizer import window_config
 
+    if args.report:  # before the work, not after it
+        if os.path.isdir(args.report):
+            raise UserError(f"--report {args.report}: is a folder; give a file name")
+        check_writable_dir(os.path.dirname(os.path.abspath(args.report)))
     seq_len = args.seq_len or (32 if args.encoding == "paper" else window_config(args.encoding).seq_len)
     cfg = TokenizerConfig(
         encoding=args.encoding, seq_len=seq_len, hop=args.hop or max(1, seq_len // 2), steps_per_quarter=args.steps_per_quarter, track=args.track,

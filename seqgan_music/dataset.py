@@ -233,12 +233,16 @@ def prepare(
     limits = limits or Limits()
     if not sources and not uploads:
         raise UserError("no sources given")
+    if not 0 <= valid_fraction < 1:
+        raise UserError(f"the validation fraction must lie in [0, 1), not {valid_fraction}")
     _check_out_dir(out_dir)
     report = PrepareReport()
     items, skipped = expand_sources(sources, limits)
     if uploads:
         more_items, more_skipped = items_from_uploads(uploads, limits)
         items, skipped = items + more_items, skipped + more_skipped
+    if not items and not skipped:
+        raise UserError(f"{', '.join(sources)[:300]}: no MIDI, ABC or MusicXML files found")
     cache_dir = cache_root() if cache_dir == "default" else cache_dir
     per_item = parse_all(items, tok_cfg, limits, cache_dir, workers or os.cpu_count() or 1, progress, report)
     return _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction, seed, report, start)

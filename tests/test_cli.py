@@ -83,6 +83,10 @@ def test_generate_is_reproducible_by_seed(tiny_run_dir, tmp_path):
     (["train", "{data}", "--out", "/proc/seqgan-run"], "cannot write there"),
     (["train", "{data}", "--out", "{file}/run"], "cannot write there"),
     (["oracle", "--preset", "tiny", "--out", "/sys/seqgan-run"], "cannot write there"),
+    (["prepare", "{midi}", "--out", "{run}", "--valid-fraction", "nan"], "validation fraction must lie in [0, 1), not nan"),
+    (["prepare", "{midi}", "--out", "{run}", "--valid-fraction", "2"], "validation fraction must lie in [0, 1), not 2"),
+    (["prepare", "{run}/..", "--out", "{run}", "--report", "{file}/r.json"], "cannot write there"),
+    (["prepare", "{midi}", "--out", "{run}", "--report", "{midi}"], "is a folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_dataset, midi_folder, tmp_path, capsys):
     (tmp_path / "file").write_text("a plain file")
@@ -90,6 +94,12 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tiny_dataset, midi_fold
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_folder_without_music_says_so(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no music here")
+    assert main(["prepare", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "no MIDI, ABC or MusicXML files found" in capsys.readouterr().err
 
 
 def test_train_refuses_to_overwrite_a_run(tiny_run_dir, tiny_dataset, capsys):
