@@ -60,8 +60,8 @@ def read_checkpoint(path: str) -> dict[str, Any]:
         raise UserError(f"{path}: not a loadable seqgan-music checkpoint ({why})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not a seqgan-music checkpoint")
-    if state.get("version") != VERSION:
-        raise UserError(f"{path}: checkpoint format version {state.get('version')} is not supported (expected {VERSION})")
+    if state.get("version") != VERSION or type(state.get("version")) is not int:
+        raise UserError(f"{path}: checkpoint format version {state.get('version')!r} is not supported (expected {VERSION})")
     return state
 
 

@@ -333,13 +333,16 @@ def write_melodies(tokens: torch.Tensor, tokenizer: Tokenizer, out_dir: str, qpm
     for i, row in enumerate(tokens):
         stem, title = os.path.join(out_dir, f"{prefix}_{i:03d}"), f"{prefix} {i + 1}"
         for fmt in formats:
-            if fmt == "mid":
-                midi = io.BytesIO()
-                tokenizer.decode(row, qpm=qpm, program=program).write(midi)
-                atomic_write_bytes(stem + ".mid", midi.getvalue())
-            elif fmt == "musicxml":
-                atomic_write_bytes(stem + ".musicxml", musicxml_bytes(tokenizer, row, qpm, title))
-            else:
-                atomic_write_text(stem + ".abc", abc_text(tokenizer, row, qpm, title, number=i + 1))
+            try:
+                if fmt == "mid":
+                    midi = io.BytesIO()
+                    tokenizer.decode(row, qpm=qpm, program=program).write(midi)
+                    atomic_write_bytes(stem + ".mid", midi.getvalue())
+                elif fmt == "musicxml":
+                    atomic_write_bytes(stem + ".musicxml", musicxml_bytes(tokenizer, row, qpm, title))
+                else:
+                    atomic_write_text(stem + ".abc", abc_text(tokenizer, row, qpm, title, number=i + 1))
+            except OSError as exc:
+                raise UserError(f"{stem}.{fmt}: cannot write it ({exc.strerror or exc})") from None
         paths.append(f"{stem}.{formats[0]}")
     return paths

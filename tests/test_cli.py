@@ -588,3 +588,16 @@ def test_a_primer_must_be_a_regular_file_of_bounded_size(tiny_run_dir, tmp_path,
         fh.truncate(25_000_000)
     assert main(["generate", tiny_run_dir, "--primer", str(big), "--out", str(tmp_path / "m")]) == 2
     assert "file too large" in capsys.readouterr().err
+
+
+def test_unwritable_melody_and_string_version_are_one_line(tiny_run_dir, tmp_path, capsys):
+    import torch
+
+    (tmp_path / "out" / "melody_000.mid").mkdir(parents=True)
+    assert main(["generate", tiny_run_dir, "--num", "1", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "melody_000.mid: cannot write it" in err and len(err.splitlines()) == 1
+    state = torch.load(f"{tiny_run_dir}/last.pt", weights_only=True)
+    torch.save(dict(state, version="1"), tmp_path / "v.pt")
+    assert main(["generate", str(tmp_path / "v.pt"), "--num", "1", "--out", str(tmp_path / "o2")]) == 2
+    assert "format version '1' is not supported" in capsys.readouterr().err
