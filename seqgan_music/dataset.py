@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
@@ -103,7 +104,7 @@ def _cache_load(path: str, item: Item) -> list[PieceResult] | None:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes().decode("utf-8"))
             tokens, offsets = z["tokens"], z["offsets"]
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
         return None  # a damaged cache entry is simply parsed again
     out = []
     for i, (suffix, notes, reason, key) in enumerate(meta):
@@ -366,21 +367,35 @@ def load_dataset(path: str) -> PreparedDataset:
     if not os.path.isdir(path):
         raise UserError(f"{path}: no such dataset folder (run 'seqgan-music prepare' first)")
     tokenizer = Tokenizer.load(os.path.join(path, "tokenizer.json"))
+    reading = "windows.npz"
     try:
-        with np.load(os.path.join(path, "windows.npz"), allow_pickle=False) as z:
+        with np.load(os.path.join(path, reading), allow_pickle=False) as z:
             train, valid = z["train"].astype(np.int64), z["valid"].astype(np.int64)
             places = [np.stack([z[f"{side}_{k}"].astype(np.int64) if f"{side}_{k}" in z else np.zeros(len(w), np.int64)
                                 for k in ("first_bar", "tune_bars")], 1) for side, w in (("train", train), ("valid", valid))]
-        with np.load(os.path.join(path, "pieces.npz"), allow_pickle=False) as z:
+        reading = "pieces.npz"
+        with np.load(os.path.join(path, reading), allow_pickle=False) as z:
             tokens, offsets, piece_valid = z["tokens"].astype(np.int64), z["offsets"], z["valid"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{path}: damaged dataset ({exc})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: damaged dataset ({reading}: {exc}); prepare it again") from None
     if train.ndim != 2 or train.shape[1] != tokenizer.config.seq_len or len(train) == 0:
         raise UserError(f"{path}: windows do not match the tokenizer's seq_len")
     if train.min() < 0 or max(train.max(), valid.max(initial=0)) >= tokenizer.vocab_size:
         raise UserError(f"{path}: tokens outside the vocabulary")
     if [len(b) for b in places] != [len(train), len(valid)] or min(b.min(initial=0) for b in places) < 0:
         raise UserError(f"{path}: window bar numbers do not match the windows")
+    _check_pieces(path, tokens, offsets, piece_valid, tokenizer.vocab_size)
     pieces = [tokens[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     return PreparedDataset(path, tokenizer, torch.from_numpy(train), torch.from_numpy(valid), pieces, piece_valid,
                            *(torch.from_numpy(b) for b in places))
+
+
+def _check_pieces(path: str, tokens: np.ndarray, offsets: np.ndarray, valid: np.ndarray, vocab_size: int) -> None:
+    """pieces.npz as ``prepare`` writes it: (N,) token ids in the vocabulary, N + 1 increasing
+    offsets from 0 to the tokens' end, one validation flag per piece; a UserError naming it otherwise."""
+    ok = (tokens.ndim == 1 and offsets.ndim == 1 and len(offsets) >= 2 and offsets.dtype.kind in "iu"
+          and int(offsets[0]) == 0 and int(offsets[-1]) == len(tokens) and bool((np.diff(offsets) > 0).all())
+          and valid.shape == (len(offsets) - 1,) and (len(tokens) == 0 or 0 <= tokens.min() <= tokens.max() < vocab_size))
+    if not ok:
+        raise UserError(f"{path}: damaged dataset (pieces.npz: its tokens, offsets or validation flags do not fit "
+                        "together or the vocabulary); prepare it again")

@@ -473,3 +473,32 @@ def test_repeat_marks_are_checked():
             TokenizerConfig(encoding="bars", repeat_marks=bad).validate()
     with pytest.raises(UserError, match="repeat_marks"):
         TokenizerConfig(encoding="melody", repeat_marks=[1]).validate()
+
+
+@pytest.mark.parametrize("damage", ["truncated windows.npz", "truncated pieces.npz", "offsets past the end",
+                                    "a token outside the vocabulary", "flags of another length"])
+def test_a_damaged_dataset_is_named_not_trained_on(damage, tiny_dataset, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from seqgan_music.dataset import load_dataset
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    if damage.startswith("truncated"):
+        name = damage.split()[1]
+        (data / name).write_bytes((data / name).read_bytes()[:500])
+    else:
+        with np.load(data / "pieces.npz") as z:
+            arrays = dict(z)
+        if damage == "offsets past the end":
+            arrays["offsets"][-1] += 5
+        elif damage == "a token outside the vocabulary":
+            arrays["tokens"][3] = 10_000
+        else:
+            arrays["valid"] = arrays["valid"][:-1]
+        np.savez(data / "pieces.npz", **arrays)
+    with pytest.raises(UserError, match="damaged dataset") as caught:
+        load_dataset(str(data))
+    assert "npz" in str(caught.value)
