@@ -331,21 +331,16 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
     field (else 4/4), with the first bar line placing the bar lines (an anacrusis before it); the
     key its first K: field (K:Ador counts as A minor, K:Dmix as D major).
     """
-    from music21 import abcFormat
-
-    try:
-        handler = abcFormat.ABCHandler()
-        handler.process(data.decode("latin-1"))
-        tunes = handler.splitByReferenceNumber()
-    except Exception as exc:  # music21's ABC parser raises assorted errors on bad input
-        return [PieceResult(label, reason=f"ABC parse error ({type(exc).__name__}: {str(exc)[:80]})")]
+    header, *tunes = ABC_TUNE_START.split(data.decode("latin-1"))
+    if ABC_TUNE_START.match(header):  # the file starts with its first tune
+        header, tunes = "", [header, *tunes]
     if not tunes:
         return [PieceResult(label, reason="no ABC tunes (no X: reference numbers)")]
     results = []
-    for number, tune in tunes.items():
-        tune_label = f"{label}#{number}"
+    for text in tunes:  # each tune alone: a malformed one costs only itself
+        tune_label = f"{label}#{text[2:].split(maxsplit=1)[0] if text[2:].split() else '?'}"
         try:
-            pitch, start, end, qpm, meter, downbeat, keys = _abc_notes(tune)
+            pitch, start, end, qpm, meter, downbeat, keys = _abc_notes(_abc_tune(header + text))
             if not pitch:
                 results.append(PieceResult(tune_label, reason="no notes"))
                 continue
@@ -356,6 +351,21 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
         except Exception as exc:  # a tune music21 cannot interpret is skipped, the rest go on
             results.append(PieceResult(tune_label, reason=f"ABC tune not understood ({type(exc).__name__}: {str(exc)[:80]})"))
     return results
+
+
+ABC_TUNE_START = re.compile(r"(?m)^(?=X:)")  # an ABC tune starts at its X: line
+
+
+def _abc_tune(text: str):
+    """One tune's text (the file header before it) -> music21's token handler of that tune."""
+    from music21 import abcFormat
+
+    handler = abcFormat.ABCHandler()
+    handler.process(text)
+    parts = handler.splitByReferenceNumber()
+    if len(parts) != 1:
+        raise SkipPiece("no ABC tune (no X: reference number)")
+    return next(iter(parts.values()))
 
 
 def _musicxml_melody(data: bytes, limits: Limits):

@@ -502,3 +502,24 @@ def test_a_damaged_dataset_is_named_not_trained_on(damage, tiny_dataset, tmp_pat
     with pytest.raises(UserError, match="damaged dataset") as caught:
         load_dataset(str(data))
     assert "npz" in str(caught.value)
+
+
+def test_a_malformed_abc_tune_costs_only_itself(tmp_path):
+    """A tune music21 cannot tokenize (an unclosed chord bracket) is skipped with its number; the
+    file's other tunes, which share its header, are read."""
+    import json
+
+    tune = "X:{n}\nT:tune {n}\nK:G\n{body}\n\n"
+    good = "GABc dedB|dedB dedB|c2ec B2dB|c2A2 A4|GABc dedB|dedB dedB|c2ec B2dB|c2A2 A4|"
+    text = "%abc\nL:1/8\nM:4/4\n\n" + "".join(tune.format(n=n, body=good if n != 2 else "GABc [dedB|" + good)
+                                              for n in (1, 2, 3))
+    (tmp_path / "book.abc").write_text(text)
+    from seqgan_music.config import TokenizerConfig
+
+    report = prepare([str(tmp_path / "book.abc")], str(tmp_path / "out"), TokenizerConfig(seq_len=16, hop=8),
+                     valid_fraction=0.0, cache_dir=None, workers=1)
+    assert report.pieces == 2
+    skipped = {os.path.basename(e["source"]): e["reason"] for e in report.skipped}
+    assert list(skipped) == ["book.abc#2"] and "not understood" in skipped["book.abc#2"]
+    entries = json.loads((tmp_path / "out" / "manifest.json").read_text())["entries"]
+    assert sorted(os.path.basename(e["source"]) for e in entries if "split" in e) == ["book.abc#1", "book.abc#3"]
