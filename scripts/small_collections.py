@@ -33,7 +33,7 @@ from seqgan_music.listening_test import ListeningTest, meter_counts, midi_bytes,
 from seqgan_music.markov import MarkovChain
 
 APP_PREPARE = ["--encoding", "bars", "--seq-len", "68", "--hop", "34"]
-STATS = ("modal_duration", "phrase_rep")
+STATS = ("modal_duration", "phrase_rep", "notes_per_bar")
 
 
 def cli(*args: str) -> None:
