@@ -23,6 +23,7 @@ MAX_SEQ_LEN = 4096
 
 
 ENCODING_NAMES = ("melody", "bars", "paper")
+UNIT_EPOCHS = 2  # an MLE unit of a budget reads at most this many epochs of the training windows
 DEFAULT_DRAFTS = 4  # melodies generate and the app draw per melody they keep (drafts.py)
 
 
@@ -177,8 +178,11 @@ class TrainConfig:
         self.validate()
 
     def mle_batches_per_unit(self, epoch_windows: int) -> int:
-        """Global batches in one MLE unit: ``mle_unit_batches``, or one epoch of ``epoch_windows``."""
-        return self.mle_unit_batches or -(-epoch_windows // self.batch_size)
+        """Global batches in one MLE unit: one epoch of ``epoch_windows`` without a budget, else
+        ``mle_unit_batches`` but at most :data:`UNIT_EPOCHS` epochs (a few dozen songs are learnt,
+        and then learnt by heart, within a few epochs: units that read more step past the best one)."""
+        epoch = -(-epoch_windows // self.batch_size)
+        return min(self.mle_unit_batches, UNIT_EPOCHS * epoch) if self.mle_unit_batches else epoch
 
     def units(self) -> list[tuple[str, int]]:
         """The run's schedule: (phase, index) of each unit, MLE units, D rounds, adversarial rounds."""

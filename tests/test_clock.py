@@ -36,15 +36,17 @@ def test_a_phase_not_measured_yet_costs_the_probes_figure():
 def test_pre_training_with_patience_is_expected_to_end_early_on_a_small_collection():
     cfg = make_run_config("demo", 40, 16)
     cfg.train = TrainConfig(batch_size=32, mle_epochs=12, mle_unit_batches=100, mle_keep_best=True, mle_patience=2)
-    small = expected_mle_units(cfg, train_windows=1000)  # 32 batches an epoch
-    assert small == -(-MLE_EPOCHS_TO_BEST * 32 // 100) + 2 < 12
+    small = expected_mle_units(cfg, train_windows=2000)  # 63 batches an epoch: units of 100 batches
+    assert small == -(-MLE_EPOCHS_TO_BEST * 63 // 100) + 2 < 12
+    tiny = expected_mle_units(cfg, train_windows=300)  # 10 batches an epoch: units of 2 epochs (UNIT_EPOCHS)
+    assert tiny == MLE_EPOCHS_TO_BEST // 2 + 2
     assert expected_mle_units(cfg, train_windows=100_000) == 12  # the budget runs out first
     cfg.generator.dropout = 0.4
     assert expected_mle_units(cfg, train_windows=1000) == 12  # with dropout validation NLL falls for longer
     cfg.generator.dropout, cfg.train = 0.0, TrainConfig(mle_epochs=7)
     assert expected_mle_units(cfg, 1000) == 7  # no patience: all of them
     cfg.train = TrainConfig(batch_size=32, mle_epochs=12, mle_unit_batches=100, mle_keep_best=True, mle_patience=2)
-    clock = Clock.for_run(cfg, 1000)
+    clock = Clock.for_run(cfg, 2000)
     assert clock.remaining(0) == ["mle"] * small + ["d_pretrain"] * 50 + ["adversarial"] * 200
     assert clock.remaining(small + 1)[:2] == ["mle", "d_pretrain"]  # past the expected stop: the unit under way
 
@@ -66,3 +68,11 @@ def test_job_time_left_counts_from_the_trainers_start():
     clock.observe("mle", 2.0)
     state.metrics, state.unit = [{"phase": "mle", "time": 102.0}], 1
     assert state.eta(now=102.5) == (2 * 2.0 - 0.5, ["adversarial"])
+
+
+def test_an_mle_unit_of_a_budget_reads_at_most_two_epochs():
+    """A few dozen songs are learnt by heart within a few epochs: a budget's unit stops at
+    UNIT_EPOCHS epochs, so pre-training's best unit is found, not stepped over."""
+    budget = TrainConfig(batch_size=32, mle_unit_batches=100)
+    assert budget.mle_batches_per_unit(320) == 20 and budget.mle_batches_per_unit(100_000) == 100
+    assert TrainConfig(batch_size=32).mle_batches_per_unit(320) == 10  # no budget: one epoch
