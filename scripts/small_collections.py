@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 import numpy as np
-from quality_benchmark import d_stability, finished
+from quality_benchmark import d_stability, d_summary, finished
 
 from seqgan_music.dataset import load_dataset
 from seqgan_music.generate import load_run
@@ -109,10 +109,7 @@ def summary(mine: list[dict]) -> list[str]:
     for start in head["d"]:
         ds = [r["d"][start] for r in mine if r["d"].get(start)]
         if ds:
-            lines.append(f"  D from {start}: unseen real called real {np.mean([x['d_real_unseen'] for x in ds]):.2f} "
-                         f"(lowest run {min(x['d_real_unseen'] for x in ds):.2f}), fakes called fake "
-                         f"{np.mean([x['d_fake'] for x in ds]):.2f}, rounds moving < 0.3 "
-                         f"{np.mean([x['d_steady'] for x in ds]):.2f}; best models: {', '.join(x['best_model'] for x in ds)}")
+            lines.append(f"  D from {start}: {d_summary(ds)}")
     return lines
 
 
