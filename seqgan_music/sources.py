@@ -24,6 +24,7 @@ from seqgan_music.config import TokenizerConfig
 from seqgan_music.errors import UserError
 from seqgan_music.melody import SkipPiece, extract_melody, melody_from_quarters, signature_keys
 from seqgan_music.metrics import key_index
+from seqgan_music.midi_events import melody_events
 from seqgan_music.tokenizer import Tokenizer
 
 KINDS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".musicxml": "musicxml", ".xml": "musicxml",
@@ -53,6 +54,13 @@ class Limits:
     max_seconds: float = 3600.0  # duration of one piece
     max_zip_members: int = 10_000  # entries in one zip archive
     max_zip_bytes: int = 200_000_000  # bytes decompressed from one archive (and the largest archive read)
+    max_midi_events: int = 1_000_000  # events of every kind in one MIDI file, controllers included
+    max_quarters: int = 20_000  # length of one piece in quarter notes (bounds its token grid)
+    max_score_measures: int = 1_000  # measures in a MusicXML score's first part ...
+    max_score_notes: int = 10_000  # ... and notes (music21 reads a part in time that grows with their square)
+    max_abc_tunes: int = 3_000  # tunes read from one ABC file ...
+    max_abc_chars: int = 400_000  # ... and characters; the tunes after them are skipped with a reason
+    max_abc_tune_chars: int = 20_000  # characters of one ABC tune (a long real tune has a few thousand)
 
 
 @dataclass
@@ -278,6 +286,7 @@ def read_midi(data: bytes, limits: Limits):
 
     if not data:
         raise SkipPiece("empty file")
+    data = melody_events(data, limits.max_midi_events)
     try:
         mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
     except Exception as exc:  # mido raises many types on corrupt bytes; all mean "unreadable"
@@ -310,6 +319,8 @@ def _tokenize(label: str, melody, tokenizer: Tokenizer, limits: Limits) -> Piece
         return PieceResult(label, reason="no notes")
     if float(melody.end_s.max()) > limits.max_seconds:
         return PieceResult(label, notes=len(melody), reason=f"longer than {limits.max_seconds:.0f} s")
+    if float(melody.end_q.max() - melody.start_q.min()) > limits.max_quarters:
+        return PieceResult(label, notes=len(melody), reason=f"longer than {limits.max_quarters} quarter notes")
     tokens = tokenizer.encode(melody)
     # the signature's key (of its major and relative minor, the one the notes fit)
     key = key_index(tokenizer.decode_notes(tokens), melody.keys) if melody.keys else None
@@ -336,9 +347,12 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
         header, tunes = "", [header, *tunes]
     if not tunes:
         return [PieceResult(label, reason="no ABC tunes (no X: reference numbers)")]
-    results = []
+    tunes, results = _tunes_within_budget(label, tunes, limits)
     for text in tunes:  # each tune alone: a malformed one costs only itself
         tune_label = f"{label}#{text[2:].split(maxsplit=1)[0] if text[2:].split() else '?'}"
+        if len(text) > limits.max_abc_tune_chars:
+            results.append(PieceResult(tune_label, reason=f"ABC tune longer than {limits.max_abc_tune_chars} characters"))
+            continue
         try:
             pitch, start, end, qpm, meter, downbeat, keys = _abc_notes(_abc_tune(header + text))
             if not pitch:
@@ -351,6 +365,20 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
         except Exception as exc:  # a tune music21 cannot interpret is skipped, the rest go on
             results.append(PieceResult(tune_label, reason=f"ABC tune not understood ({type(exc).__name__}: {str(exc)[:80]})"))
     return results
+
+
+def _tunes_within_budget(label: str, tunes: list[str], limits: Limits) -> tuple[list[str], list[PieceResult]]:
+    """The leading tunes of an ABC file within its budget (``max_abc_tunes`` tunes and
+    ``max_abc_chars`` characters; a tune over ``max_abc_tune_chars`` is skipped unread and costs
+    nothing), and one skip result for the tunes after them."""
+    chars = 0
+    for n, text in enumerate(tunes):
+        chars += len(text) if len(text) <= limits.max_abc_tune_chars else 0
+        if n == limits.max_abc_tunes or chars > limits.max_abc_chars:
+            return tunes[:n], [PieceResult(f"{label}#{n + 1}-", reason=(
+                f"{len(tunes) - n} tunes after the first {n} not read (an ABC file is read up to "
+                f"{limits.max_abc_tunes} tunes and {limits.max_abc_chars} characters)"))]
+    return tunes, []
 
 
 ABC_TUNE_START = re.compile(r"(?m)^(?=X:)")  # an ABC tune starts at its X: line
@@ -378,7 +406,8 @@ def _musicxml_melody(data: bytes, limits: Limits):
     if data[:2] == b"PK":  # .mxl
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
-            container = archive.read("META-INF/container.xml").decode("utf-8", "replace")
+            with archive.open("META-INF/container.xml") as fh:  # a few hundred bytes; read no more than a score
+                container = fh.read(limits.max_file_bytes).decode("utf-8", "replace")
             match = re.search(r'full-path="([^"]+)"', container)
             root = match.group(1) if match else next(n for n in archive.namelist() if not n.startswith("META-INF"))
             with archive.open(root) as fh:
@@ -387,8 +416,9 @@ def _musicxml_melody(data: bytes, limits: Limits):
             raise SkipPiece(f"not a readable compressed MusicXML file ({type(exc).__name__})") from None
         if len(data) > limits.max_file_bytes:
             raise SkipPiece(f"compressed MusicXML expands past {limits.max_file_bytes} bytes")
+    text = _first_part(data.decode("utf-8", "replace"), limits)
     try:
-        score = converter.parseData(data.decode("utf-8", "replace"), format="musicxml")
+        score = converter.parseData(text, format="musicxml")
         part = score.parts[0] if getattr(score, "parts", None) else score
         flat = part.stripTies().flatten()
         notes = list(flat.notes)
@@ -412,6 +442,28 @@ def _musicxml_melody(data: bytes, limits: Limits):
     if not pitch:
         raise SkipPiece("no notes")
     return melody_from_quarters(pitch, start, end, qpm, time_signature, downbeat, keys)
+
+
+PART_START = re.compile(r"<part[\s>]")  # <part id="P1">, not <part-list> or <part-name>
+MEASURE_START = re.compile(r"<measure[\s>]")
+NOTE_START = re.compile(r"<note[\s>]")
+
+
+def _first_part(text: str, limits: Limits) -> str:
+    """A MusicXML score's text cut to its first part (the melody; music21 would read every part),
+    once that part's measures and notes are within the limits: music21 reads a part in time that
+    grows with the square of its measures and of the notes in a measure."""
+    start = PART_START.search(text, max(text.find("</part-list>"), 0))
+    end = text.find("</part>", start.start()) if start else -1
+    part = text[start.start() : end + len("</part>")] if end >= 0 else text
+    measures, notes = len(MEASURE_START.findall(part)), len(NOTE_START.findall(part))
+    if measures > limits.max_score_measures:
+        raise SkipPiece(f"MusicXML part of {measures} measures (more than {limits.max_score_measures})")
+    if notes > limits.max_score_notes:
+        raise SkipPiece(f"MusicXML part of {notes} notes (more than {limits.max_score_notes})")
+    if end < 0 or "<score-partwise" not in text[: start.start()]:
+        return text
+    return text[: start.start()] + part + "</score-partwise>"
 
 
 def _abc_notes(tune) -> tuple[list[int], list[float], list[float], float, str, float, tuple[int, ...]]:
