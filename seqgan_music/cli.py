@@ -360,6 +360,23 @@ def cmd_bench_train_time(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_hostile(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from seqgan_music.hostile_inputs import CASES, MAX_MB, MAX_SECONDS, format_row, run_case
+
+    names = [name for name in CASES if not args.only or any(word.lower() in name.lower() for word in args.only)]
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name in names:
+            rows.append(run_case(name, work))
+            print(format_row(rows[-1]), flush=True)
+    passed = sum(r["ok"] for r in rows)
+    print(f"bench hostile: {passed}/{len(rows)} files refused or read within {MAX_SECONDS:.0f} s and {MAX_MB:.0f} MB, "
+          "the good file beside each prepared")
+    return 0 if passed == len(rows) else 1
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -511,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--preset", choices=list(PRESETS), default="demo")
     bs.add_argument("--set", action="append", default=[], help="key=value overrides of the preset, repeatable")
     bs.set_defaults(func=cmd_bench_shared_machine)
+    bh = bsub.add_parser("hostile", help="prepare each hostile input beside a good file: seconds, peak memory, the line")
+    bh.add_argument("--only", nargs="*", default=[], help="cases whose names contain one of these words")
+    bh.set_defaults(func=cmd_bench_hostile)
+
     bt = bsub.add_parser("train-time", help="a preset's training time on each collection, its estimate and its clock")
     bt.add_argument("data_dirs", nargs="+", help="prepared dataset folders")
     bt.add_argument("--preset", choices=list(PRESETS), default="demo")
