@@ -38,6 +38,7 @@ def _worker(rank: int, world: int, port: int, data: str, run: str, overrides: li
     snapshots.append(flat_weights(trainer.D))
     torch.save(torch.stack(snapshots[:-1]), f"{out}/g{rank}.pt")
     torch.save(snapshots[-1], f"{out}/d{rank}.pt")
+    dist.barrier()  # no rank tears down its connections while the other still uses them
     dist.destroy_process_group()
 
 

@@ -79,3 +79,14 @@ def test_bench_hostile_prints_each_case_and_passes(capsys):
     assert main(["bench", "hostile", "--only", "absurd"]) == 0
     out = capsys.readouterr().out
     assert "2/2 files refused or read within 10 s and 500 MB" in out and "quarter notes" in out
+
+
+def test_peak_memory_is_the_prepare_process_own_not_its_large_parent(tmp_path):
+    """The caller holds 800 MB; the prepare process it starts must not be charged for it."""
+    ballast = bytearray(800 * 2**20)
+    ballast[:: 4096] = b"\x01" * len(ballast[:: 4096])  # touched: resident
+    from seqgan_music.hostile_inputs import run_case
+
+    row = run_case("ABC, absurd tempo and length", str(tmp_path))
+    assert row["ok"] and row["peak_mb"] < 500, row
+    del ballast
