@@ -33,7 +33,7 @@ from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.dataset import load_dataset, windows_of
 from seqgan_music.drafts import keep_drafts
 from seqgan_music.errors import UserError
-from seqgan_music.generate import load_run
+from seqgan_music.generate import MAX_DRAFTS, MAX_MELODIES, load_run
 from seqgan_music.listening_test import (
     ListeningTest,
     copied_bars,
@@ -63,6 +63,7 @@ from seqgan_music.selection import decode_all, stats_table
 from seqgan_music.tokenizer import METERS
 
 MAX_TUNE_BARS = 128  # whole tunes sampled for the tune-length statistic stop here if the model has not ended them
+MAX_CRITIC_RUNS = 20  # fresh critics trained per evaluation
 DEFINITIONS = {
     "critic": "held-out accuracy of a fresh GRU classifier telling generated from validation windows "
               "(split by tune, 2 folds; 0.5 = indistinguishable, lower is better; nan with fewer than 2 validation tunes); "
@@ -175,9 +176,11 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     if not all(math.isfinite(t) and t > 0 for t in temperatures) or max_refs < 1:
         raise UserError(f"--temperature must be positive numbers and --max-refs at least 1, not "
                         f"{list(temperatures)} and {max_refs}")
-    if critic_runs < 1 or drafts < 1 or num < 1 or melodies < 0:
-        raise UserError(f"--critic-runs, --drafts and --num must be at least 1 and --melodies at least 0, not "
-                        f"{critic_runs}, {drafts}, {num} and {melodies}")
+    if not (1 <= critic_runs <= MAX_CRITIC_RUNS and 1 <= drafts <= MAX_DRAFTS and 1 <= num <= MAX_MELODIES
+            and 0 <= melodies <= MAX_MELODIES):
+        raise UserError(f"--critic-runs must lie in 1..{MAX_CRITIC_RUNS}, --drafts in 1..{MAX_DRAFTS}, --num in "
+                        f"1..{MAX_MELODIES} and --melodies in 0..{MAX_MELODIES}, not {critic_runs}, {drafts}, {num} "
+                        f"and {melodies}")
     ds = load_dataset(data_dir)
     tok = ds.tokenizer
     if not os.path.exists(os.path.join(run_dir, MLE)):

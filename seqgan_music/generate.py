@@ -104,14 +104,21 @@ def parse_key(text: str) -> tuple[int, bool]:
 
 MAX_MELODIES = 10_000  # melodies one request may ask for
 MAX_STEPS = 65_536  # tokens one melody may ask for (past 1,000 bars of 4/4)
+MAX_DRAFTS = 64  # drafts drawn for each melody kept
+MAX_TOKENS = 2**24  # tokens one request may draw in all: melodies x drafts x length (128 MB of ids)
 
 
-def check_sampling(num: int, steps: int, temperature: float, seed: int) -> None:
-    """A UserError for a request no sampler can serve: counts out of range, a temperature that is
-    not a positive finite number, a seed torch cannot take."""
+def check_sampling(num: int, steps: int, temperature: float, seed: int, drafts: int = 1) -> None:
+    """A UserError for a request no sampler can serve: counts out of range (alone or together), a
+    temperature that is not a positive finite number, a seed torch cannot take."""
     if not 1 <= num <= MAX_MELODIES or not 1 <= steps <= MAX_STEPS:
         raise UserError(f"--num must lie in 1..{MAX_MELODIES} and the length in 1..{MAX_STEPS} tokens, "
                         f"not {num} and {steps}")
+    if not 1 <= drafts <= MAX_DRAFTS:
+        raise UserError(f"--drafts must lie in 1..{MAX_DRAFTS}, not {drafts}")
+    if num * drafts * steps > MAX_TOKENS:
+        raise UserError(f"{num} melodies x {drafts} drafts x {steps} tokens is more than {MAX_TOKENS} tokens "
+                        "in one request; ask for fewer or shorter melodies")
     if not math.isfinite(temperature) or temperature <= 0:
         raise UserError(f"--temperature must be a positive number, not {temperature}")
     if not 0 <= seed < 2**63:
@@ -137,11 +144,9 @@ def generate_tokens(
     (:func:`seqgan_music.drafts.keep_drafts`). A model trained on tunes moved to C
     (``key_to_c``) continues a primer moved to C and moved back with it; without a primer or key,
     its melodies go to keys drawn as often as the training tunes had them (:func:`to_home_keys`)."""
-    check_sampling(num, steps, temperature, seed)
+    check_sampling(num, steps, temperature, seed, drafts)
     if top_k < 0:
         raise UserError("--top-k must be 0 (off) or positive")
-    if drafts < 1:
-        raise UserError("--drafts must be at least 1")
     if key is not None and primer is not None and len(primer):
         raise UserError("--key cannot be combined with a primer: the tune continues in the primer's key")
     device = run.generator.out.weight.device

@@ -539,6 +539,8 @@ def test_a_model_of_tunes_moved_to_c_writes_in_their_keys(bars_run_dir, tmp_path
     (["--steps", "1000000000"], "length in 1..65536"),
     (["--seed", "-5"], "--seed must lie in"),
     (["--seed", str(10**23)], "--seed must lie in"),
+    (["--drafts", "1000000000"], "--drafts must lie in 1..64"),
+    (["--num", "10000", "--steps", "65536"], "tokens in one request"),
 ])
 def test_generate_refuses_requests_no_sampler_can_serve(tiny_run_dir, tmp_path, capsys, argv, message):
     assert main(["generate", tiny_run_dir, "--out", str(tmp_path / "m"), *argv]) == 2
@@ -549,7 +551,9 @@ def test_generate_refuses_requests_no_sampler_can_serve(tiny_run_dir, tmp_path, 
 @pytest.mark.parametrize("argv, message", [
     (["--temperature", "nan"], "--temperature must be positive"),
     (["--max-refs", "0"], "--max-refs at least 1"),
-    (["--num", "0"], "--num must be at least 1"),
+    (["--num", "0"], "--num in 1..10000"),
+    (["--critic-runs", "1000000000"], "--critic-runs must lie in 1..20"),
+    (["--melodies", "1000000000"], "--melodies in 0..10000"),
 ])
 def test_evaluate_refuses_bad_numbers_in_one_line(tiny_run_dir, tiny_dataset, capsys, argv, message):
     assert main(["evaluate", tiny_run_dir, "--data", tiny_dataset, *argv]) == 2

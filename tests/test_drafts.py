@@ -125,8 +125,12 @@ def test_generate_keeps_one_of_each_melodys_drafts(tiny_run_dir):
     assert kept.shape == (3, 32)
     for i, row in enumerate(kept):
         assert any(torch.equal(row, d) for d in drafts[4 * i : 4 * i + 4])
-    with pytest.raises(Exception, match="--drafts must be at least 1"):
+    with pytest.raises(Exception, match="--drafts must lie in 1..64, not 0"):
         generate_tokens(run, 3, 32, drafts=0)
+    with pytest.raises(Exception, match="--drafts must lie in 1..64, not 1000000000"):
+        generate_tokens(run, 3, 32, drafts=10**9)
+    with pytest.raises(Exception, match="more than 16777216 tokens in one request"):
+        generate_tokens(run, 10_000, 65_536)
 
 
 def test_old_checkpoints_keep_the_first_draft_and_crafted_forms_are_refused(tiny_run_dir, tmp_path, capsys):
