@@ -9,7 +9,6 @@ never calls Streamlit, and the page polls it once a second.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import io
 import json
 import os
@@ -47,6 +46,7 @@ from seqgan_music.jobs import TrainingJob, estimate_later, latest_job, running_t
 from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.run_folder import new_run_folder
+from seqgan_music.sign_in import PasswordGate
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, midi_to_wav
@@ -110,11 +110,25 @@ def signed_in() -> bool:
         return True
     given = st.text_input("Password", type="password", key="password")
     if st.button("Sign in", key="sign_in"):
-        if hmac.compare_digest(given.encode(), str(password).encode()):
+        gate = password_gate(str(password))
+        if gate.attempt(given):
             st.session_state.signed_in = True
             st.rerun()
-        st.error("Wrong password.")
+        st.error(f"Wrong password. The next attempt is judged after {gate.delay():.0f} s.")
     return False
+
+
+@st.cache_resource
+def password_gate(password: str) -> PasswordGate:
+    """One gate per server (and password): failures in any session slow every next attempt."""
+    return PasswordGate(password)
+
+
+def failure_line(exc: UserError | MemoryError, doing: str) -> str:
+    """The one line the page shows for a refused input or for running out of memory ``doing`` it."""
+    if isinstance(exc, MemoryError):
+        return f"The server ran out of memory {doing}; try fewer or smaller files."
+    return str(exc)
 
 
 def workspace() -> str:
@@ -202,9 +216,8 @@ def songs_tab(ws: str) -> None:
         try:
             prepare(source, out, cfg, uploads=uploads,
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Reading songs {d}/{t}"))
-        except UserError as exc:
-            st.error(str(exc))
-            return
+        except (UserError, MemoryError) as exc:  # the dataset prepared before stays, shown below
+            st.error(failure_line(exc, "reading these songs (the dataset prepared before is kept)"))
     if (data := dataset_dir(ws)) is not None:
         show_dataset(data, read_report(data))
 
@@ -551,8 +564,8 @@ def generate_tab(ws: str) -> None:
                                          None if meter == AS_LEARNT else meter, float(temperature), int(top_k),
                                          int(seed), float(qpm), INSTRUMENTS[instrument], primer_file, colour, tonic,
                                          None if key == AS_LEARNT else parse_key(key), model_ends, int(drafts)))
-        except UserError as exc:
-            st.error(str(exc))
+        except (UserError, MemoryError) as exc:
+            st.error(failure_line(exc, "generating (the melodies shown before are kept)"))
     if (generated := load_generated(ws)) is not None:
         show_generated(generated)
 
@@ -714,10 +727,10 @@ def models_tab(ws: str) -> None:
             load_run(path)
             with open(os.path.join(run_dir, RUN_NAME), "w", encoding="utf-8") as fh:
                 fh.write(f"{os.path.splitext(upload.name)[0]} (uploaded)")
-        except UserError as exc:
+        except (UserError, MemoryError) as exc:
             os.remove(path)
             os.rmdir(run_dir)
-            st.error(f"{upload.name}: {exc}".replace(path + ": ", ""))
+            st.error(f"{upload.name}: {failure_line(exc, 'loading it')}".replace(path + ": ", ""))
         else:  # run the page again: the tabs drawn before this one (Generate) list the new run
             st.session_state.added_checkpoint = upload.name
             st.session_state.added_checkpoints += 1

@@ -357,10 +357,31 @@ def test_optional_server_password():
     assert not at.exception and not at.tabs and not os.path.exists(os.environ["SEQGAN_MUSIC_APP_DIR"])
     at.text_input(key="password").set_value("guess")
     at.button(key="sign_in").click().run()
-    assert any("Wrong password" in e.value for e in at.error) and not at.tabs
+    assert any("Wrong password" in e.value and "after 1 s" in e.value for e in at.error) and not at.tabs
+    started = time.perf_counter()
+    at.button(key="sign_in").click().run()  # judged only after the delay the failure earned
+    assert time.perf_counter() - started >= 1.0 and any("after 2 s" in e.value for e in at.error)
     at.text_input(key="password").set_value("s3cret")
     at.button(key="sign_in").click().run()
     assert not at.exception and len(at.tabs) == 4
+
+
+def test_running_out_of_memory_on_an_upload_is_one_line_and_keeps_the_dataset(monkeypatch):
+    import seqgan_music.dataset
+
+    at = upload(new_session(), SONGS)
+    manifest = Path(ws_dir(at), "dataset", "manifest.json").read_bytes()
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(seqgan_music.dataset, "prepare", out_of_memory)
+    at.button(key="prepare").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The server ran out of memory reading these songs (the dataset prepared "
+                                           "before is kept); try fewer or smaller files."]
+    assert Path(ws_dir(at), "dataset", "manifest.json").read_bytes() == manifest
+    assert {m.label: m.value for m in at.metric}["Pieces"] == "6"
 
 
 def test_workspaces_are_created_lazily_tidied_and_deletable(monkeypatch):
