@@ -303,9 +303,12 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from seqgan_music.fuzz import run_fuzz
+    from seqgan_music.fuzz import KINDS, run_fuzz
 
-    result = run_fuzz(args.cases, args.seed)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    if not kinds or not set(kinds) <= set(KINDS):
+        raise UserError(f"--kinds must name some of {', '.join(KINDS)}, not {args.kinds!r}")
+    result = run_fuzz(args.cases, args.seed, kinds=kinds)
     print(f"fuzz: {result['cases']} cases (seed {result['seed']}): {result['outcomes']}; "
           f"{len(result['findings'])} findings")
     for finding in result["findings"]:
@@ -366,6 +369,9 @@ def cmd_bench_hostile(args: argparse.Namespace) -> int:
     from seqgan_music.hostile_inputs import CASES, MAX_MB, MAX_SECONDS, format_row, run_case
 
     names = [name for name in CASES if not args.only or any(word.lower() in name.lower() for word in args.only)]
+    if not names:
+        raise UserError(f"--only {' '.join(args.only)}: no case's name contains these words; the cases: "
+                        + "; ".join(CASES))
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for name in names:
@@ -504,8 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--device", default="auto")
     op.set_defaults(func=cmd_oracle)
 
-    fp = sub.add_parser("fuzz", help="fuzz the MIDI reader and tokenizer with mutated MIDI and random bytes")
-    fp.add_argument("--cases", type=int, default=10000)
+    fp = sub.add_parser("fuzz", help="fuzz the readers and tokenizer with damaged and extreme MIDI, ABC and "
+                                     "MusicXML files and random bytes")
+    fp.add_argument("--cases", type=int, default=3000)
+    fp.add_argument("--kinds", default="midi,abc,musicxml", help="comma-separated: midi, abc, musicxml (default all)")
     fp.add_argument("--seed", type=int, default=0)
     fp.set_defaults(func=cmd_fuzz)
 

@@ -1,14 +1,19 @@
-"""Fuzzing of the MIDI reader and tokenizer with mutated real MIDI and random bytes.
+"""Fuzzing of the readers (MIDI, ABC, MusicXML) and the tokenizer with mutated files and random
+bytes.
 
 Every case must end in a parsed melody or a skip reason (the project's own error); any other
 exception, a case slower than ``max_seconds``, or a case that allocates more than ``max_mb``
-(traced by tracemalloc) is a finding. ``seqgan-music fuzz`` runs it; the test suite runs a
-fixed-seed few hundred cases.
+(traced by tracemalloc) is a finding. A case still running at ``HANG_FACTOR`` times
+``max_seconds`` is stopped and reported, so one runaway input cannot hang the run.
+``seqgan-music fuzz`` runs it; the test suite runs a fixed-seed few hundred cases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import signal
+import threading
 import time
 import tracemalloc
 from collections import Counter
@@ -19,6 +24,7 @@ import numpy as np
 import pretty_midi
 
 from seqgan_music.config import ENCODING_NAMES, TokenizerConfig
+from seqgan_music.fuzz_text import ABC_MUTATIONS, MUSICXML_MUTATIONS, seed_abc, seed_musicxml
 from seqgan_music.sources import Item, Limits, parse_item
 
 
@@ -110,32 +116,87 @@ MUTATIONS: dict[str, Callable] = {
 }
 
 
-def run_fuzz(cases: int = 300, seed: int = 0, max_seconds: float = 5.0, max_mb: float = 200.0,
-             encodings=ENCODING_NAMES) -> dict:
-    """Run ``cases`` mutated inputs through parse_item. Returns counts and a list of findings."""
+KINDS = ("midi", "abc", "musicxml")
+HANG_FACTOR = 4  # a case is stopped at this many times max_seconds
+
+
+class CaseStopped(BaseException):
+    """Raised in a runaway case (a BaseException: the readers' ``except Exception`` must not catch it)."""
+
+
+@contextlib.contextmanager
+def _stopped_after(seconds: float):
+    """Interrupt the block after ``seconds`` (main thread only: elsewhere the block runs unbounded)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise CaseStopped
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _seeds(kind: str, rng: np.random.Generator) -> tuple[list, dict[str, Callable]]:
+    """Valid inputs of ``kind`` to mutate, and that kind's mutations."""
+    if kind == "abc":
+        return [seed_abc(rng) for _ in range(6)], ABC_MUTATIONS
+    if kind == "musicxml":
+        return [seed_musicxml(rng) for _ in range(6)], MUSICXML_MUTATIONS
+    return seed_midis(rng), MUTATIONS
+
+
+def _run_case(item: Item, cfg: TokenizerConfig, limits: Limits, max_seconds: float) -> tuple[str, float, float]:
+    """(outcome, seconds, peak MB) of one case; outcome 'melody', 'skipped', 'stopped' or 'Type: message'."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with _stopped_after(HANG_FACTOR * max_seconds):
+            results = parse_item(item, cfg, limits)
+        outcome = "melody" if results[0].tokens is not None else "skipped"
+    except CaseStopped:
+        outcome = "stopped"
+    except Exception as exc:  # a finding: anything but a melody or a skip reason
+        outcome = f"{type(exc).__name__}: {exc}"
+    finally:
+        peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return outcome, time.perf_counter() - start, peak_mb
+
+
+def run_fuzz(cases: int = 300, seed: int = 0, max_seconds: float = 30.0, max_mb: float = 200.0,
+             encodings=ENCODING_NAMES, kinds=KINDS) -> dict:
+    """Run ``cases`` mutated inputs through parse_item, the kinds in turn. Returns counts per
+    outcome and kind, and a list of findings. ``max_seconds`` is under tracemalloc, which slows
+    music21's readers about 3x: 30 s traced is the hostile bench's 10 s untraced."""
     rng = np.random.default_rng(seed)
-    seeds = seed_midis(rng)
+    seeds = {kind: _seeds(kind, rng) for kind in kinds}
     limits = Limits()
     outcomes: Counter = Counter()
     findings: list[str] = []
     for case in range(cases):
-        name = list(MUTATIONS)[case % len(MUTATIONS)]
-        data = MUTATIONS[name](rng, seeds[int(rng.integers(0, len(seeds)))])
+        kind = kinds[case % len(kinds)]
+        kind_seeds, mutations = seeds[kind]
+        name = list(mutations)[(case // len(kinds)) % len(mutations)]
+        data = mutations[name](rng, kind_seeds[int(rng.integers(0, len(kind_seeds)))])
         cfg = TokenizerConfig(encoding=encodings[case % len(encodings)])
-        tracemalloc.start()
-        start = time.perf_counter()
-        try:
-            results = parse_item(Item(f"case{case}-{name}.mid", "midi", data), cfg, limits)
-            outcome = "melody" if results[0].tokens is not None else "skipped"
-            outcomes[outcome] += 1
-        except Exception as exc:  # a finding: anything but a melody or a skip reason
-            findings.append(f"case {case} ({name}): {type(exc).__name__}: {exc}")
-        finally:
-            peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-        took = time.perf_counter() - start
-        if took > max_seconds:
-            findings.append(f"case {case} ({name}): took {took:.1f} s")
+        item = Item(f"case{case}-{name}.{'mid' if kind == 'midi' else kind}", kind, data)
+        outcome, took, peak_mb = _run_case(item, cfg, limits, max_seconds)
+        where = f"case {case} ({kind} {name})"
+        if outcome in ("melody", "skipped"):
+            outcomes[f"{kind} {outcome}"] += 1
+        elif outcome == "stopped":
+            findings.append(f"{where}: still running after {HANG_FACTOR * max_seconds:g} s, stopped")
+        else:
+            findings.append(f"{where}: {outcome}")
+        if took > max_seconds and outcome != "stopped":
+            findings.append(f"{where}: took {took:.1f} s")
         if peak_mb > max_mb:
-            findings.append(f"case {case} ({name}): allocated {peak_mb:.0f} MB")
+            findings.append(f"{where}: allocated {peak_mb:.0f} MB")
     return {"cases": cases, "seed": seed, "outcomes": dict(outcomes), "findings": findings}

@@ -65,6 +65,13 @@ def musicxml_absurd_length() -> bytes:
     return _musicxml(1, 1, 1, duration=100_000_000, tempo="100000000")
 
 
+def musicxml_absurd_signatures() -> bytes:
+    """A time signature of 1,000,000 beats and a key of 1,000,000,000 fifths (music21 builds
+    both one beat and one accidental at a time: hours)."""
+    return (_musicxml(1, 2, 4).replace(b"<beats>4</beats>", b"<beats>1000000</beats>", 1)
+            .replace(b"<attributes>", b"<attributes><key><fifths>1000000000</fifths></key>", 1))
+
+
 def mxl_container_bomb(inflated_bytes: int = 2_500_000_000) -> bytes:
     """A compressed MusicXML whose META-INF/container.xml inflates to ``inflated_bytes`` (2.5 GB
     from about 2.4 MB) beside a small valid score."""
@@ -82,6 +89,11 @@ def mxl_container_bomb(inflated_bytes: int = 2_500_000_000) -> bytes:
 def abc_absurd_length() -> bytes:
     """71 bytes: a tempo of 100,000,000 quarters a minute and a note 100,000,000 quarters long."""
     return b"X:1\nT:t\nQ:1/4=100000000\nL:1/4\nM:4/4\nK:C\nC100000000|\n"
+
+
+def abc_absurd_meter() -> bytes:
+    """A tune in 1000000/4 (music21 builds the signature's beats one by one: minutes)."""
+    return b"X:1\nT:t\nM:1000000/4\nL:1/8\nK:G\nGABc dedB|\n"
 
 
 def abc_many_tunes(tunes: int = 20_000) -> bytes:
@@ -114,8 +126,10 @@ CASES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "MusicXML, 40,000 notes in a measure": ("measure.musicxml", musicxml_one_long_measure),
     "MusicXML, 40 parts": ("parts.musicxml", musicxml_many_parts),
     "MusicXML, absurd tempo and length": ("absurd.musicxml", musicxml_absurd_length),
+    "MusicXML, absurd time and key signatures": ("signatures.musicxml", musicxml_absurd_signatures),
     ".mxl, 2.5 GB container": ("bomb.mxl", mxl_container_bomb),
     "ABC, absurd tempo and length": ("absurd.abc", abc_absurd_length),
+    "ABC, time signature 1000000/4": ("meter.abc", abc_absurd_meter),
     "ABC, 20,000 tunes": ("many.abc", abc_many_tunes),
     "ABC, one 400,000-note tune": ("long.abc", abc_one_long_tune),
     "ABC, 1,000 tunes of 19,900 characters": ("tunes.abc", abc_long_tunes),
@@ -199,7 +213,7 @@ def _megabytes(mb: float | None) -> str:
 
 def format_row(r: dict) -> str:
     verdict = "ok" if r["ok"] else "FAIL"
-    return (f"{r['case']:38s} {r['bytes'] / 1e6:6.2f} MB  {r['seconds']:6.1f} s  {_megabytes(r['peak_mb'])} MB peak  "
+    return (f"{r['case']:42s} {r['bytes'] / 1e6:6.2f} MB  {r['seconds']:6.1f} s  {_megabytes(r['peak_mb'])} MB peak  "
             f"good file {'prepared' if r['good_prepared'] else 'LOST'}  {verdict}\n    {r['line']}")
 
 

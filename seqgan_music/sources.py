@@ -354,6 +354,7 @@ def _parse_abc(label: str, data: bytes, tokenizer: Tokenizer, limits: Limits) ->
             results.append(PieceResult(tune_label, reason=f"ABC tune longer than {limits.max_abc_tune_chars} characters"))
             continue
         try:
+            _refuse_absurd_meters("ABC", ABC_METER.findall(header + text))
             pitch, start, end, qpm, meter, downbeat, keys = _abc_notes(_abc_tune(header + text))
             if not pitch:
                 results.append(PieceResult(tune_label, reason="no notes"))
@@ -382,6 +383,16 @@ def _tunes_within_budget(label: str, tunes: list[str], limits: Limits) -> tuple[
 
 
 ABC_TUNE_START = re.compile(r"(?m)^(?=X:)")  # an ABC tune starts at its X: line
+ABC_METER = re.compile(r"(?m)(?:^|\[)M:([^\]\n]*)")  # an M: field line or an inline [M:...] field
+MAX_METER_NUMBER = 128  # the largest beat count or beat type a time signature may name
+
+
+def _refuse_absurd_meters(kind: str, meters) -> None:
+    """SkipPiece for a time signature with a number above MAX_METER_NUMBER: music21 builds a
+    signature's beats one by one (a 1000000/4 takes minutes)."""
+    for meter in meters:
+        if any(len(n) > 4 or int(n) > MAX_METER_NUMBER for n in re.findall(r"\d+", meter)):
+            raise SkipPiece(f"{kind} time signature {meter.strip()[:40]} (numbers above {MAX_METER_NUMBER} are not music)")
 
 
 def _abc_tune(text: str):
@@ -447,12 +458,16 @@ def _musicxml_melody(data: bytes, limits: Limits):
 PART_START = re.compile(r"<part[\s>]")  # <part id="P1">, not <part-list> or <part-name>
 MEASURE_START = re.compile(r"<measure[\s>]")
 NOTE_START = re.compile(r"<note[\s>]")
+MUSICXML_FIFTHS = re.compile(r"<fifths>\s*([-+]?\d+)\s*</fifths>")
+MAX_FIFTHS = 14  # sharps or flats a key signature may have (double sharps and flats included)
+MUSICXML_TIME_SIGNATURE = re.compile(r"<beats>([^<]*)</beats>\s*<beat-type>([^<]*)</beat-type>")
 
 
 def _first_part(text: str, limits: Limits) -> str:
     """A MusicXML score's text cut to its first part (the melody; music21 would read every part),
-    once that part's measures and notes are within the limits: music21 reads a part in time that
-    grows with the square of its measures and of the notes in a measure."""
+    once that part's measures and notes are within the limits (music21 reads a part in time that
+    grows with the square of its measures and of the notes in a measure) and its time and key
+    signatures name sane numbers."""
     start = PART_START.search(text, max(text.find("</part-list>"), 0))
     end = text.find("</part>", start.start()) if start else -1
     part = text[start.start() : end + len("</part>")] if end >= 0 else text
@@ -461,6 +476,11 @@ def _first_part(text: str, limits: Limits) -> str:
         raise SkipPiece(f"MusicXML part of {measures} measures (more than {limits.max_score_measures})")
     if notes > limits.max_score_notes:
         raise SkipPiece(f"MusicXML part of {notes} notes (more than {limits.max_score_notes})")
+    _refuse_absurd_meters("MusicXML", (f"{beats.strip()}/{beat_type.strip()}" for beats, beat_type in
+                                       MUSICXML_TIME_SIGNATURE.findall(part)))
+    for fifths in MUSICXML_FIFTHS.findall(part):  # music21 builds a key signature's accidentals one by one
+        if len(fifths) > 4 or abs(int(fifths)) > MAX_FIFTHS:
+            raise SkipPiece(f"MusicXML key signature of {fifths[:20]} fifths (more than {MAX_FIFTHS} sharps or flats)")
     if end < 0 or "<score-partwise" not in text[: start.start()]:
         return text
     return text[: start.start()] + part + "</score-partwise>"

@@ -7,8 +7,8 @@ import tracemalloc
 
 from seqgan_music.cli import main
 from seqgan_music.config import TokenizerConfig
-from seqgan_music.hostile_inputs import (_musicxml, abc_absurd_length, abc_many_tunes, good_midi,
-                                         musicxml_absurd_length, mxl_container_bomb)
+from seqgan_music.hostile_inputs import (_musicxml, abc_absurd_length, abc_absurd_meter, abc_many_tunes, good_midi,
+                                         musicxml_absurd_length, musicxml_absurd_signatures, mxl_container_bomb)
 from seqgan_music.sources import Item, Limits, parse_item
 
 CFG = TokenizerConfig()
@@ -42,6 +42,17 @@ def test_mxl_container_is_read_with_a_cap():
 def test_absurd_tempo_and_note_length_are_refused_by_the_length_in_quarters():
     assert "longer than 20000 quarter notes" in reasons("abc", abc_absurd_length())[0]
     assert "longer than 20000 quarter notes" in reasons("musicxml", musicxml_absurd_length())[0]
+
+
+def test_absurd_time_and_key_signatures_are_refused_before_music21_builds_them():
+    assert reasons("abc", abc_absurd_meter()) == ["ABC time signature 1000000/4 (numbers above 128 are not music)"]
+    inline = b"X:1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc [M:3/99999] dedB|\n"
+    assert "ABC time signature 3/99999" in reasons("abc", inline)[0]
+    assert reasons("musicxml", musicxml_absurd_signatures()) == [
+        "MusicXML time signature 1000000/4 (numbers above 128 are not music)"]
+    key_only = _musicxml(1, 2, 4).replace(b"<attributes>", b"<attributes><key><fifths>-15</fifths></key>", 1)
+    assert reasons("musicxml", key_only) == ["MusicXML key signature of -15 fifths (more than 14 sharps or flats)"]
+    assert reasons("abc", b"X:1\nT:t\nM:12/8\nL:1/8\nK:G\nGAB cde|\n") == [None]
 
 
 def test_abc_file_is_read_up_to_its_tune_and_character_budget():
@@ -78,7 +89,8 @@ def test_midi_events_past_the_cap_are_refused_and_dropped_events_keep_timing():
 def test_bench_hostile_prints_each_case_and_passes(capsys):
     assert main(["bench", "hostile", "--only", "absurd"]) == 0
     out = capsys.readouterr().out
-    assert "2/2 files refused or read within 10 s and 500 MB" in out and "quarter notes" in out
+    assert "3/3 files refused or read within 10 s and 500 MB" in out and "quarter notes" in out
+    assert main(["bench", "hostile", "--only", "nothing-of-that-name"]) == 2
 
 
 def test_peak_memory_is_the_prepare_process_own_not_its_large_parent(tmp_path):
