@@ -29,25 +29,22 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from seqgan_music.adversarial_phase import PolicyGradientPhase
 from seqgan_music.checkpoint import run_state
 from seqgan_music.config import RunConfig
+from seqgan_music.discriminator_phase import DiscriminatorPhase
 from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
 from seqgan_music.errors import UserError
+from seqgan_music.mle_phase import MLEPhase
 from seqgan_music.models import (
-    NEVER,
     Discriminator,
     Generator,
     eval_mode,
-    mean_nll,
     never_drawing,
     places_like,
-    token_log_probs,
 )
-from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradient_loss
-from seqgan_music.rollout import rollout_rewards, update_rollout_policy
 from seqgan_music.run_folder import RunFolder
 from seqgan_music.selection import Judge, Judgement, collapse_reason, eligible
 from seqgan_music.structure_critic import StructureCritic, phrase_rates, rate_histogram, real_form
@@ -158,14 +155,14 @@ class Trainer:
         self._seed_rank_streams(0)
         # DDP wrappers average gradients over ranks; single process: the models themselves
         self.G_train = DDP(self.G) if self.dist.enabled else self.G
-        self.D_train = DDP(self.D) if self.dist.enabled else self.D
-        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=tc.g_lr)
-        # policy gradient has its own Adam, as in the authors' code: the moment estimates of MLE
-        # pre-training must not scale the first policy-gradient steps
-        self.pg_opt = torch.optim.Adam(self.G.parameters(), lr=tc.pg_lr)
-        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=tc.d_lr)
+        self.mle = MLEPhase(self.G, self.G_train, tc, self.dist, self.train_data, self.train_place,
+                            self._optimizer_step, self._emit_step)
+        self.pg = PolicyGradientPhase(self.G, self.G_train, self.D, self.rollout, self.reference, self.structure, tc,
+                                      self.dist.world, tokenizer, end, self._generate, self._optimizer_step, self.rng)
+        self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.real_windows, self.held_out_windows,
+                                          lambda num: self._generate(num)[0], self._optimizer_step, self._emit_step,
+                                          self.rng)
         self.units = tc.units()
-        self._order: tuple[int, torch.Tensor] | None = None  # (epoch, its window order): _epoch_order's cache
         self.units_done = 0
         self.nonfinite = 0
         self.skipped_steps = 0
@@ -192,7 +189,7 @@ class Trainer:
             self.cfg, self.tokenizer, progress=self.units_done, units=len(self.units),
             generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
             reference=self.reference.state_dict(), best_generator=self.best_generator, selection=self.selection,
-            g_opt=self.g_opt.state_dict(), pg_opt=self.pg_opt.state_dict(), d_opt=self.d_opt.state_dict(),
+            g_opt=self.mle.opt.state_dict(), pg_opt=self.pg.opt.state_dict(), d_opt=self.d_phase.opt.state_dict(),
             nonfinite=self.nonfinite, structure=self.structure and self.structure.state(),
             form_real=self.form_real,
             rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
@@ -219,10 +216,10 @@ class Trainer:
         self.D.load_state_dict(loaded.discriminator.state_dict())
         try:
             self.rollout.load_state_dict(st["rollout"])
-            self.g_opt.load_state_dict(st["g_opt"])
+            self.mle.opt.load_state_dict(st["g_opt"])
             if "pg_opt" in st:  # checkpoints written before it existed start it fresh
-                self.pg_opt.load_state_dict(st["pg_opt"])
-            self.d_opt.load_state_dict(st["d_opt"])
+                self.pg.opt.load_state_dict(st["pg_opt"])
+            self.d_phase.opt.load_state_dict(st["d_opt"])
             if "selection" in st:  # checkpoints written before model selection start it at their newest state
                 self.reference.load_state_dict(st["reference"])
                 self.best_generator = st["best_generator"]
@@ -314,7 +311,7 @@ class Trainer:
         if phase == "mle":
             return self._mle_unit(index)
         if phase == "d_pretrain":
-            return self._d_round("d_pretrain")
+            return self.d_phase.round("d_pretrain")
         return self._adversarial_unit(index)
 
     def _reduce(self, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -325,45 +322,6 @@ class Trainer:
         if "reward_per_step" in metrics:
             out["reward_per_step"] = values[len(keys) :]
         return out
-
-    def mle_unit_batches(self) -> int:
-        """Global batches per MLE unit: ``mle_unit_batches``, or one epoch over the training windows."""
-        return self.cfg.train.mle_batches_per_unit(self._epoch_length())
-
-    def _epoch_length(self) -> int:
-        """Windows per MLE epoch: the training windows, padded to a multiple of the ranks."""
-        return -(-len(self.train_data) // self.dist.world) * self.dist.world
-
-    def _epoch_order(self, epoch: int) -> torch.Tensor:
-        """The training windows' order in MLE epoch ``epoch``: DistributedSampler's permutation seeded
-        by (seed, epoch), padded with its own head to a multiple of the ranks."""
-        if self._order is None or self._order[0] != epoch:
-            n, length = len(self.train_data), self._epoch_length()
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.train.seed + epoch))
-            self._order = (epoch, perm.repeat(-(-length // n))[:length].to(self.device))
-        return self._order[1]
-
-    def _mle_batches(self, unit: int):
-        """This rank's share of MLE unit ``unit``'s global batches. The windows are read epoch after
-        epoch, each in :meth:`_epoch_order`; a unit is one epoch, or ``mle_unit_batches`` batches read
-        on from where the unit before stopped (so a unit's cost does not grow with the collection).
-        Global batch i is positions i*B..(i+1)*B of its epoch's order and rank r takes every world-th
-        of them from r: K ranks together see exactly the batches a single process sees."""
-        batch, per_unit = self.cfg.train.batch_size, self.mle_unit_batches()
-        per_epoch = -(-self._epoch_length() // batch)
-        for g in range(unit * per_unit, (unit + 1) * per_unit):
-            epoch, i = divmod(g, per_epoch)
-            yield self._epoch_order(epoch)[i * batch : (i + 1) * batch][self.dist.rank :: self.dist.world]
-
-    def _d_autocast(self):
-        """bfloat16 autocast for D's training passes when ``amp`` is "bf16" (the loss stays
-        float32). D's convolutions are where the FLOPs are; G's small LSTM stays float32."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp == "bf16")
-
-    def _mle_loss(self, idx: torch.Tensor) -> torch.Tensor:
-        """Mean NLL of the training windows ``idx`` (B,), teacher forced."""
-        batch = self.train_data[idx]
-        return mean_nll(self.G_train(self.G.shifted_inputs(batch), None, batch, self.train_place[idx])[0], batch)
 
     def _optimizer_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None) -> bool:
         """Backward and step; a non-finite loss skips the step. Returns whether it stepped."""
@@ -388,17 +346,12 @@ class Trainer:
 
     # ------------------------------------------------------------ units
     def _mle_unit(self, epoch: int) -> dict[str, Any]:
+        """An MLE unit, then its evaluation; pre-training's best unit is kept, and its end (the
+        last unit, or patience run out) starts the adversarial phase."""
         tc = self.cfg.train
-        self.G.train()
-        total, count = 0.0, 0
-        n_batches = self.mle_unit_batches()
-        for i, idx in enumerate(self._mle_batches(epoch)):
-            self._emit_step("mle", i, n_batches)
-            loss = self._mle_loss(idx)
-            if self._optimizer_step(loss, self.g_opt, self.G.parameters(), tc.grad_clip):
-                total, count = total + loss.item() * len(idx), count + len(idx)
+        mle_loss = self.mle.train_unit(epoch)
         evaluation = self._evaluate()
-        metrics = {"mle_loss": total / max(count, 1), **evaluation}
+        metrics = {"mle_loss": mle_loss, **evaluation}
         nll = evaluation.get("valid_nll")
         if tc.mle_keep_best and nll is not None and nll < self.selection.get("mle_best_nll", math.inf):
             self.selection.update(mle_best_nll=nll, mle_best_epoch=epoch)  # saved with the run, as is best_generator
@@ -448,38 +401,6 @@ class Trainer:
                        for i in range(0, num, 1024)]
         return torch.cat(samples), place
 
-    def _d_round(self, phase: str) -> dict[str, float]:
-        """One round: fresh negatives and as many real windows, k epochs of D."""
-        tc = self.cfg.train
-        per_rank = tc.d_samples // self.dist.world
-        fake = self._generate(per_rank)[0]
-        idx = torch.randint(len(self.real_windows), (per_rank,), generator=self.rng, device=self.device)
-        real = self.real_windows[idx]
-        data = torch.cat([real, fake])
-        labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).long().to(self.device)
-        self.D.train()
-        stats = torch.zeros(4, device=self.device)  # loss sum, real correct, fake correct, rows
-        local = tc.batch_size // self.dist.world
-        n_batches = tc.d_epochs * -(-len(data) // local)
-        step = 0
-        for epoch in range(tc.d_epochs):
-            perm = torch.randperm(len(data), generator=self.rng, device=self.device)
-            for i in range(0, len(data), local):
-                self._emit_step(phase, step, n_batches)
-                step += 1
-                b = perm[i : i + local]
-                with self._d_autocast():
-                    logits = self.D_train(data[b])
-                loss = F.cross_entropy(logits.float(), labels[b], label_smoothing=tc.d_label_smoothing) \
-                    + self.D.l2_penalty()
-                if self._optimizer_step(loss, self.d_opt, self.D.parameters(), None) and epoch == tc.d_epochs - 1:
-                    pred = logits.argmax(1)
-                    y = labels[b]
-                    stats += torch.stack([loss.detach() * len(b), ((pred == y) & (y == 1)).sum(),
-                                          ((pred == y) & (y == 0)).sum(), torch.tensor(len(b), device=self.device)])
-        loss_sum, real_ok, fake_ok, rows = stats.tolist()
-        return {"d_loss": loss_sum / max(rows, 1), "d_acc_real": real_ok / max(rows / 2, 1), "d_acc_fake": fake_ok / max(rows / 2, 1)}
-
     def _adversarial_unit(self, index: int) -> dict[str, Any]:
         tc = self.cfg.train
         metrics: dict[str, Any] = {}
@@ -487,13 +408,13 @@ class Trainer:
         steps = tc.g_steps + tc.d_steps
         for g in range(tc.g_steps):
             self._emit_step("adversarial", g, steps)
-            rewards = self._policy_gradient_step(metrics)
-        check = self._d_accuracy(rewards[:, -1]) if rewards is not None else None
-        skip_d = check is not None and check["d_acc_check"] > tc.d_max_acc
+            rewards = self.pg.step(metrics)
+        check = self.d_phase.check(rewards[:, -1]) if rewards is not None else None
+        skip_d = self.d_phase.skips_steps(check)
         for d in range(tc.d_steps):
             self._emit_step("adversarial", tc.g_steps + d, steps)
             if not skip_d:
-                metrics.update(self._d_round("adversarial"))
+                metrics.update(self.d_phase.round("adversarial"))
         if check is not None:
             metrics.update(check, d_skipped=float(skip_d))
         evaluation = self._evaluate()
@@ -502,76 +423,6 @@ class Trainer:
         if index % max(tc.sample_every, 1) == 0 or index == tc.adv_rounds - 1 or self.stop_early:
             self._emit_sample("adversarial", index, None if rewards is None else rewards[:16].tolist())
         return metrics
-
-    def _policy_gradient_step(self, metrics: dict[str, Any]) -> torch.Tensor:
-        """One g-step on a fresh batch: rollout rewards (plus the structure critic's, if on),
-        advantages, KL tie. -> D's (B, T) rewards."""
-        tc = self.cfg.train
-        self._observe_first_samples()
-        with never_drawing(self.rollout, self.end):
-            samples, place = self._generate(tc.batch_size // self.dist.world)
-            rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng,
-                                      place=place)
-        total = rewards
-        if self.structure is not None:  # a whole-sample reward: every token of a sample gets it
-            total = rewards + tc.structure_reward * self._form_rewards(samples, metrics)[:, None]
-        self._policy_update(samples, place, total, metrics)
-        update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
-        metrics.update(mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
-        return rewards
-
-    def _observe_first_samples(self) -> None:
-        """Before the structure critic's first judgement: show it select_samples of G's samples,
-        what the first batch is judged against."""
-        if self.structure is not None and self.structure.generated is None:
-            self.structure.observe(phrase_rates(self.tokenizer, self._generate(self.cfg.train.select_samples)[0]))
-
-    def _form_rewards(self, samples: torch.Tensor, metrics: dict[str, Any]) -> torch.Tensor:
-        """(B,) the structure critic's probability of real for (B, T) ``samples``, which it then
-        observes."""
-        rates = phrase_rates(self.tokenizer, samples)
-        form = self.structure(rates).to(samples.device)
-        self.structure.observe(rates)
-        metrics.update(form_reward=float(form.mean()), sample_phrase_rep=float(rates.mean()))
-        return form
-
-    def _policy_update(self, samples: torch.Tensor, place: torch.Tensor | None, rewards: torch.Tensor,
-                       metrics: dict[str, Any]) -> None:
-        """One step of G on (B, T) ``samples`` (drawn from ``place``) and their (B, T) ``rewards``:
-        advantages and the KL tie to the MLE model."""
-        tc = self.cfg.train
-        self.G.eval()  # the gradient of the policy that drew the samples: without dropout (MLE pre-training only)
-        self.G.lstm.train()  # cuDNN computes an LSTM's backward only in training mode (one layer: nothing else changes)
-        inputs = self.G.shifted_inputs(samples)
-        logits = self.G_train(inputs, None, samples, place)[0]  # G's whole law, END included
-        drawn = logits if self.end is None else logits.index_fill(-1, torch.tensor([self.end], device=logits.device), NEVER)
-        kl = None
-        if tc.kl_coef:  # on the whole law: the KL tie pulls END's probability towards the MLE model's
-            with torch.no_grad():
-                reference_logits = self.reference(inputs, None, samples, place)[0]
-            kl = kl_per_token(logits, reference_logits)
-        adv = advantages(rewards, tc.pg_baseline, tc.pg_normalize)
-        loss = policy_gradient_loss(token_log_probs(drawn, samples), adv, kl, tc.kl_coef)
-        self._optimizer_step(loss, self.pg_opt, self.G.parameters(), tc.grad_clip)
-        metrics["pg_loss"] = loss.item()
-        if kl is not None:
-            metrics["kl_mle"] = float(kl.detach().mean())
-
-    @torch.no_grad()
-    def _d_accuracy(self, fake_prob: torch.Tensor) -> dict[str, float]:
-        """D on the round's samples (their probability of real: ``fake_prob`` (B,)) and B real
-        windows of each side, averaged over ranks: ``d_acc_check``, its accuracy on the samples and
-        training windows; the share of training windows (``d_real_seen``) and of validation windows
-        (``d_real_unseen``; absent without them) it judges real: the gap is what it learnt by heart."""
-        sides = {"d_real_seen": self.real_windows, "d_real_unseen": self.held_out_windows}
-        shares = [float((fake_prob < 0.5).float().mean())]
-        with eval_mode(self.D):
-            for windows in filter(len, sides.values()):
-                idx = torch.randint(len(windows), (len(fake_prob),), generator=self.rng, device=self.device)
-                shares.append(float((self.D.prob_real(windows[idx]) > 0.5).float().mean()))
-        fake_caught, *real = mean_across_ranks(shares, self.dist)
-        out = dict(zip([k for k, w in sides.items() if len(w)], real))
-        return {"d_acc_check": 0.5 * (out["d_real_seen"] + fake_caught), **out}
 
     def best_description(self) -> str:
         """Where the best model comes from, in words."""

@@ -155,7 +155,7 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
     adv = _metrics(tmp_path)[-2:]
     assert all(m["kl_mle"] >= 0 for m in adv) and adv[-1]["kl_mle"] > 0
     batches = -(-len(trainer.train_data) // trainer.cfg.train.batch_size)
-    g_steps = int(next(iter(trainer.g_opt.state_dict()["state"].values()))["step"])
+    g_steps = int(next(iter(trainer.mle.opt.state_dict()["state"].values()))["step"])
     assert g_steps == trainer.cfg.train.mle_epochs * batches  # MLE's Adam is not the policy gradient's
     again = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "kl_coef=0.5"])
     again.load_state(str(tmp_path / LAST))
@@ -225,9 +225,9 @@ def test_d_check_tells_windows_learnt_by_heart_from_held_out_ones(tiny_dataset, 
     seen = {tuple(w.tolist()) for w in trainer.train_data}
     assert len(trainer.held_out_windows) and not any(tuple(w.tolist()) in seen for w in trainer.held_out_windows)
     trainer.D.prob_real = lambda windows: torch.tensor([float(tuple(w.tolist()) in seen) for w in windows])
-    check = trainer._d_accuracy(torch.full((8,), 0.2))
+    check = trainer.d_phase.check(torch.full((8,), 0.2))
     assert check == {"d_acc_check": 1.0, "d_real_seen": 1.0, "d_real_unseen": 0.0}
-    assert trainer._d_accuracy(torch.full((8,), 0.9))["d_acc_check"] == 0.5
+    assert trainer.d_phase.check(torch.full((8,), 0.9))["d_acc_check"] == 0.5
 
 
 def test_paper_preset_keeps_the_plain_algorithm():

@@ -16,6 +16,7 @@ from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint,
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset
 from seqgan_music.errors import UserError
+from seqgan_music.mle_phase import MLEPhase
 from seqgan_music.run_folder import new_run_folder
 from seqgan_music.trainer import NonFiniteLoss, Trainer
 
@@ -59,17 +60,17 @@ def test_policy_gradient_has_its_own_optimizer(tiny_dataset, tmp_path):
         return int(next(iter(opt.state_dict()["state"].values()))["step"])
 
     mle_batches = -(-len(trainer.train_data) // trainer.cfg.train.batch_size)
-    assert steps(trainer.g_opt) == trainer.cfg.train.mle_epochs * mle_batches
-    assert steps(trainer.pg_opt) == 3 * trainer.cfg.train.g_steps
+    assert steps(trainer.mle.opt) == trainer.cfg.train.mle_epochs * mle_batches
+    assert steps(trainer.pg.opt) == 3 * trainer.cfg.train.g_steps
     saved = read_checkpoint(str(tmp_path / LAST))
-    trainer.pg_opt.load_state_dict(saved["pg_opt"])
-    assert steps(trainer.pg_opt) == 3 * trainer.cfg.train.g_steps
+    trainer.pg.opt.load_state_dict(saved["pg_opt"])
+    assert steps(trainer.pg.opt) == 3 * trainer.cfg.train.g_steps
 
 
 def test_bf16_mixed_precision_trains_with_finite_losses(tiny_dataset, tmp_path):
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["amp=bf16", "adv_rounds=2"])
     x = trainer.train_data[:4]
-    with trainer._d_autocast():
+    with trainer.d_phase.autocast():
         assert trainer.D(x).dtype == torch.bfloat16
     assert trainer.run() == "done"
     for m in read_metrics(tmp_path):
@@ -124,7 +125,7 @@ def test_resume_with_other_config_is_refused(tiny_dataset, tmp_path):
 def test_non_finite_losses_skip_steps_then_stop_with_clear_error(tiny_dataset, tmp_path, monkeypatch):
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3"])
     calls = {"n": 0}
-    real_loss = Trainer._mle_loss
+    real_loss = MLEPhase.loss
     first_epoch = math.ceil(len(trainer.train_data) / trainer.cfg.train.batch_size)
 
     def flaky_loss(self, batch):
@@ -132,7 +133,7 @@ def test_non_finite_losses_skip_steps_then_stop_with_clear_error(tiny_dataset, t
         loss = real_loss(self, batch)
         return loss * float("nan") if calls["n"] > first_epoch else loss  # the first epoch is fine
 
-    monkeypatch.setattr(Trainer, "_mle_loss", flaky_loss)
+    monkeypatch.setattr(MLEPhase, "loss", flaky_loss)
     with pytest.raises(NonFiniteLoss, match="5 non-finite losses in a row"):
         trainer.run()
     assert trainer.skipped_steps == 5
@@ -247,7 +248,7 @@ def test_generator_dropout_acts_in_mle_training_only(tiny_dataset, tmp_path):
 
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["generator.dropout=0.5", "adv_rounds=1"])
     seen, inside_pg = {"mle": set(), "pg": set()}, []
-    mle_loss, pg_step, forward = trainer._mle_loss, trainer._policy_gradient_step, trainer.G.forward
+    mle_loss, pg_step, forward = trainer.mle.loss, trainer.pg.step, trainer.G.forward
 
     def pg_step_marked(metrics):
         inside_pg.append(True)
@@ -261,8 +262,8 @@ def test_generator_dropout_acts_in_mle_training_only(tiny_dataset, tmp_path):
             seen["pg"].add(trainer.G.training)
         return forward(*args, **kwargs)
 
-    trainer._policy_gradient_step, trainer.G.forward = pg_step_marked, forward_seen
-    trainer._mle_loss = lambda batch: seen["mle"].add(trainer.G.training) or mle_loss(batch)
+    trainer.pg.step, trainer.G.forward = pg_step_marked, forward_seen
+    trainer.mle.loss = lambda batch: seen["mle"].add(trainer.G.training) or mle_loss(batch)
     assert trainer.run() == "done"
     assert seen == {"mle": {True}, "pg": {False}}
 
@@ -300,7 +301,7 @@ def test_mle_units_read_a_budget_of_batches_on_through_the_epochs(tiny_dataset, 
     each epoch a permutation of them."""
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3", "mle_unit_batches=5", "adv_rounds=0",
                                                               "d_pretrain_rounds=0"])
-    rows = [b for unit in range(3) for b in trainer._mle_batches(unit)]
+    rows = [b for unit in range(3) for b in trainer.mle.batches(unit)]
     windows = len(trainer.train_data)
     seen = torch.cat(rows)
     assert len(rows) == 15 and all(1 <= len(b) <= 16 for b in rows) and len(seen) > windows  # past one epoch
