@@ -46,8 +46,8 @@ from seqgan_music.jobs import TrainingJob, estimate_later, latest_job, running_t
 from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.run_folder import new_run_folder
-from seqgan_music.sign_in import PasswordGate
 from seqgan_music.score import abc_text, musicxml_bytes, score_svg
+from seqgan_music.sign_in import PasswordGate
 from seqgan_music.sources import BUILTIN
 from seqgan_music.synth import fluidsynth_available, midi_to_wav
 from seqgan_music.threads import available_cores

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from seqgan_music.clock import Clock, probe
+from seqgan_music.clock import D_SKIPPED, Clock, probe
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import PreparedDataset, load_dataset
 from seqgan_music.trainer import Trainer
@@ -44,7 +44,7 @@ def time_training(ds: PreparedDataset, preset: str, overrides: list[str], device
 
         def observe(event: dict) -> None:
             if event["event"] == "metrics":
-                clock.observe(event["phase"], event["time"] - since[0])
+                clock.observe(event, event["time"] - since[0])
                 since[0] = event["time"]
                 forecasts.append((event["time"] - start, clock.left(event["next_unit"])))
                 phases.append(event["phase"])
@@ -56,10 +56,11 @@ def time_training(ds: PreparedDataset, preset: str, overrides: list[str], device
         total = time.time() - start
     errors = [abs(left - (total - at)) / (total - at) for at, left in forecasts
               if at >= CLOCK_FROM * total and total - at >= CLOCK_UNTIL * total]
-    rounds = clock.measured.get("adversarial", [])
+    with_d, without_d = clock.measured.get("adversarial", []), clock.measured.get(D_SKIPPED, [])
     return {"seconds": total, "probe_s": probe_s, "estimate_s": predicted, "clock_error": max(errors, default=0.0),
             "mle_units": phases.count("mle"), "best": trainer.best_description(),
-            "round_probed_s": estimate.unit_seconds["adversarial"], "round_s": sum(rounds) / max(len(rounds), 1)}
+            "round_probed_s": estimate.unit_seconds["adversarial"], "round_s": sum(with_d) / max(len(with_d), 1),
+            "rounds_without_d": len(without_d), "round_without_d_s": sum(without_d) / max(len(without_d), 1)}
 
 
 def train_time(data_dirs: list[str], preset: str, overrides: list[str], against: list[str] | None,
@@ -77,11 +78,13 @@ def train_time(data_dirs: list[str], preset: str, overrides: list[str], against:
 def format_rows(rows: list[dict], preset: str, against: list[str] | None) -> str:
     lines = [f"bench train-time --preset {preset}" + (f" (against: {' '.join(against)})" if against else ""),
              f"{'collection':28s} {'windows':>8s} {'setting':8s} {'seconds':>8s} {'probe est.':>10s} "
-             f"{'clock err':>9s} {'MLE units':>9s} {'round: probed':>13s} {'run':>5s}  best model"]
+             f"{'clock err':>9s} {'MLE units':>9s} {'round: probed':>13s} {'run':>5s} {'without D (rounds)':>18s}"
+             "  best model"]
     for r in rows:
         lines.append(f"{r['data'][-28:]:28s} {r['windows']:8d} {r['setting']:8s} {r['seconds']:8.1f} "
                      f"{r['estimate_s']:10.1f} {100 * r['clock_error']:8.0f}% {r['mle_units']:9d} "
-                     f"{r['round_probed_s']:13.2f} {r['round_s']:5.2f}  {r['best']}")
+                     f"{r['round_probed_s']:13.2f} {r['round_s']:5.2f} {r['round_without_d_s']:13.2f} ({r['rounds_without_d']:2d})"
+                     f"  {r['best']}")
     if against:
         for now, then in zip(rows[::2], rows[1::2]):
             lines.append(f"{now['data'][-28:]}: {then['seconds'] / now['seconds']:.2f}x faster than against")

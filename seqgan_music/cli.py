@@ -31,7 +31,7 @@ class _TrainingProgress:
         if event["event"] == "progress":
             self.bar.set_description(event["phase"], refresh=False)
         elif event["event"] == "metrics":
-            self.clock.observe(event["phase"], event["time"] - self.since)
+            self.clock.observe(event, event["time"] - self.since)
             self.since = event["time"]
             self.bar.update(event["next_unit"] - self.bar.n)
             shown = {k: round(v, 4) for k, v in event.items() if isinstance(v, float) and k != "time"}
@@ -174,12 +174,13 @@ def _print_estimate(cfg, ds, device) -> int:
 
     estimate = probe(cfg, ds, device)
     clock = Clock.for_run(cfg, len(ds.train), estimate)
-    cost = estimate.unit_seconds
+    cost, probed = clock.unit_seconds(), estimate.unit_seconds
     tc = cfg.train
     print(f"about {clock.total():.0f} s on this machine ({device}): start-up {estimate.startup:.1f} s, "
           f"{clock.expected_mle} of up to {tc.mle_epochs} MLE units of {cost['mle']:.1f} s, "
           f"{tc.d_pretrain_rounds} D rounds of {cost['d_pretrain']:.1f} s, "
-          f"{tc.adv_rounds} adversarial rounds of {cost['adversarial']:.1f} s")
+          f"{tc.adv_rounds} adversarial rounds of about {cost['adversarial']:.1f} s ({probed['adversarial']:.1f} s "
+          f"with D's steps, less without)")
     return 0
 
 

@@ -10,7 +10,11 @@ how far it was off for the phases measured so far made the clock worse: one slow
 the forecast of every adversarial round.)
 
 MLE pre-training with patience may end before its last unit; the clock expects it to run
-:func:`expected_mle_units` units until it does.
+:func:`expected_mle_units` units until it does. An adversarial round skips its D steps while D
+is far enough ahead (``d_max_acc``): the whole-tune preset's rounds cost about 15 s with them and
+8 s without, and most rounds skip them after the first few. The clock prices the two kinds of
+round apart and expects the share of rounds that run D seen so far, drawn toward an even share
+while few rounds are seen (:data:`D_SHARE_PRIOR`, :data:`D_SHARE_PRIOR_ROUNDS`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from seqgan_music.dataset import PreparedDataset
 
 PROBE_MLE_BATCHES = 10  # MLE batches the probe runs (it times those past the first two)
 MLE_EPOCHS_TO_BEST = 6  # epochs over the windows after which validation NLL typically stops falling (60-630 tunes)
+D_SKIPPED = "adversarial, D skipped"  # the clock's name for adversarial rounds that skipped their D steps
+D_SHARE_PRIOR = 0.5  # share of adversarial rounds expected to run D steps before any round is seen ...
+D_SHARE_PRIOR_ROUNDS = 4  # ... weighed as this many rounds (demo runs 0.7-1.0 of its rounds' D steps, tune 0.25-0.35)
 
 
 @dataclass
@@ -93,22 +100,47 @@ class Clock:
     schedule: list[str]
     expected_mle: int
     estimate: Estimate | None = None
-    measured: dict[str, list[float]] = field(default_factory=dict)  # phase -> seconds of each unit measured
+    d_steps: int = 1  # D rounds in an adversarial round that runs them
+    measured: dict[str, list[float]] = field(default_factory=dict)  # phase (or D_SKIPPED) -> seconds of each unit
 
     @classmethod
     def for_run(cls, cfg: RunConfig, train_windows: int, estimate: Estimate | None = None) -> Clock:
-        return cls([phase for phase, _ in cfg.train.units()], expected_mle_units(cfg, train_windows), estimate)
+        return cls([phase for phase, _ in cfg.train.units()], expected_mle_units(cfg, train_windows), estimate,
+                   cfg.train.d_steps)
 
-    def observe(self, phase: str, seconds: float) -> None:
-        self.measured.setdefault(phase, []).append(seconds)
+    def observe(self, event: dict, seconds: float) -> None:
+        """A unit's metrics ``event`` (its phase; ``d_skipped`` in adversarial rounds) that took ``seconds``."""
+        skipped = event["phase"] == "adversarial" and event.get("d_skipped")
+        self.measured.setdefault(D_SKIPPED if skipped else event["phase"], []).append(seconds)
 
     def unit_seconds(self) -> dict[str, float]:
         """Each phase's expected seconds per unit: the mean of its measured units past the first
         (which also pays one-time costs: the structure critic's first samples, D's first steps in
-        the rounds), else the probe's figure, else the first unit's."""
+        the rounds), else the probe's figure, else the first unit's; an adversarial round as the
+        expected mix of rounds with and without D steps (:meth:`_adversarial_round`)."""
         probed = self.estimate.unit_seconds if self.estimate else {}
-        return probed | {phase: sum(d[1:]) / len(d[1:]) if len(d) > 1 else probed.get(phase, d[0])
-                         for phase, d in self.measured.items() if d}
+        costs = probed | {phase: sum(d[1:]) / len(d[1:]) if len(d) > 1 else probed.get(phase, d[0])
+                          for phase, d in self.measured.items() if d and phase != D_SKIPPED}
+        round_cost = self._adversarial_round(costs)
+        if round_cost is not None:
+            costs["adversarial"] = round_cost
+        return costs
+
+    def _adversarial_round(self, costs: dict[str, float]) -> float | None:
+        """Seconds of an adversarial round to come: rounds with D steps (``costs``) and without
+        (measured, else those less D's rounds), mixed by the share expected to run D steps."""
+        with_d, skipped = costs.get("adversarial"), self.measured.get(D_SKIPPED, [])
+        d_part = self.d_steps * costs["d_pretrain"] if "d_pretrain" in costs else None
+        without_d = sum(skipped) / len(skipped) if skipped else None
+        if without_d is None and with_d is not None and d_part is not None:
+            without_d = max(with_d - d_part, 0.0)
+        if with_d is None and without_d is not None and d_part is not None:
+            with_d = without_d + d_part
+        if with_d is None or without_d is None:
+            return with_d if with_d is not None else without_d
+        ran = len(self.measured.get("adversarial", []))
+        share = (ran + D_SHARE_PRIOR * D_SHARE_PRIOR_ROUNDS) / (ran + len(skipped) + D_SHARE_PRIOR_ROUNDS)
+        return share * with_d + (1 - share) * without_d
 
     def remaining(self, next_unit: int) -> list[str]:
         """The phases of the units expected to run from ``next_unit`` on (MLE pre-training still

@@ -23,7 +23,7 @@ def seed_abc(rng: np.random.Generator, tunes: int = 3) -> str:
     for n in range(1, tunes + 1):
         meter = rng.choice(["4/4", "3/4", "6/8", "2/4", "C|"])
         body = []
-        for bar in range(int(rng.integers(2, 10))):
+        for _ in range(int(rng.integers(2, 10))):
             notes = []
             for _ in range(int(rng.integers(1, 7))):
                 pick = rng.random()

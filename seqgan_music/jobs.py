@@ -185,7 +185,7 @@ class TrainingJob:
                 st.phase, st.phase_done, st.phase_total = event["phase"], event["done"], event["total"]
             elif event["event"] == "metrics":
                 since = st.metrics[-1]["time"] if st.metrics else st.units_from
-                st.clock.observe(event["phase"], event["time"] - since)
+                st.clock.observe(event, event["time"] - since)
                 st.metrics.append(event)
                 st.unit = event["next_unit"]
             elif event["event"] == "notice":

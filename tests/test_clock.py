@@ -15,22 +15,37 @@ def test_measured_units_past_the_first_set_each_phases_cost():
     costs); the unit under way counts what it has run, never below zero; phases not measured and
     not probed are named instead of guessed."""
     clock = Clock(["mle"] * 3 + ["adversarial"] * 2, expected_mle=3)
-    clock.observe("mle", 5.0)
+    clock.observe({"phase": "mle"}, 5.0)
     assert clock.left(1) == 2 * 5.0 and clock.unmeasured(1) == ["mle", "adversarial"][1:]
-    clock.observe("mle", 2.0)
+    clock.observe({"phase": "mle"}, 2.0)
     assert clock.left(2, into_unit=0.5) == 1.5 and clock.left(2, into_unit=9.0) == 0.0
-    clock.observe("mle", 2.0)
-    clock.observe("adversarial", 10.0)
+    clock.observe({"phase": "mle"}, 2.0)
+    clock.observe({"phase": "adversarial"}, 10.0)
     assert clock.left(4) == 10.0 and clock.unmeasured(4) == []
 
 
 def test_a_phase_not_measured_yet_costs_the_probes_figure():
     estimate = Estimate({"mle": 1.0, "d_pretrain": 0.5, "adversarial": 3.0}, startup=2.0)
     clock = Clock(["mle"] * 4 + ["d_pretrain"] + ["adversarial"] * 10, expected_mle=4, estimate=estimate)
-    assert clock.total() == 2.0 + 4 * 1.0 + 0.5 + 10 * 3.0
+    assert clock.total() == 2.0 + 4 * 1.0 + 0.5 + 10 * (3.0 - 0.5 / 2)  # half the rounds expected to skip D
     for seconds in (9.0, 2.0, 2.0):  # MLE runs twice as slowly as probed (the first unit aside) ...
-        clock.observe("mle", seconds)
-    assert clock.left(3) == 2.0 + 0.5 + 10 * 3.0 and clock.unmeasured(3) == []  # ... the other phases as probed
+        clock.observe({"phase": "mle"}, seconds)
+    # ... the other phases as probed; an adversarial round as likely to skip D's round as not
+    assert clock.left(3) == 2.0 + 0.5 + 10 * (3.0 - 0.5 / 2) and clock.unmeasured(3) == []
+
+
+def test_adversarial_rounds_are_priced_with_and_without_d_steps():
+    """Rounds that skip D's steps (D far ahead) cost less; the rounds to come mix the two kinds
+    by the share seen so far, drawn toward an even share while few rounds are seen."""
+    estimate = Estimate({"mle": 1.0, "d_pretrain": 4.0, "adversarial": 12.0}, startup=0.0)
+    clock = Clock(["d_pretrain"] + ["adversarial"] * 10, expected_mle=0, estimate=estimate)
+    clock.observe({"phase": "d_pretrain"}, 4.0)
+    assert clock.left(1) == 10 * (0.5 * 12.0 + 0.5 * (12.0 - 4.0))  # without D: the probe's round less a D round
+    clock.observe({"phase": "adversarial", "d_skipped": 0.0}, 12.5)  # the first round: one-time costs, the probe's
+    for _ in range(3):
+        clock.observe({"phase": "adversarial", "d_skipped": 1.0}, 7.0)
+    share = (1 + 0.5 * 4) / (4 + 4)
+    assert abs(clock.left(5) - 6 * (share * 12.0 + (1 - share) * 7.0)) < 1e-9
 
 
 def test_pre_training_with_patience_is_expected_to_end_early_on_a_small_collection():
@@ -65,7 +80,7 @@ def test_job_time_left_counts_from_the_trainers_start():
     clock = Clock(["mle"] * 3 + ["adversarial"] * 2, expected_mle=3)
     state = JobState(unit=0, units=5, units_from=100.0, clock=clock)
     assert state.eta(now=101.0) == (0.0, ["mle", "adversarial"])
-    clock.observe("mle", 2.0)
+    clock.observe({"phase": "mle"}, 2.0)
     state.metrics, state.unit = [{"phase": "mle", "time": 102.0}], 1
     assert state.eta(now=102.5) == (2 * 2.0 - 0.5, ["adversarial"])
 

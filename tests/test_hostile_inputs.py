@@ -7,8 +7,16 @@ import tracemalloc
 
 from seqgan_music.cli import main
 from seqgan_music.config import TokenizerConfig
-from seqgan_music.hostile_inputs import (_musicxml, abc_absurd_length, abc_absurd_meter, abc_many_tunes, good_midi,
-                                         musicxml_absurd_length, musicxml_absurd_signatures, mxl_container_bomb)
+from seqgan_music.hostile_inputs import (
+    _musicxml,
+    abc_absurd_length,
+    abc_absurd_meter,
+    abc_many_tunes,
+    good_midi,
+    musicxml_absurd_length,
+    musicxml_absurd_signatures,
+    mxl_container_bomb,
+)
 from seqgan_music.sources import Item, Limits, parse_item
 
 CFG = TokenizerConfig()
