@@ -25,6 +25,8 @@ guard compares with the MLE model's.
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -127,3 +129,71 @@ def collapse_reason(j: Judgement, reference: Judgement, pinned_rounds: int, tc: 
     if tc.collapse_pinned_rounds and pinned_rounds >= tc.collapse_pinned_rounds:
         return f"the mean reward stayed pinned near 0 or 1 for {pinned_rounds} rounds: D's reward carries no signal"
     return None
+
+
+class BestModel:
+    """The best generator so far and how it was chosen, for a run of ``units`` (its schedule of
+    (phase, index)): pre-training's best unit by validation NLL (``mle_keep_best``), then the
+    adversarial phase's rounds by ``judge`` against the judgement of the model it started from.
+    ``state`` is what a checkpoint keeps of it: the reference judgement, the best score and unit,
+    the rounds of pinned reward and pre-training's best NLL and unit."""
+
+    def __init__(self, judge: Judge, tc: TrainConfig, units: list[tuple[str, int]], G: Generator):
+        self.judge, self.tc, self.units = judge, tc, units
+        self.state: dict = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
+        self.generator = copy.deepcopy(G.state_dict())  # the best weights
+
+    def restart(self, G: Generator) -> None:
+        """G's current weights become the best model (a fine-tuning start, an old checkpoint)."""
+        self.generator = copy.deepcopy(G.state_dict())
+
+    def after_mle_unit(self, G: Generator, nll: float | None, unit: int) -> int:
+        """Keep MLE unit ``unit``'s G if its validation ``nll`` is pre-training's lowest (with
+        ``mle_keep_best``). -> pre-training's best unit so far."""
+        if self.tc.mle_keep_best and nll is not None and nll < self.state.get("mle_best_nll", math.inf):
+            self.state.update(mle_best_nll=nll, mle_best_epoch=unit)
+            self.restart(G)
+        return self.state.get("mle_best_epoch", unit)
+
+    def start(self, G: Generator, evaluation: dict[str, float], unit: int) -> dict:
+        """G (after units[unit]; -1: before any; ``evaluation``: its validation numbers) starts
+        the adversarial phase: the reference judgement of the collapse guard and the first best
+        model. -> its metrics."""
+        self.restart(G)
+        j = self.judge(G, evaluation, None)
+        self.state.update(reference=vars(j).copy(), best_score=j.score, best_unit=unit, pinned=0)
+        return {**j.as_metrics(), "best_unit": unit, "best_model": self.description()}
+
+    def after_round(self, G: Generator, evaluation: dict[str, float], rewards: torch.Tensor | None,
+                    unit: int) -> tuple[dict, str | None]:
+        """Judge adversarial unit ``unit``'s G; keep it if it is the best eligible one. -> its
+        metrics and the collapse guard's reason to stop (None: go on)."""
+        reference = Judgement(**self.state["reference"])
+        j = self.judge(G, evaluation, reference)
+        if rewards is not None:
+            pinned = min(float(rewards.mean()), 1 - float(rewards.mean())) < 0.02
+            self.state["pinned"] = self.state["pinned"] + 1 if pinned else 0
+        best = self.state["best_score"]
+        newer_wins = self.tc.select_latest or j.score is None or best is None
+        if eligible(j, reference, self.tc) and (newer_wins or j.score > best):
+            self.restart(G)
+            self.state.update(best_score=j.score, best_unit=unit)
+        metrics = {**j.as_metrics(), "best_unit": self.state["best_unit"], "best_model": self.description()}
+        return metrics, collapse_reason(j, reference, self.state["pinned"], self.tc)
+
+    def description(self) -> str:
+        """Where the best model comes from, in words."""
+        best_unit = self.state["best_unit"]
+        if best_unit is None:
+            return "the newest state"
+        if best_unit < 0 or self.units[best_unit][0] == "d_pretrain":
+            return "the start of the adversarial phase"
+        phase, unit = self.units[best_unit]
+        return f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
+
+    def kept_mle(self, units_done: int) -> bool:
+        """Whether the adversarial phase ran (within the first ``units_done`` units) and none of
+        its rounds became the best model (the MLE model was kept)."""
+        best_unit = self.state["best_unit"]
+        ran = any(phase == "adversarial" for phase, _ in self.units[:units_done])
+        return ran and (best_unit is None or best_unit < 0 or self.units[best_unit][0] != "adversarial")

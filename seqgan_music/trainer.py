@@ -6,6 +6,12 @@ and appends one line to ``metrics.jsonl``, so ``resume`` continues exactly where
 ended. It never prints: it emits events (dicts) to callbacks, which the CLI turns into progress
 bars and the app into live charts.
 
+The work of each phase lives in its own object: :class:`~seqgan_music.mle_phase.MLEPhase` (G's
+budgeted MLE units), :class:`~seqgan_music.discriminator_phase.DiscriminatorPhase` (D's rounds and
+its check on a round's samples), :class:`~seqgan_music.adversarial_phase.PolicyGradientPhase` (G's
+policy-gradient steps) and :class:`~seqgan_music.selection.BestModel` (the best model so far). The
+trainer keeps the schedule, checkpoints, events and the ranks of a distributed run.
+
 Model selection: the end of MLE pre-training and every adversarial round are judged on fixed-seed
 samples (:mod:`seqgan_music.selection`); the best so far is written to ``best.pt``. When G
 collapses (entropy, silent or one-pitch melodies, a pinned reward) the trainer rolls G back to the
@@ -20,8 +26,6 @@ Events: ``{"event": "progress", "phase", "done", "total"}`` within a unit;
 from __future__ import annotations
 
 import contextlib
-import copy
-import math
 import os
 import threading
 import time
@@ -46,7 +50,7 @@ from seqgan_music.models import (
     places_like,
 )
 from seqgan_music.run_folder import RunFolder
-from seqgan_music.selection import Judge, Judgement, collapse_reason, eligible
+from seqgan_music.selection import BestModel, Judge
 from seqgan_music.structure_critic import StructureCritic, phrase_rates, rate_histogram, real_form
 from seqgan_music.tokenizer import Tokenizer
 
@@ -137,11 +141,9 @@ class Trainer:
         self.D = Discriminator(cfg.discriminator).to(device)
         self.rollout = self.G.clone()
         self.reference = self.G.clone().requires_grad_(False)  # frozen MLE model (KL tie)
-        self.best_generator = copy.deepcopy(self.G.state_dict())
-        # the MLE model's judgement, the best score and unit, rounds of pinned reward
-        self.selection: dict[str, Any] = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
-        self.judge = Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
-                           self.valid_place[going_on[1]])
+        self.units = tc.units()
+        self.best = BestModel(Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
+                                    self.valid_place[going_on[1]]), tc, self.units, self.G)
         if tc.structure_reward and tokenizer is None:
             raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
         self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.real_windows))) \
@@ -162,7 +164,6 @@ class Trainer:
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.real_windows, self.held_out_windows,
                                           lambda num: self._generate(num)[0], self._optimizer_step, self._emit_step,
                                           self.rng)
-        self.units = tc.units()
         self.units_done = 0
         self.nonfinite = 0
         self.skipped_steps = 0
@@ -188,7 +189,7 @@ class Trainer:
         return run_state(
             self.cfg, self.tokenizer, progress=self.units_done, units=len(self.units),
             generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
-            reference=self.reference.state_dict(), best_generator=self.best_generator, selection=self.selection,
+            reference=self.reference.state_dict(), best_generator=self.best.generator, selection=self.best.state,
             g_opt=self.mle.opt.state_dict(), pg_opt=self.pg.opt.state_dict(), d_opt=self.d_phase.opt.state_dict(),
             nonfinite=self.nonfinite, structure=self.structure and self.structure.state(),
             form_real=self.form_real,
@@ -200,7 +201,7 @@ class Trainer:
         ``generator``'s weights (:func:`base_model.starting_generator`) instead of fresh ones."""
         for model in (self.G, self.rollout, self.reference):
             model.load_state_dict(generator)
-        self.best_generator = copy.deepcopy(self.G.state_dict())
+        self.best.restart(self.G)
 
     def load_state(self, path: str) -> None:
         """Restore everything from a checkpoint of this run (same configs required)."""
@@ -222,11 +223,11 @@ class Trainer:
             self.d_phase.opt.load_state_dict(st["d_opt"])
             if "selection" in st:  # checkpoints written before model selection start it at their newest state
                 self.reference.load_state_dict(st["reference"])
-                self.best_generator = st["best_generator"]
-                self.selection = dict(st["selection"])
+                self.best.generator = st["best_generator"]
+                self.best.state = dict(st["selection"])
             else:
                 self.reference.load_state_dict(self.G.state_dict())
-                self.best_generator = copy.deepcopy(self.G.state_dict())
+                self.best.restart(self.G)
             if self.structure is not None:
                 self.structure.load_state(st.get("structure") or {})
             torch.set_rng_state(st["rng"]["torch"])
@@ -273,7 +274,7 @@ class Trainer:
         try:
             while self.units_done < len(self.units):
                 phase, index = self.units[self.units_done]
-                new_best = self.selection["reference"] is None and phase == "adversarial"
+                new_best = self.best.state["reference"] is None and phase == "adversarial"
                 if new_best:  # no MLE epochs in this schedule: the adversarial phase starts from here
                     self._start_adversarial(self._evaluate(), self.units_done - 1)
                 self.mle_over = False
@@ -284,7 +285,7 @@ class Trainer:
                 self.units_done = following
                 if self.dist.is_main:
                     self.files.save(self.state(), end_of_mle=self.mle_over,
-                                    best_generator=self.best_generator if new_best else None)
+                                    best_generator=self.best.generator if new_best else None)
         except TrainingStopped:
             return "stopped"
         if self.dist.is_main:
@@ -352,15 +353,11 @@ class Trainer:
         mle_loss = self.mle.train_unit(epoch)
         evaluation = self._evaluate()
         metrics = {"mle_loss": mle_loss, **evaluation}
-        nll = evaluation.get("valid_nll")
-        if tc.mle_keep_best and nll is not None and nll < self.selection.get("mle_best_nll", math.inf):
-            self.selection.update(mle_best_nll=nll, mle_best_epoch=epoch)  # saved with the run, as is best_generator
-            self.best_generator = copy.deepcopy(self.G.state_dict())
-        best = self.selection.get("mle_best_epoch", epoch)
+        best = self.best.after_mle_unit(self.G, evaluation.get("valid_nll"), epoch)
         self.mle_over = epoch == tc.mle_epochs - 1 or bool(tc.mle_patience and epoch - best >= tc.mle_patience)
         if self.mle_over:
             if best != epoch:  # pre-training ends with its best unit's weights
-                self.G.load_state_dict(self.best_generator)
+                self.G.load_state_dict(self.best.generator)
                 evaluation = self._evaluate()
                 metrics.update(mle_kept_epoch=best, mle_kept_valid_nll=evaluation.get("valid_nll"))
             metrics.update(self._start_adversarial(evaluation, self.units_done))
@@ -373,10 +370,7 @@ class Trainer:
         first best model. ``evaluation``: :meth:`_evaluate`'s numbers for that state."""
         self.rollout.load_state_dict(self.G.state_dict())
         self.reference.load_state_dict(self.G.state_dict())
-        self.best_generator = copy.deepcopy(self.G.state_dict())
-        j = self.judge(self.G, evaluation, None)
-        self.selection.update(reference=vars(j).copy(), best_score=j.score, best_unit=unit, pinned=0)
-        return {**j.as_metrics(), "best_unit": unit, "best_model": self.best_description()}
+        return self.best.start(self.G, evaluation, unit)
 
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
@@ -426,41 +420,20 @@ class Trainer:
 
     def best_description(self) -> str:
         """Where the best model comes from, in words."""
-        best_unit = self.selection["best_unit"]
-        if best_unit is None:
-            return "the newest state"
-        if best_unit < 0 or self.units[best_unit][0] == "d_pretrain":
-            return "the start of the adversarial phase"
-        phase, unit = self.units[best_unit]
-        return f"adversarial round {unit + 1}" if phase == "adversarial" else "the end of MLE pre-training"
+        return self.best.description()
 
     def kept_mle(self) -> bool:
-        """Whether the adversarial phase ran and none of its rounds became ``best.pt`` (the MLE
-        model was kept)."""
-        best_unit = self.selection["best_unit"]
-        ran = any(phase == "adversarial" for phase, _ in self.units[: self.units_done])
-        return ran and (best_unit is None or best_unit < 0 or self.units[best_unit][0] != "adversarial")
+        """Whether the adversarial phase ran and none of its rounds became ``best.pt``."""
+        return self.best.kept_mle(self.units_done)
 
     def _select(self, evaluation: dict[str, float], rewards: torch.Tensor | None) -> dict[str, Any]:
-        """Judge this round's G (``evaluation``: :meth:`_evaluate`'s numbers): keep it as the best
-        model if it is; on collapse roll back to the best model and end the adversarial phase
+        """Judge this round's G (``evaluation``: :meth:`_evaluate`'s numbers), kept if it is the
+        best model; on collapse roll back to the best model and end the adversarial phase
         (``stop_early``)."""
-        tc = self.cfg.train
-        reference = Judgement(**self.selection["reference"])
-        j = self.judge(self.G, evaluation, reference)
-        if rewards is not None:
-            pinned = min(float(rewards.mean()), 1 - float(rewards.mean())) < 0.02
-            self.selection["pinned"] = self.selection["pinned"] + 1 if pinned else 0
-        best = self.selection["best_score"]
-        newer_wins = tc.select_latest or j.score is None or best is None
-        if eligible(j, reference, tc) and (newer_wins or j.score > best):
-            self.best_generator = copy.deepcopy(self.G.state_dict())
-            self.selection.update(best_score=j.score, best_unit=self.units_done)
-        out = {**j.as_metrics(), "best_unit": self.selection["best_unit"], "best_model": self.best_description()}
-        reason = collapse_reason(j, reference, self.selection["pinned"], tc)
+        out, reason = self.best.after_round(self.G, evaluation, rewards, self.units_done)
         if reason:
-            self.G.load_state_dict(self.best_generator)
-            self.rollout.load_state_dict(self.best_generator)
+            self.G.load_state_dict(self.best.generator)
+            self.rollout.load_state_dict(self.best.generator)
             self.stop_early = True
             out["notice"] = f"collapse: {reason}; rolled G back to the best model ({self.best_description()}) " \
                             "and ended training"

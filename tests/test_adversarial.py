@@ -160,7 +160,7 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
     again = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "kl_coef=0.5"])
     again.load_state(str(tmp_path / LAST))
     assert _weights_equal(again.reference.state_dict(), mle["generator"])
-    assert again.selection == trainer.selection
+    assert again.best.state == trainer.best.state
 
 
 def test_structure_critic_is_the_density_ratio_of_real_and_recent_samples_hand_computed():
@@ -368,10 +368,10 @@ def test_structure_floor_script_reports_what_real_tunes_reach(bars_run_dir):
 def test_select_latest_keeps_the_newest_eligible_round(tiny_dataset, tmp_path, monkeypatch):
     """With ``select_latest`` every eligible round becomes best.pt whatever its validation NLL; a
     round that fails the guards does not."""
-    from seqgan_music import trainer as trainer_module
+    from seqgan_music import selection
 
     verdicts = iter([True, False, True, False])  # the guards' verdict on adversarial rounds 0..3
-    monkeypatch.setattr(trainer_module, "eligible", lambda j, reference, tc: next(verdicts))
+    monkeypatch.setattr(selection, "eligible", lambda j, reference, tc: next(verdicts))
     trainer = _trainer(tiny_dataset, tmp_path, ["select_latest=true", "adv_rounds=4", "d_max_acc=1"])
     assert trainer.run() == "done"
     adv = [m for m in _metrics(tmp_path) if m["phase"] == "adversarial"]

@@ -288,9 +288,9 @@ def test_kept_mle_says_whether_an_adversarial_round_became_best(tiny_dataset, tm
     assert not trainer.kept_mle()  # nothing ran yet
     trainer.run()
     first_adversarial = trainer.units.index(("adversarial", 0))
-    trainer.selection["best_unit"] = first_adversarial - 1
+    trainer.best.state["best_unit"] = first_adversarial - 1
     assert trainer.kept_mle()
-    trainer.selection["best_unit"] = first_adversarial
+    trainer.best.state["best_unit"] = first_adversarial
     assert not trainer.kept_mle()
     assert "did not improve on the MLE model" in KEPT_MLE
 
