@@ -108,8 +108,32 @@ class Trainer:
         dist_info: DistInfo | None = None, places: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         self.dist = dist_info or DistInfo(device=device)
-        device = self.dist.device
-        self.cfg, self.run_dir, self.device, self.tokenizer = cfg, run_dir, device, tokenizer
+        self.cfg, self.run_dir, self.device, self.tokenizer = cfg, run_dir, self.dist.device, tokenizer
+        self._take_data(train, valid, places)
+        self.callbacks = list(callbacks or [])
+        self.evaluators = dict(evaluators or {})
+        self.control = control or TrainControl()
+        tc = cfg.train
+        if tc.batch_size % self.dist.world or tc.d_samples % self.dist.world:
+            raise UserError(f"batch_size and d_samples must be multiples of the {self.dist.world} processes")
+        if tc.structure_reward and tokenizer is None:
+            raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
+        self._build_models()
+        self.stop_early = False
+        self.mle_over = False  # set by the MLE unit that ends pre-training (its last, or its patience ran out)
+        self.units_done = 0
+        self.nonfinite = 0
+        self.skipped_steps = 0
+        self.files = RunFolder(run_dir)
+        if self.dist.is_main:
+            os.makedirs(run_dir, exist_ok=True)
+        barrier(self.dist)
+
+    def _take_data(self, train: torch.Tensor, valid: torch.Tensor,
+                   places: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+        """The windows on this device, where each lies in its tune, the validation windows the NLL
+        reads, and the real windows D and the judge compare samples with."""
+        device = self.device
         self.train_data = train.to(device)
         self.valid_data = valid.to(device)
         # where each window lies in its tune (G's bar features, bar_context.py): zeros when not given
@@ -118,41 +142,37 @@ class Trainer:
         # validation NLL after each unit reads evenly spaced validation windows, at most NLL_WINDOWS
         spaced = slice(None, None, max(1, -(-len(self.valid_data) // NLL_WINDOWS)))
         self.nll_data, self.nll_place = self.valid_data[spaced], self.valid_place[spaced]
-        if cfg.generator.bars_left and cfg.generator.bar_tokens and not bool(self.train_place[:, 1].all()):
+        if self.cfg.generator.bars_left and self.cfg.generator.bar_tokens and not bool(self.train_place[:, 1].all()):
             raise UserError("this dataset was prepared before tune lengths were stored, which the generator's "
                             "bars_left feature needs: prepare it again")
         # what D and the judge compare samples with: windows that do not reach a tune's end. The
         # adversarial phase's samples start at those windows' bar numbers and, like its rollouts,
         # never end a tune (END has probability 0 there, :func:`never_drawing`); D never judges where
         # tunes end, and the KL tie on G's whole law pulls END's probability towards the MLE model's
-        self.end = end = tokenizer.end_token if tokenizer is not None else None
+        self.end = end = self.tokenizer.end_token if self.tokenizer is not None else None
         going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
                     for d in (self.train_data, self.valid_data)]
         self.real_windows, self.real_place = self.train_data[going_on[0]], self.train_place[going_on[0]]
         self.held_out_windows = self.valid_data[going_on[1]]  # real windows D never trains on
-        self.callbacks = list(callbacks or [])
-        self.evaluators = dict(evaluators or {})
-        self.control = control or TrainControl()
-        tc = cfg.train
-        if tc.batch_size % self.dist.world or tc.d_samples % self.dist.world:
-            raise UserError(f"batch_size and d_samples must be multiples of the {self.dist.world} processes")
-        torch.manual_seed(tc.seed)  # identical initial weights on every rank
+        self.held_out_place = self.valid_place[going_on[1]]
+
+    def _build_models(self) -> None:
+        """G, D, G's rollout and reference copies, the best model, the form critic and the phases,
+        from the run's seed (identical initial weights on every rank)."""
+        cfg, tc, tokenizer, device = self.cfg, self.cfg.train, self.tokenizer, self.device
+        torch.manual_seed(tc.seed)
         self.G = Generator(cfg.generator).to(device)
         self.D = Discriminator(cfg.discriminator).to(device)
         self.rollout = self.G.clone()
         self.reference = self.G.clone().requires_grad_(False)  # frozen MLE model (KL tie)
         self.units = tc.units()
         self.best = BestModel(Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
-                                    self.valid_place[going_on[1]]), tc, self.units, self.G)
-        if tc.structure_reward and tokenizer is None:
-            raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
+                                    self.held_out_place), tc, self.units, self.G)
         self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.real_windows))) \
             if tc.structure_reward else None
         # what checkpoints keep of the real windows' form for generate's drafts (:func:`real_form`),
         # worked out before the first unit so that no unit's time includes it; by the process that saves
         self.form_real = real_form(tokenizer, self.real_windows) if tokenizer is not None and self.dist.is_main else None
-        self.stop_early = False
-        self.mle_over = False  # set by the MLE unit that ends pre-training (its last, or its patience ran out)
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
         # DDP wrappers average gradients over ranks; single process: the models themselves
@@ -160,17 +180,11 @@ class Trainer:
         self.mle = MLEPhase(self.G, self.G_train, tc, self.dist, self.train_data, self.train_place,
                             self._optimizer_step, self._emit_step)
         self.pg = PolicyGradientPhase(self.G, self.G_train, self.D, self.rollout, self.reference, self.structure, tc,
-                                      self.dist.world, tokenizer, end, self._generate, self._optimizer_step, self.rng)
+                                      self.dist.world, tokenizer, self.end, self._generate, self._optimizer_step,
+                                      self.rng)
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.real_windows, self.held_out_windows,
                                           lambda num: self._generate(num)[0], self._optimizer_step, self._emit_step,
                                           self.rng)
-        self.units_done = 0
-        self.nonfinite = 0
-        self.skipped_steps = 0
-        self.files = RunFolder(run_dir)
-        if self.dist.is_main:
-            os.makedirs(run_dir, exist_ok=True)
-        barrier(self.dist)
 
     def _seed_rank_streams(self, units_done: int) -> None:
         """Rank 0 draws from the run's seed; other ranks from their own streams (fresh samples)."""
