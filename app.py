@@ -32,17 +32,9 @@ from seqgan_music.config import PRESETS as RUN_PRESETS
 from seqgan_music.dataset import load_dataset, prepare, read_report
 from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
-from seqgan_music.generate import (
-    choose_meter,
-    generate_tokens,
-    load_run,
-    new_steps,
-    parse_key,
-    primer_tokens,
-    to_home_keys,
-    token_rewards,
-)
+from seqgan_music.generate import load_run, primer_tokens, to_home_keys, token_rewards
 from seqgan_music.jobs import TrainingJob, estimate_later, latest_job, running_trainings
+from seqgan_music.melody_request import MelodyRequest, write_melodies_for
 from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.run_folder import new_run_folder
@@ -560,10 +552,12 @@ def generate_tab(ws: str) -> None:
     primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
     if st.button("Generate", key="generate", type="primary"):
         try:
-            save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], int(num), int(bars),
-                                         None if meter == AS_LEARNT else meter, float(temperature), int(top_k),
-                                         int(seed), float(qpm), INSTRUMENTS[instrument], primer_file, colour, tonic,
-                                         None if key == AS_LEARNT else parse_key(key), model_ends, int(drafts)))
+            request = MelodyRequest(num=int(num), bars=int(bars), qpm=float(qpm),
+                                    meter=None if meter == AS_LEARNT else meter, key=None if key == AS_LEARNT else key,
+                                    temperature=float(temperature), top_k=int(top_k), seed=int(seed),
+                                    drafts=int(drafts), end_on_tonic=tonic, model_ends=model_ends)
+            save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], request,
+                                         INSTRUMENTS[instrument], primer_file, colour))
         except (UserError, MemoryError) as exc:
             st.error(failure_line(exc, "generating (the melodies shown before are kept)"))
     if (generated := load_generated(ws)) is not None:
@@ -612,19 +606,17 @@ def load_generated(ws: str) -> dict | None:
         return None
 
 
-def _generate(run_dir, which, num, bars, meter, temperature, top_k, seed, qpm, program, primer_file, colour,
-              tonic, key=None, model_ends=False, drafts=1) -> dict:
+def _generate(run_dir: str, which: str, request: MelodyRequest, program: int, primer_file, colour: bool) -> dict:
+    """The melodies ``request`` asks of the run's ``which`` model, after the uploaded primer, as
+    MIDI, audio and (on a beat grid) scores, coloured by D's rewards when ``colour``."""
     run = load_run(run_dir, device(), which)
     tok = run.tokenizer
     primer = None
     if primer_file is not None:
         primer = primer_tokens(primer_file.name, tok, primer_file.getvalue())
-    if meter is not None and not tok.bar_tokens:
-        meter = None  # a model without bar lines writes 4/4
-    meter = choose_meter(run, primer, meter)
-    steps = new_steps(tok, bars, qpm, 0 if primer is None else len(primer), meter or "4/4")
-    tokens = generate_tokens(run, num, steps, temperature, top_k, seed, primer, end_on_tonic=tonic, meter=meter,
-                             key=key, model_ends=model_ends, drafts=drafts)
+    meter = request.meter if tok.bar_tokens else None  # a model without bar lines writes 4/4
+    result = write_melodies_for(run, dataclasses.replace(request, primer=primer, meter=meter))
+    qpm, seed, tokens = request.qpm, request.seed, result.tokens
     melodies = []
     for i, row in enumerate(tokens):
         row = torch.from_numpy(tok.tune_part(row.numpy()))  # a tune the model ended: up to its END

@@ -191,40 +191,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.checkpoint import read_checkpoint
     from seqgan_music.device import resolve_device
     from seqgan_music.drafts import can_judge
-    from seqgan_music.generate import (
-        FORMATS,
-        choose_meter,
-        generate_tokens,
-        load_run,
-        new_steps,
-        parse_key,
-        primer_tokens,
-        write_melodies,
-    )
+    from seqgan_music.generate import FORMATS, load_run, primer_tokens, write_melodies
+    from seqgan_music.melody_request import MelodyRequest, write_melodies_for
 
     formats = tuple(dict.fromkeys(f.strip() for f in args.formats.split(",")))
     if not formats or not set(formats) <= set(FORMATS):
         raise UserError(f"--formats {args.formats!r}: choose from {', '.join(FORMATS)} (comma-separated)")
-    if args.bars is not None and args.steps is not None:
-        raise UserError("give --bars or --steps, not both")
     run = load_run(args.run_dir, resolve_device(args.device), args.model)
     check_writable_dir(args.out)
     tokenizer = run.tokenizer
     if tokenizer.steps_per_bar is None and set(formats) - {"mid"}:
         raise UserError(f"{args.run_dir}: MusicXML and ABC need the melody encoding (this run uses the paper encoding)")
     primer = primer_tokens(args.primer, tokenizer) if args.primer else None
-    primer_steps = 0 if primer is None else len(primer)
-    meter = choose_meter(run, primer, args.meter)
-    if args.bars is not None:
-        if args.bars < 1:
-            raise UserError("--bars must be at least 1")
-        steps = new_steps(tokenizer, args.bars, args.qpm, primer_steps, meter or "4/4")
-    else:
-        steps = args.steps or 4 * run.config.discriminator.seq_len
-    tokens = generate_tokens(run, args.num, steps, args.temperature, args.top_k, args.seed, primer,
-                             end_on_tonic=args.end_on_tonic, meter=meter,
-                             key=None if args.key is None else parse_key(args.key), model_ends=args.model_ends,
-                             drafts=args.drafts)
+    melodies = write_melodies_for(run, MelodyRequest(
+        num=args.num, bars=args.bars, steps=args.steps, qpm=args.qpm, meter=args.meter, key=args.key, primer=primer,
+        temperature=args.temperature, top_k=args.top_k, seed=args.seed, drafts=args.drafts,
+        end_on_tonic=args.end_on_tonic, model_ends=args.model_ends))
+    tokens, steps, meter, primer_steps = melodies.tokens, melodies.steps, melodies.meter, melodies.primer_steps
     if args.drafts > 1 and not can_judge(run):
         print(f"note: {args.run_dir} was trained before drafts were judged (it has no phrase statistics of its "
               "training tunes), so each melody is its first draft", file=sys.stderr)

@@ -215,11 +215,11 @@ def meter_counts(tokenizer, tunes, count: int) -> dict[str | None, int]:
 def user_melodies(run, meters: dict[str | None, int], drafts: int, seed: int, temperature: float = 1.0) -> list:
     """Melodies of ``OPENING_BARS`` bars drawn as ``generate`` draws them (tune starts, drafts,
     keys moved back), ``meters[m]`` in each metre m -> a list of (L,) token arrays."""
-    from seqgan_music.generate import generate_tokens, new_steps
+    from seqgan_music.melody_request import MelodyRequest, write_melodies_for
 
     rows = []
     for i, (meter, num) in enumerate(sorted(meters.items(), key=lambda kv: str(kv[0]))):
-        steps = new_steps(run.tokenizer, OPENING_BARS, meter=meter or "4/4")
-        tokens = generate_tokens(run, num, steps, temperature, seed=seed + 1000 * i, meter=meter, drafts=drafts)
-        rows += list(tokens.numpy())
+        request = MelodyRequest(num=num, bars=OPENING_BARS, meter=meter, temperature=temperature, seed=seed + 1000 * i,
+                                drafts=drafts)
+        rows += list(write_melodies_for(run, request).tokens.numpy())
     return rows

@@ -264,9 +264,9 @@ def test_generate_uses_best_by_default_and_lets_the_user_pick(tiny_run_dir, tmp_
 
 
 def test_generate_warns_about_silent_melodies(tiny_run_dir, tmp_path, capsys, monkeypatch):
-    import seqgan_music.generate as generate
+    import seqgan_music.melody_request as melody_request
 
-    monkeypatch.setattr(generate, "generate_tokens", lambda *a, **k: torch.zeros(3, 8, dtype=torch.long))
+    monkeypatch.setattr(melody_request, "generate_tokens", lambda *a, **k: torch.zeros(3, 8, dtype=torch.long))
     assert main(["generate", tiny_run_dir, "--num", "3", "--out", str(tmp_path)]) == 0
     assert "3 of 3 melodies have no notes" in capsys.readouterr().err
 

@@ -201,12 +201,12 @@ def test_train_tab_starts_from_the_folk_base_model_by_default():
 
 
 def test_silent_melodies_are_called_out(monkeypatch):
-    import seqgan_music.generate
+    import seqgan_music.melody_request
 
     at = upload(new_session(), SONGS)
     train_tiny(at)
     asked = []
-    monkeypatch.setattr(seqgan_music.generate, "generate_tokens",
+    monkeypatch.setattr(seqgan_music.melody_request, "generate_tokens",
                         lambda run, num, steps, *a, **k: asked.append(k["drafts"]) or torch.zeros(num, steps, dtype=torch.long))
     at.number_input(key="gen_num").set_value(2)
     at.button(key="generate").click().run()
