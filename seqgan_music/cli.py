@@ -47,7 +47,7 @@ def _run_with_progress(trainer, resume: bool) -> tuple[str, float]:
 
     if resume and os.path.exists(trainer.last_path):
         trainer.load_state(trainer.last_path)
-    progress = _TrainingProgress(Clock.for_run(trainer.cfg, len(trainer.train_data)), trainer.units_done,
+    progress = _TrainingProgress(Clock.for_run(trainer.cfg, len(trainer.windows.train)), trainer.units_done,
                                  len(trainer.units)) if trainer.dist.is_main else None
     trainer.callbacks.extend([progress] if progress else [])
     start = time.perf_counter()

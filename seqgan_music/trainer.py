@@ -53,11 +53,11 @@ from seqgan_music.run_folder import RunFolder
 from seqgan_music.selection import BestModel, Judge
 from seqgan_music.structure_critic import StructureCritic, phrase_rates, rate_histogram, real_form
 from seqgan_music.tokenizer import Tokenizer
+from seqgan_music.training_windows import training_windows
 
 Callback = Callable[[dict[str, Any]], None]
 
 
-NLL_WINDOWS = 1024  # validation windows the NLL after each unit reads (evenly spaced): its cost stays put on large collections
 
 
 class TrainingStopped(Exception):
@@ -109,7 +109,11 @@ class Trainer:
     ):
         self.dist = dist_info or DistInfo(device=device)
         self.cfg, self.run_dir, self.device, self.tokenizer = cfg, run_dir, self.dist.device, tokenizer
-        self._take_data(train, valid, places)
+        # D never judges where tunes end, and the KL tie on G's whole law pulls END's probability
+        # towards the MLE model's (:func:`never_drawing`)
+        self.windows = training_windows(train, valid, places, self.device,
+                                        tokenizer.end_token if tokenizer is not None else None,
+                                        bool(cfg.generator.bars_left and cfg.generator.bar_tokens))
         self.callbacks = list(callbacks or [])
         self.evaluators = dict(evaluators or {})
         self.control = control or TrainControl()
@@ -129,33 +133,6 @@ class Trainer:
             os.makedirs(run_dir, exist_ok=True)
         barrier(self.dist)
 
-    def _take_data(self, train: torch.Tensor, valid: torch.Tensor,
-                   places: tuple[torch.Tensor, torch.Tensor] | None) -> None:
-        """The windows on this device, where each lies in its tune, the validation windows the NLL
-        reads, and the real windows D and the judge compare samples with."""
-        device = self.device
-        self.train_data = train.to(device)
-        self.valid_data = valid.to(device)
-        # where each window lies in its tune (G's bar features, bar_context.py): zeros when not given
-        self.train_place, self.valid_place = (b.to(device) for b in places) if places else \
-            (torch.zeros(len(d), 2, dtype=torch.long, device=device) for d in (self.train_data, self.valid_data))
-        # validation NLL after each unit reads evenly spaced validation windows, at most NLL_WINDOWS
-        spaced = slice(None, None, max(1, -(-len(self.valid_data) // NLL_WINDOWS)))
-        self.nll_data, self.nll_place = self.valid_data[spaced], self.valid_place[spaced]
-        if self.cfg.generator.bars_left and self.cfg.generator.bar_tokens and not bool(self.train_place[:, 1].all()):
-            raise UserError("this dataset was prepared before tune lengths were stored, which the generator's "
-                            "bars_left feature needs: prepare it again")
-        # what D and the judge compare samples with: windows that do not reach a tune's end. The
-        # adversarial phase's samples start at those windows' bar numbers and, like its rollouts,
-        # never end a tune (END has probability 0 there, :func:`never_drawing`); D never judges where
-        # tunes end, and the KL tie on G's whole law pulls END's probability towards the MLE model's
-        self.end = end = self.tokenizer.end_token if self.tokenizer is not None else None
-        going_on = [d[:, -1] != end if end is not None and not bool((d[:, -1] == end).all()) else slice(None)
-                    for d in (self.train_data, self.valid_data)]
-        self.real_windows, self.real_place = self.train_data[going_on[0]], self.train_place[going_on[0]]
-        self.held_out_windows = self.valid_data[going_on[1]]  # real windows D never trains on
-        self.held_out_place = self.valid_place[going_on[1]]
-
     def _build_models(self) -> None:
         """G, D, G's rollout and reference copies, the best model, the form critic and the phases,
         from the run's seed (identical initial weights on every rank)."""
@@ -166,23 +143,23 @@ class Trainer:
         self.rollout = self.G.clone()
         self.reference = self.G.clone().requires_grad_(False)  # frozen MLE model (KL tie)
         self.units = tc.units()
-        self.best = BestModel(Judge(tokenizer, self.held_out_windows, cfg.discriminator.seq_len, tc.select_samples,
-                                    self.held_out_place), tc, self.units, self.G)
-        self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.real_windows))) \
+        self.best = BestModel(Judge(tokenizer, self.windows.held_out, cfg.discriminator.seq_len, tc.select_samples,
+                                    self.windows.held_out_place), tc, self.units, self.G)
+        self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.windows.real))) \
             if tc.structure_reward else None
         # what checkpoints keep of the real windows' form for generate's drafts (:func:`real_form`),
         # worked out before the first unit so that no unit's time includes it; by the process that saves
-        self.form_real = real_form(tokenizer, self.real_windows) if tokenizer is not None and self.dist.is_main else None
+        self.form_real = real_form(tokenizer, self.windows.real) if tokenizer is not None and self.dist.is_main else None
         self.rng = torch.Generator(device=device)
         self._seed_rank_streams(0)
         # DDP wrappers average gradients over ranks; single process: the models themselves
         self.G_train = DDP(self.G) if self.dist.enabled else self.G
-        self.mle = MLEPhase(self.G, self.G_train, tc, self.dist, self.train_data, self.train_place,
+        self.mle = MLEPhase(self.G, self.G_train, tc, self.dist, self.windows.train, self.windows.train_place,
                             self._optimizer_step, self._emit_step)
         self.pg = PolicyGradientPhase(self.G, self.G_train, self.D, self.rollout, self.reference, self.structure, tc,
-                                      self.dist.world, tokenizer, self.end, self._generate, self._optimizer_step,
+                                      self.dist.world, tokenizer, self.windows.end, self._generate, self._optimizer_step,
                                       self.rng)
-        self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.real_windows, self.held_out_windows,
+        self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.windows.real, self.windows.held_out,
                                           lambda num: self._generate(num)[0], self._optimizer_step, self._emit_step,
                                           self.rng)
 
@@ -316,7 +293,7 @@ class Trainer:
 
     def _check_data(self) -> None:
         cfg = self.cfg
-        for name, data in (("training", self.train_data), ("validation", self.valid_data)):
+        for name, data in (("training", self.windows.train), ("validation", self.windows.valid)):
             if data.numel() and (data.shape[1] != cfg.discriminator.seq_len or int(data.min()) < 0
                                  or int(data.max()) >= cfg.generator.vocab_size):
                 raise UserError(f"the {name} windows ({data.shape[1]} tokens, ids up to {int(data.max())}) do not fit "
@@ -390,9 +367,9 @@ class Trainer:
     def _evaluate(self) -> dict[str, float]:
         out = {}
         with eval_mode(self.G):
-            if len(self.nll_data):
-                nll = [float(self.G.nll(b, f)) * len(b) for b, f in zip(self.nll_data.split(512), self.nll_place.split(512))]
-                out["valid_nll"] = sum(nll) / len(self.nll_data)
+            if len(self.windows.nll):
+                nll = [float(self.G.nll(b, f)) * len(b) for b, f in zip(self.windows.nll.split(512), self.windows.nll_place.split(512))]
+                out["valid_nll"] = sum(nll) / len(self.windows.nll)
             for name, fn in self.evaluators.items():
                 out[name] = float(fn(self.G))
         return out
@@ -402,8 +379,8 @@ class Trainer:
         places they start at: those of random real windows, so the samples are spread over
         tunes as the windows D compares them with are (None without bar features: all start at 0)."""
         T = self.cfg.discriminator.seq_len
-        place = places_like(self.G, self.real_place, num, self.rng)
-        with never_drawing(self.G, self.end):
+        place = places_like(self.G, self.windows.real_place, num, self.rng)
+        with never_drawing(self.G, self.windows.end):
             samples = [self.G.sample(min(1024, num - i), T, generator=self.rng,
                                      place=None if place is None else place[i : i + 1024])
                        for i in range(0, num, 1024)]
@@ -460,7 +437,7 @@ class Trainer:
             return
         gen = torch.Generator(device=self.device)
         gen.manual_seed(unit)  # a side stream, so publishing samples never changes training
-        place = places_like(self.G, self.real_place, 1, gen)  # a real window's tune length ...
+        place = places_like(self.G, self.windows.real_place, 1, gen)  # a real window's tune length ...
         if place is not None:
             place[:, 0] = 0  # ... from the tune's opening
         tokens = self.G.sample(1, self.cfg.discriminator.seq_len, generator=gen, place=place)[0].tolist()

@@ -154,7 +154,7 @@ def test_kl_tie_reference_is_the_mle_model_and_resumes(tiny_dataset, tmp_path):
     assert _weights_equal(trainer.reference.state_dict(), mle["generator"])
     adv = _metrics(tmp_path)[-2:]
     assert all(m["kl_mle"] >= 0 for m in adv) and adv[-1]["kl_mle"] > 0
-    batches = -(-len(trainer.train_data) // trainer.cfg.train.batch_size)
+    batches = -(-len(trainer.windows.train) // trainer.cfg.train.batch_size)
     g_steps = int(next(iter(trainer.mle.opt.state_dict()["state"].values()))["step"])
     assert g_steps == trainer.cfg.train.mle_epochs * batches  # MLE's Adam is not the policy gradient's
     again = _trainer(tiny_dataset, tmp_path, ["adv_rounds=2", "kl_coef=0.5"])
@@ -222,8 +222,8 @@ def test_d_check_tells_windows_learnt_by_heart_from_held_out_ones(tiny_dataset, 
     """A D that calls real exactly the training windows it has seen: it catches every sample and
     every training window (accuracy 1), and no validation window; the round's metrics carry both."""
     trainer = _trainer(tiny_dataset, tmp_path, ["adv_rounds=1"])
-    seen = {tuple(w.tolist()) for w in trainer.train_data}
-    assert len(trainer.held_out_windows) and not any(tuple(w.tolist()) in seen for w in trainer.held_out_windows)
+    seen = {tuple(w.tolist()) for w in trainer.windows.train}
+    assert len(trainer.windows.held_out) and not any(tuple(w.tolist()) in seen for w in trainer.windows.held_out)
     trainer.D.prob_real = lambda windows: torch.tensor([float(tuple(w.tolist()) in seen) for w in windows])
     check = trainer.d_phase.check(torch.full((8,), 0.2))
     assert check == {"d_acc_check": 1.0, "d_real_seen": 1.0, "d_real_unseen": 0.0}

@@ -59,7 +59,7 @@ def test_policy_gradient_has_its_own_optimizer(tiny_dataset, tmp_path):
     def steps(opt):
         return int(next(iter(opt.state_dict()["state"].values()))["step"])
 
-    mle_batches = -(-len(trainer.train_data) // trainer.cfg.train.batch_size)
+    mle_batches = -(-len(trainer.windows.train) // trainer.cfg.train.batch_size)
     assert steps(trainer.mle.opt) == trainer.cfg.train.mle_epochs * mle_batches
     assert steps(trainer.pg.opt) == 3 * trainer.cfg.train.g_steps
     saved = read_checkpoint(str(tmp_path / LAST))
@@ -69,7 +69,7 @@ def test_policy_gradient_has_its_own_optimizer(tiny_dataset, tmp_path):
 
 def test_bf16_mixed_precision_trains_with_finite_losses(tiny_dataset, tmp_path):
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["amp=bf16", "adv_rounds=2"])
-    x = trainer.train_data[:4]
+    x = trainer.windows.train[:4]
     with trainer.d_phase.autocast():
         assert trainer.D(x).dtype == torch.bfloat16
     assert trainer.run() == "done"
@@ -126,7 +126,7 @@ def test_non_finite_losses_skip_steps_then_stop_with_clear_error(tiny_dataset, t
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3"])
     calls = {"n": 0}
     real_loss = MLEPhase.loss
-    first_epoch = math.ceil(len(trainer.train_data) / trainer.cfg.train.batch_size)
+    first_epoch = math.ceil(len(trainer.windows.train) / trainer.cfg.train.batch_size)
 
     def flaky_loss(self, batch):
         calls["n"] += 1
@@ -302,7 +302,7 @@ def test_mle_units_read_a_budget_of_batches_on_through_the_epochs(tiny_dataset, 
     trainer = make_trainer(tiny_dataset, tmp_path, overrides=["mle_epochs=3", "mle_unit_batches=5", "adv_rounds=0",
                                                               "d_pretrain_rounds=0"])
     rows = [b for unit in range(3) for b in trainer.mle.batches(unit)]
-    windows = len(trainer.train_data)
+    windows = len(trainer.windows.train)
     seen = torch.cat(rows)
     assert len(rows) == 15 and all(1 <= len(b) <= 16 for b in rows) and len(seen) > windows  # past one epoch
     assert sorted(seen[:windows].tolist()) == list(range(windows))  # the first epoch reads each window once
