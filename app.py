@@ -34,7 +34,7 @@ from seqgan_music.device import describe_device, resolve_device
 from seqgan_music.errors import UserError
 from seqgan_music.generate import load_run, primer_tokens, to_home_keys, token_rewards
 from seqgan_music.jobs import TrainingJob, estimate_later, latest_job, running_trainings
-from seqgan_music.melody_request import MelodyRequest, write_melodies_for
+from seqgan_music.melody_request import MelodyRequest, melodies_for
 from seqgan_music.metrics import KEYS
 from seqgan_music.plots import piano_roll, reward_heatmap
 from seqgan_music.run_folder import new_run_folder
@@ -615,7 +615,7 @@ def _generate(run_dir: str, which: str, request: MelodyRequest, program: int, pr
     if primer_file is not None:
         primer = primer_tokens(primer_file.name, tok, primer_file.getvalue())
     meter = request.meter if tok.bar_tokens else None  # a model without bar lines writes 4/4
-    result = write_melodies_for(run, dataclasses.replace(request, primer=primer, meter=meter))
+    result = melodies_for(run, dataclasses.replace(request, primer=primer, meter=meter))
     qpm, seed, tokens = request.qpm, request.seed, result.tokens
     melodies = []
     for i, row in enumerate(tokens):

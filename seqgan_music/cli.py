@@ -192,7 +192,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from seqgan_music.device import resolve_device
     from seqgan_music.drafts import can_judge
     from seqgan_music.generate import FORMATS, load_run, primer_tokens, write_melodies
-    from seqgan_music.melody_request import MelodyRequest, write_melodies_for
+    from seqgan_music.melody_request import MelodyRequest, melodies_for
 
     formats = tuple(dict.fromkeys(f.strip() for f in args.formats.split(",")))
     if not formats or not set(formats) <= set(FORMATS):
@@ -203,7 +203,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if tokenizer.steps_per_bar is None and set(formats) - {"mid"}:
         raise UserError(f"{args.run_dir}: MusicXML and ABC need the melody encoding (this run uses the paper encoding)")
     primer = primer_tokens(args.primer, tokenizer) if args.primer else None
-    melodies = write_melodies_for(run, MelodyRequest(
+    melodies = melodies_for(run, MelodyRequest(
         num=args.num, bars=args.bars, steps=args.steps, qpm=args.qpm, meter=args.meter, key=args.key, primer=primer,
         temperature=args.temperature, top_k=args.top_k, seed=args.seed, drafts=args.drafts,
         end_on_tonic=args.end_on_tonic, model_ends=args.model_ends))

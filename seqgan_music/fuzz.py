@@ -24,7 +24,14 @@ import numpy as np
 import pretty_midi
 
 from seqgan_music.config import ENCODING_NAMES, TokenizerConfig
-from seqgan_music.fuzz_text import ABC_MUTATIONS, MUSICXML_MUTATIONS, seed_abc, seed_musicxml
+from seqgan_music.fuzz_text import (
+    ABC_MUTATIONS,
+    MUSICXML_MUTATIONS,
+    flip_bytes,
+    seed_abc,
+    seed_musicxml,
+    truncate_bytes,
+)
 from seqgan_music.sources import Item, Limits, parse_item
 
 
@@ -48,17 +55,6 @@ def seed_midis(rng: np.random.Generator, count: int = 6) -> list[bytes]:
         pm.write(buf)
         out.append(buf.getvalue())
     return out
-
-
-def _flip(rng, data: bytes) -> bytes:
-    b = bytearray(data)
-    for _ in range(int(rng.integers(1, 12))):
-        b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
-    return bytes(b)
-
-
-def _truncate(rng, data: bytes) -> bytes:
-    return data[: int(rng.integers(0, len(data)))]
 
 
 def _header(rng, data: bytes) -> bytes:
@@ -111,7 +107,7 @@ def _random_bytes(rng, data: bytes) -> bytes:
 
 
 MUTATIONS: dict[str, Callable] = {
-    "byte_flip": _flip, "truncate": _truncate, "header": _header, "giant_delta": _giant_delta,
+    "byte_flip": flip_bytes, "truncate": truncate_bytes, "header": _header, "giant_delta": _giant_delta,
     "running_status": _running_status, "note_edges": _notes_edge, "random_bytes": _random_bytes,
 }
 

@@ -87,15 +87,25 @@ def _measure_notes(rng: np.random.Generator, divisions: int) -> str:
 EXTREME_NUMBERS = ["0", "-1", "1000000000", "99999999999999999999999", "1e308", "nan", "0.0000001", "65536"]
 
 
-def _flip(rng, text: str) -> bytes:
-    b = bytearray(text.encode())
+def flip_bytes(rng, data: bytes) -> bytes:
+    """1 to 11 random bytes of ``data`` replaced by random values (any file kind)."""
+    b = bytearray(data)
     for _ in range(int(rng.integers(1, 12))):
         b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
     return bytes(b)
 
 
+def truncate_bytes(rng, data: bytes) -> bytes:
+    """``data`` cut at a random point (any file kind)."""
+    return data[: int(rng.integers(0, len(data) + 1))]
+
+
+def _flip(rng, text: str) -> bytes:
+    return flip_bytes(rng, text.encode())
+
+
 def _truncate(rng, text: str) -> bytes:
-    return text.encode()[: int(rng.integers(0, len(text) + 1))]
+    return truncate_bytes(rng, text.encode())
 
 
 def _extreme_number(rng, text: str) -> bytes:

@@ -215,11 +215,11 @@ def meter_counts(tokenizer, tunes, count: int) -> dict[str | None, int]:
 def user_melodies(run, meters: dict[str | None, int], drafts: int, seed: int, temperature: float = 1.0) -> list:
     """Melodies of ``OPENING_BARS`` bars drawn as ``generate`` draws them (tune starts, drafts,
     keys moved back), ``meters[m]`` in each metre m -> a list of (L,) token arrays."""
-    from seqgan_music.melody_request import MelodyRequest, write_melodies_for
+    from seqgan_music.melody_request import MelodyRequest, melodies_for
 
     rows = []
     for i, (meter, num) in enumerate(sorted(meters.items(), key=lambda kv: str(kv[0]))):
         request = MelodyRequest(num=num, bars=OPENING_BARS, meter=meter, temperature=temperature, seed=seed + 1000 * i,
                                 drafts=drafts)
-        rows += list(write_melodies_for(run, request).tokens.numpy())
+        rows += list(melodies_for(run, request).tokens.numpy())
     return rows

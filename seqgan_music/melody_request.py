@@ -47,7 +47,7 @@ class Melodies:
     primer_steps: int
 
 
-def write_melodies_for(run: LoadedRun, request: MelodyRequest) -> Melodies:
+def melodies_for(run: LoadedRun, request: MelodyRequest) -> Melodies:
     """The melodies ``request`` asks of ``run``; a UserError names a request it cannot meet."""
     if request.bars is not None and request.steps is not None:
         raise UserError("give --bars or --steps, not both")

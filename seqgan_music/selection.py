@@ -143,7 +143,7 @@ class BestModel:
         self.state: dict = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
         self.generator = copy.deepcopy(G.state_dict())  # the best weights
 
-    def restart(self, G: Generator) -> None:
+    def keep(self, G: Generator) -> None:
         """G's current weights become the best model (a fine-tuning start, an old checkpoint)."""
         self.generator = copy.deepcopy(G.state_dict())
 
@@ -152,14 +152,14 @@ class BestModel:
         ``mle_keep_best``). -> pre-training's best unit so far."""
         if self.tc.mle_keep_best and nll is not None and nll < self.state.get("mle_best_nll", math.inf):
             self.state.update(mle_best_nll=nll, mle_best_epoch=unit)
-            self.restart(G)
+            self.keep(G)
         return self.state.get("mle_best_epoch", unit)
 
     def start(self, G: Generator, evaluation: dict[str, float], unit: int) -> dict:
         """G (after units[unit]; -1: before any; ``evaluation``: its validation numbers) starts
         the adversarial phase: the reference judgement of the collapse guard and the first best
         model. -> its metrics."""
-        self.restart(G)
+        self.keep(G)
         j = self.judge(G, evaluation, None)
         self.state.update(reference=vars(j).copy(), best_score=j.score, best_unit=unit, pinned=0)
         return {**j.as_metrics(), "best_unit": unit, "best_model": self.description()}
@@ -176,7 +176,7 @@ class BestModel:
         best = self.state["best_score"]
         newer_wins = self.tc.select_latest or j.score is None or best is None
         if eligible(j, reference, self.tc) and (newer_wins or j.score > best):
-            self.restart(G)
+            self.keep(G)
             self.state.update(best_score=j.score, best_unit=unit)
         metrics = {**j.as_metrics(), "best_unit": self.state["best_unit"], "best_model": self.description()}
         return metrics, collapse_reason(j, reference, self.state["pinned"], self.tc)

@@ -192,7 +192,7 @@ class Trainer:
         ``generator``'s weights (:func:`base_model.starting_generator`) instead of fresh ones."""
         for model in (self.G, self.rollout, self.reference):
             model.load_state_dict(generator)
-        self.best.restart(self.G)
+        self.best.keep(self.G)
 
     def load_state(self, path: str) -> None:
         """Restore everything from a checkpoint of this run (same configs required)."""
@@ -218,7 +218,7 @@ class Trainer:
                 self.best.state = dict(st["selection"])
             else:
                 self.reference.load_state_dict(self.G.state_dict())
-                self.best.restart(self.G)
+                self.best.keep(self.G)
             if self.structure is not None:
                 self.structure.load_state(st.get("structure") or {})
             torch.set_rng_state(st["rng"]["torch"])
