@@ -71,6 +71,8 @@ def test_upload_train_listen_download_in_chromium(server, tmp_path):
         page.goto(server)
         page.locator("input[type=file]").first.set_input_files(songs)
         expect(page.get_by_text("tune_0.mid")).to_be_visible()
+        # the upload reruns the page: a click while it runs can be lost with the elements it replaces
+        expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state", "running")
         page.get_by_role("button", name="Prepare dataset").click()
         expect(page.get_by_text("What the model will learn")).to_be_visible()
 
