@@ -466,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--max-refs", type=int, default=10000, help="training windows used as BLEU/MSE references")
     ep.add_argument("--seed", type=int, default=0)
     ep.add_argument("--critic-runs", type=int, default=1,
-                    help="critics of different seeds per row, averaged (their spread: critic_sd); default 1")
+                    help="critics of different seeds per window row, averaged (their spread: critic_sd); 0: the window "
+                         "rows go without a critic (the listening test keeps its own); default 1")
     ep.add_argument("--drafts", type=int, default=1,
                     help="with K > 1, each model's rows are followed by rows of melodies kept from K drafts each, "
                          "as generate --drafts K keeps them (label 'MODEL xK'); default 1: none")

@@ -19,15 +19,17 @@ held-out tunes' openings; its rows come first in the report.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 import torch
 
-from seqgan_music.checkpoint import BEST, LAST, MLE
+from seqgan_music.checkpoint import BEST, LAST, MLE, LoadedRun
 from seqgan_music.config import DEFAULT_DRAFTS
 from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.dataset import load_dataset, windows_of
@@ -149,7 +151,8 @@ class _Reference:
                    for k, v in structure.items()}
         return {
             "model": label, "temperature": temperature,
-            "critic": float(np.mean(critics)), "critic_sd": float(np.std(critics, ddof=1)) if len(critics) > 1 else float("nan"),
+            "critic": float(np.mean(critics)) if critics else float("nan"),
+            "critic_sd": float(np.std(critics, ddof=1)) if len(critics) > 1 else float("nan"),
             "bleu4": float(bleu(samples, self.refs, 4, tok.vocab_size).mean()),
             "mse": pitch_mse(tok.sounding_pitch(samples), self.ref_pitch), "self_bleu4": self_bleu(samples),
             "valid_nll": valid_nll, "silent": silent_rate(notes), "dur_entropy": duration_entropy(notes),
@@ -167,50 +170,50 @@ class _Reference:
 def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8, 0.9, 1.0, 1.1),
                  max_refs: int = 10000, seed: int = 0, device: str | torch.device = "cpu",
                  markov_order: int = 4, critic_runs: int = 1, drafts: int = 1, melodies: int = 200,
-                 calibrate: bool = False) -> dict:
-    """Metrics for the MLE, best and last checkpoints of ``run_dir`` on the dataset ``data_dir``,
-    then the Markov baseline and the real floor (at temperature None); each row's critic is the
-    mean of ``critic_runs`` critics (seeds ``seed``, ``seed + 1``, ...). With ``drafts`` K > 1,
-    each model row is followed by one of windows kept from K drafts each (:mod:`seqgan_music.drafts`).
-    With ``melodies`` > 0 the listening test comes first (:func:`listening_rows`)."""
+                 calibrate: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+    """Metrics for the MLE, best and last checkpoints of ``run_dir`` on the dataset ``data_dir``
+    (those the run has: one stopped during pre-training has only its last state), then the Markov
+    baseline and the real floor (at temperature None); each row's critic is the mean of
+    ``critic_runs`` critics (seeds ``seed``, ``seed + 1``, ...; 0: none, the listening test keeps
+    its 2). With ``drafts`` K > 1, each model
+    row is followed by one of windows kept from K drafts each (:mod:`seqgan_music.drafts`). With
+    ``melodies`` > 0 the listening test comes first (:func:`listening_rows`). ``progress`` is
+    called with the name of each row before it is judged."""
     if not all(math.isfinite(t) and t > 0 for t in temperatures) or max_refs < 1:
         raise UserError(f"--temperature must be positive numbers and --max-refs at least 1, not "
                         f"{list(temperatures)} and {max_refs}")
-    if not (1 <= critic_runs <= MAX_CRITIC_RUNS and 1 <= drafts <= MAX_DRAFTS and 1 <= num <= MAX_MELODIES
+    if not (0 <= critic_runs <= MAX_CRITIC_RUNS and 1 <= drafts <= MAX_DRAFTS and 1 <= num <= MAX_MELODIES
             and 0 <= melodies <= MAX_MELODIES):
-        raise UserError(f"--critic-runs must lie in 1..{MAX_CRITIC_RUNS}, --drafts in 1..{MAX_DRAFTS}, --num in "
+        raise UserError(f"--critic-runs must lie in 0..{MAX_CRITIC_RUNS}, --drafts in 1..{MAX_DRAFTS}, --num in "
                         f"1..{MAX_MELODIES} and --melodies in 0..{MAX_MELODIES}, not {critic_runs}, {drafts}, {num} "
                         f"and {melodies}")
     ds = load_dataset(data_dir)
     tok = ds.tokenizer
-    if not os.path.exists(os.path.join(run_dir, MLE)):
-        raise UserError(f"{run_dir}: no {MLE} (the end of MLE pre-training); train this run first")
-    listening = listening_rows(run_dir, ds, melodies, max(critic_runs, 2), seed, device, markov_order, calibrate) \
-        if melodies and tok.steps_per_bar else None
+    if not any(os.path.exists(os.path.join(run_dir, which)) for _, which in MODELS):
+        raise UserError(f"{run_dir}: no {MLE}, {BEST} or {LAST}; train this run first")
+    report = progress or (lambda stage: None)
+    listening = listening_rows(run_dir, ds, melodies, max(critic_runs, 2), seed, device, markov_order, calibrate,
+                               report) if melodies and tok.steps_per_bar else None
     ref = _Reference(ds, max_refs, np.random.default_rng(seed), critic_runs)
     real_bars, train_bars = (np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v == side])
                              for side in (True, False))
     real_tonic, train_tonic = (float(np.mean([ends_on_tonic(tok.decode_notes(p)) for p, v in zip(ds.pieces, ds.piece_is_valid)
                                               if v == side])) for side in (True, False))
-    rows, lengths = [], {}
-    for label, which in MODELS:
-        if not os.path.exists(os.path.join(run_dir, which)):
-            continue  # runs trained before model selection have no best.pt
-        run = load_run(run_dir, device, which)
-        if run.tokenizer != tok:
-            raise UserError(f"{run_dir}: trained with another tokenizer than {data_dir}")
-        with torch.no_grad():
-            valid_nll = float(run.generator.nll(ds.valid.to(device), ds.valid_place.to(device)))
+    rows, lengths, done = [], {}, {}
+    for label, run, twin in run_models(run_dir, device, tok):
+        if twin:
+            model_rows = [{**r, "model": label + r["model"][len(twin):]} for r in done[twin]]
+        else:
+            report(f"{label}: windows")
+            model_rows = _model_rows(run, label, ref, ds, temperatures, num, drafts, seed)
+        done[label] = model_rows
+        rows += model_rows
         if tok.end_token is not None:
-            lengths[label] = tune_lengths(run, num, seed, real_bars, train_bars)
-        for temp in temperatures:
-            rows.append(ref.row(label, temp, model_windows(run, ref, num, temp, seed), valid_nll, seed=seed))
-            if drafts > 1:
-                windows = torch.from_numpy(model_windows(run, ref, num * drafts, temp, seed))
-                kept = keep_drafts(run, windows, drafts, partial(fresh_windows, run, ref, temp, seed + 1), seed).numpy()
-                rows.append(ref.row(f"{label} x{drafts}", temp, kept, valid_nll, seed=seed))
+            lengths[label] = lengths[twin] if twin else tune_lengths(run, num, seed, real_bars, train_bars)
+    report(f"Markov-{markov_order}: windows")
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
     rows.append(ref.row(f"Markov-{markov_order}", 1.0, chain.sample(num, tok.config.seq_len, seed), float("nan"), seed=seed))
+    report("real: windows")
     real, real_groups, _ = piece_windows(ds.pieces, ~ds.piece_is_valid, tok)
     pick = np.random.default_rng(seed).permutation(len(real))[:num]
     rows.append(ref.row("real", None, real[pick], float("nan"), real_groups[pick], seed=seed))
@@ -223,14 +226,48 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
                                                     "real": length_row(train_bars, 1.0, real_bars, train_tonic)}}
 
 
+def run_models(run_dir: str, device, tokenizer) -> list[tuple[str, LoadedRun, str | None]]:
+    """(label, loaded run, twin) for each of the run's models present (MLE, best, last): twin is the
+    label of an earlier one with the same generator weights (best.pt is often the MLE model or the
+    last state), whose rows it shares, or None."""
+    out, digests = [], {}
+    for label, which in MODELS:
+        if not os.path.exists(os.path.join(run_dir, which)):
+            continue  # a run stopped during pre-training has only last.pt
+        run = load_run(run_dir, device, which)
+        if run.tokenizer != tokenizer:
+            raise UserError(f"{run_dir}: trained with another tokenizer than the dataset")
+        digest = hashlib.sha1(b"".join(t.cpu().numpy().tobytes() for t in run.generator.state_dict().values())).digest()
+        out.append((label, run, digests.get(digest)))
+        digests.setdefault(digest, label)
+    return out
+
+
+def _model_rows(run, label: str, ref: _Reference, ds, temperatures, num: int, drafts: int, seed: int) -> list[dict]:
+    """The window rows of one model: one per temperature, each followed by one of windows kept
+    from ``drafts`` drafts when ``drafts`` > 1."""
+    device = next(run.generator.parameters()).device
+    with torch.no_grad():
+        valid_nll = float(run.generator.nll(ds.valid.to(device), ds.valid_place.to(device)))
+    rows = []
+    for temp in temperatures:
+        rows.append(ref.row(label, temp, model_windows(run, ref, num, temp, seed), valid_nll, seed=seed))
+        if drafts > 1:
+            windows = torch.from_numpy(model_windows(run, ref, num * drafts, temp, seed))
+            kept = keep_drafts(run, windows, drafts, partial(fresh_windows, run, ref, temp, seed + 1), seed).numpy()
+            rows.append(ref.row(f"{label} x{drafts}", temp, kept, valid_nll, seed=seed))
+    return rows
+
+
 def listening_rows(run_dir: str, ds, melodies: int, critic_runs: int, seed: int, device, markov_order: int = 4,
-                   calibrate: bool = False) -> dict:
+                   calibrate: bool = False, report: Callable[[str], None] = lambda stage: None) -> dict:
     """The listening test of a run: ``melodies`` 8-bar melodies of each model (MLE, best, last)
     drawn as ``generate`` draws them by default (drafts, temperature 1.0, metres as often as the
     training tunes start in them), an order-``markov_order`` Markov chain's, and the training tunes'
     openings (the floor), each judged against the held-out tunes' openings by ``critic_runs``
     critics. With ``calibrate``, known damage too: MLE at temperature 1.4, training tunes with
-    their bars shuffled and with every second bar a copy of the first. -> {rows, readings, ...}."""
+    their bars shuffled and with every second bar a copy of the first; ``report`` is called with
+    each row's name before it is drawn. -> {rows, readings, ...}."""
     tok = ds.tokenizer
     held_out = openings_of(tok, [p for p, v in zip(ds.pieces, ds.piece_is_valid) if v])
     train_tunes = ds.train_tunes()
@@ -242,23 +279,27 @@ def listening_rows(run_dir: str, ds, melodies: int, critic_runs: int, seed: int,
     test = ListeningTest(held_out, critic_runs, seed)
     meters = meter_counts(tok, train_tunes, melodies)
     rows = {}
-    for label, which in MODELS:
-        if os.path.exists(os.path.join(run_dir, which)):
-            run = load_run(run_dir, device, which)
-            rows[label] = test.judge(label, openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed)))
-            if calibrate and label == "MLE":
-                hot = openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed, temperature=1.4))
-                rows["MLE at 1.4"] = test.judge("MLE at 1.4", hot)
+    for label, run, twin in run_models(run_dir, device, tok):
+        if twin:
+            rows[label] = {**rows[twin], "model": label}
+            continue
+        report(f"{label}: listening test")
+        rows[label] = test.judge(label, openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed)))
+        if calibrate and label == "MLE":
+            hot = openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed, temperature=1.4))
+            rows["MLE at 1.4"] = test.judge("MLE at 1.4", hot)
+    report(f"Markov-{markov_order}: listening test")
     chain = MarkovChain(markov_order, tok.vocab_size).fit(ds.train.numpy())
     steps = tok.steps_for(8)
     rows[f"Markov-{markov_order}"] = test.judge(f"Markov-{markov_order}", openings_of(tok, chain.sample(melodies, steps, seed)))
+    report("real: listening test")
     rows["real"] = test.judge("real", floor)
     if calibrate:
         rows["shuffled bars"] = test.judge("shuffled bars", [shuffled_bars(o, rng) for o in floor])
         rows["copied bars"] = test.judge("copied bars", [copied_bars(o) for o in floor])
     readings = [reading(rows[a], rows[b]) for a, b in (("best", "MLE"), ("last", "MLE")) if a in rows and b in rows]
     return {"melodies": melodies, "held_out": len(held_out), "drafts": DEFAULT_DRAFTS, "meters": meters,
-            "held_out_stats": test.real_stats, "rows": list(rows.values()), "readings": readings}
+            "held_out_stats": test.real_stats, "held_out_histograms": test.real_histograms, "rows": list(rows.values()), "readings": readings}
 
 
 def model_windows(run, ref: _Reference, count: int, temperature: float, seed: int) -> np.ndarray:

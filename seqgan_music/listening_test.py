@@ -28,7 +28,7 @@ import numpy as np
 
 from seqgan_music.critic import two_sample_accuracy
 from seqgan_music.melody import SkipPiece
-from seqgan_music.metrics import estimate_key, phrase_repetition
+from seqgan_music.metrics import TONIC_NAMES, estimate_key, phrase_repetition
 from seqgan_music.sources import Limits, read_midi
 from seqgan_music.tokenizer import fold_pitch
 
@@ -162,6 +162,16 @@ def rhythm_and_form(openings: list[Opening]) -> dict[str, float]:
             "notes_per_bar": float(np.mean(density))}
 
 
+def note_histograms(openings: list[Opening]) -> dict[str, dict[str, float]]:
+    """The pooled shares of the melodies' note lengths (``durations``: {length in quarter notes:
+    share}) and pitch classes (``pitch_classes``: {C, Db, ... B: share}, keys moved to C)."""
+    lengths = Counter((off - on) / GRID for o in openings for _, on, off in o.notes)
+    classes = Counter(pitch % 12 for o in openings for pitch, _, _ in o.notes)
+    total = max(sum(lengths.values()), 1)
+    return {"durations": {f"{d:g}": n / total for d, n in sorted(lengths.items())},
+            "pitch_classes": {name: classes[i] / total for i, name in enumerate(TONIC_NAMES)}}
+
+
 class ListeningTest:
     """The held-out tunes' openings, against which sets of melodies are judged."""
 
@@ -171,10 +181,11 @@ class ListeningTest:
         self.real, self.real_groups = stacked_windows(held_out)
         self.critic_runs, self.seed = critic_runs, seed
         self.real_stats = rhythm_and_form(held_out)
+        self.real_histograms = note_histograms(held_out)
 
     def judge(self, label: str, openings: list[Opening]) -> dict:
         """{model, critic (mean over critic seeds), critic_sd, critics, melodies, windows, and
-        :func:`rhythm_and_form`} of ``openings`` against the held-out tunes."""
+        :func:`rhythm_and_form` and :func:`note_histograms`} of ``openings`` against the held-out tunes."""
         fake, groups = stacked_windows(openings)
         folds = min(CRITIC_FOLDS, len(np.unique(self.real_groups)), len(np.unique(groups)))
         critics = [float("nan")] * self.critic_runs  # fewer than 2 melodies with a window on a side: no test
@@ -183,7 +194,8 @@ class ListeningTest:
                                            seed=self.seed + i, folds=folds) for i in range(self.critic_runs)]
         return {"model": label, "critic": float(np.mean(critics)),
                 "critic_sd": float(np.std(critics, ddof=1)) if len(critics) > 1 else float("nan"),
-                "critics": critics, "melodies": len(openings), "windows": len(fake), **rhythm_and_form(openings)}
+                "critics": critics, "melodies": len(openings), "windows": len(fake), **rhythm_and_form(openings),
+                **note_histograms(openings)}
 
 
 def reading(a: dict, b: dict, seed_sd: float | None = None) -> str:

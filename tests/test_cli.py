@@ -201,8 +201,11 @@ def test_evaluate_averages_critics_of_several_seeds(tiny_run_dir, tiny_dataset):
         assert r2["critic_sd"] == pytest.approx(math.sqrt(2) * abs(r2["critic"] - r1["critic"]))
     assert any(r["critic_sd"] > 0 for r in two["rows"])
     assert "+-" in format_report(two) and "+-" not in format_report(one)
+    none = evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=0, melodies=0)
+    assert all(math.isnan(r["critic"]) for r in none["rows"])
+    assert [r["bleu4"] for r in none["rows"]] == [r["bleu4"] for r in one["rows"]]
     with pytest.raises(UserError, match="critic-runs"):
-        evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=0)
+        evaluate_run(tiny_run_dir, tiny_dataset, num=40, temperatures=(1.0,), critic_runs=-1)
     with pytest.raises(UserError, match="--num"):
         evaluate_run(tiny_run_dir, tiny_dataset, num=0, temperatures=(1.0,))
 
@@ -552,7 +555,7 @@ def test_generate_refuses_requests_no_sampler_can_serve(tiny_run_dir, tmp_path, 
     (["--temperature", "nan"], "--temperature must be positive"),
     (["--max-refs", "0"], "--max-refs at least 1"),
     (["--num", "0"], "--num in 1..10000"),
-    (["--critic-runs", "1000000000"], "--critic-runs must lie in 1..20"),
+    (["--critic-runs", "1000000000"], "--critic-runs must lie in 0..20"),
     (["--melodies", "1000000000"], "--melodies in 0..10000"),
 ])
 def test_evaluate_refuses_bad_numbers_in_one_line(tiny_run_dir, tiny_dataset, capsys, argv, message):
