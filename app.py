@@ -62,6 +62,8 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
                                           "phrase repetition of G's samples": "sample_phrase_rep"}),
 ]
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix
+COMPARE_FOLDERS = ("generated_a", "generated_b")  # in a workspace: the two sides of the newest comparison
+PICKS_FILE = "picks.json"  # in a run folder: the user's blind picks, {model: count}
 RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
 PHASE_NAMES = {"mle": "MLE pre-training", "d_pretrain": "D pre-training", "adversarial": "adversarial"}
 APP_ENCODINGS = {"Bar lines": "bars", "Grid only": "melody"}  # the Songs tab's encodings, label -> name
@@ -552,24 +554,103 @@ def generate_tab(ws: str) -> None:
     tonic = cols[3].checkbox("End on the tonic", False, key="gen_tonic",
                              help="draw 4 melodies per melody shown and prefer those whose last note is the tonic of their key")
     primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
+    cols = st.columns(2)
+    compare = cols[0].checkbox("Compare MLE and best", False, key="gen_compare",
+                               help="the same seed and settings drawn from the MLE model (the end of pre-training) and "
+                                    "the best model, side by side: hear what the adversarial phase changed")
+    blind = cols[1].checkbox("Blind: shuffle them as A and B", False, key="gen_blind", disabled=not compare,
+                             help="you pick the one that sounds better before you see which is which; the page "
+                                  "counts your picks per run")
     if st.button("Generate", key="generate", type="primary"):
         try:
             request = MelodyRequest(num=int(num), bars=int(bars), qpm=float(qpm),
                                     meter=None if meter == AS_LEARNT else meter, key=None if key == AS_LEARNT else key,
                                     temperature=float(temperature), top_k=int(top_k), seed=int(seed),
                                     drafts=int(drafts), end_on_tonic=tonic, model_ends=model_ends)
-            save_generated(ws, _generate(os.path.join(ws, "runs", name), GENERATORS[which], request,
-                                         INSTRUMENTS[instrument], primer_file, colour))
+            run_dir = os.path.join(ws, "runs", name)
+            if compare:
+                sides = {which: _generate(run_dir, which, request, INSTRUMENTS[instrument], primer_file, colour)
+                         for which in ("mle", "best")}
+                order = list(np.random.default_rng().permutation(list(sides))) if blind else list(sides)
+                save_comparison(ws, name, [(which, sides[which]) for which in order], blind)
+            else:
+                save_generated(ws, _generate(run_dir, GENERATORS[which], request, INSTRUMENTS[instrument], primer_file,
+                                             colour))
         except (UserError, MemoryError) as exc:
             st.error(failure_line(exc, "generating (the melodies shown before are kept)"))
-    if (generated := load_generated(ws)) is not None:
+    if compare and (comparison := load_comparison(ws)) is not None:
+        show_comparison(ws, comparison)
+    elif not compare and (generated := load_generated(ws)) is not None:
         show_generated(generated)
 
 
-def save_generated(ws: str, gen: dict) -> None:
-    """Keep the newest generated melodies in the workspace (``generated/``: MIDI, WAV, tokens and
-    rewards as JSON), replacing the previous ones only once all are written."""
-    folder = os.path.join(ws, "generated")
+def save_comparison(ws: str, run: str, sides: list[tuple[str, dict]], blind: bool) -> None:
+    """Keep a comparison: each side's melodies (``generated_a``, ``generated_b``) and which model
+    each side is (``comparison.json``)."""
+    for (which, gen), folder in zip(sides, COMPARE_FOLDERS):
+        save_generated(ws, gen, folder)
+    with open(os.path.join(ws, "comparison.json"), "w", encoding="utf-8") as fh:
+        json.dump({"run": run, "models": [which for which, _ in sides], "blind": blind, "picked": None}, fh)
+
+
+def load_comparison(ws: str) -> dict | None:
+    """{run, models, blind, picked, sides: [generated A, generated B]} or None."""
+    try:
+        with open(os.path.join(ws, "comparison.json"), encoding="utf-8") as fh:
+            comparison = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    sides = [load_generated(ws, folder) for folder in COMPARE_FOLDERS]
+    return {**comparison, "sides": sides} if all(sides) else None
+
+
+def show_comparison(ws: str, comparison: dict) -> None:
+    """Two columns, the same seed and settings from each model; in a blind comparison the names
+    show only once the user picked the one that sounds better, and the picks are counted per run."""
+    hidden = comparison["blind"] and comparison["picked"] is None
+    names = ["A", "B"] if hidden else [{"mle": "MLE", "best": "Best"}[m] for m in comparison["models"]]
+    if hidden:
+        cols = st.columns(2)
+        for col, side, which in zip(cols, "AB", comparison["models"]):
+            if col.button(f"{side} sounds better", key=f"pick_{side}"):
+                record_pick(ws, comparison, which)
+                st.rerun()
+    elif comparison["blind"]:
+        picks = read_picks(os.path.join(ws, "runs", comparison["run"]))
+        st.info(f"You picked {dict(mle='MLE', best='Best')[comparison['picked']]}. A was "
+                f"{names[0]}, B was {names[1]}. Your blind picks for this run: Best {picks.get('best', 0)}, "
+                f"MLE {picks.get('mle', 0)}.")
+    for col, name, gen, prefix in zip(st.columns(2), names, comparison["sides"], ("a_", "b_")):
+        with col:
+            st.markdown(f"### {name}")
+            show_generated(gen, prefix)
+
+
+def read_picks(run_dir: str) -> dict[str, int]:
+    """How often the user picked each model in blind comparisons of this run."""
+    try:
+        with open(os.path.join(run_dir, PICKS_FILE), encoding="utf-8") as fh:
+            return {k: int(v) for k, v in json.load(fh).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def record_pick(ws: str, comparison: dict, which: str) -> None:
+    run_dir = os.path.join(ws, "runs", comparison["run"])
+    picks = read_picks(run_dir)
+    picks[which] = picks.get(which, 0) + 1
+    if os.path.isdir(run_dir):
+        with open(os.path.join(run_dir, PICKS_FILE), "w", encoding="utf-8") as fh:
+            json.dump(picks, fh)
+    stored = {k: v for k, v in comparison.items() if k != "sides"}
+    with open(os.path.join(ws, "comparison.json"), "w", encoding="utf-8") as fh:
+        json.dump({**stored, "picked": which}, fh)
+
+
+def save_generated(ws: str, gen: dict, name: str = "generated") -> None:
+    """Keep the newest generated melodies in the workspace (in the folder ``name``: MIDI, WAV,
+    tokens and rewards as JSON), replacing the previous ones only once all are written."""
+    folder = os.path.join(ws, name)
     tmp = folder + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
@@ -587,9 +668,9 @@ def save_generated(ws: str, gen: dict) -> None:
     os.replace(tmp, folder)
 
 
-def load_generated(ws: str) -> dict | None:
+def load_generated(ws: str, name: str = "generated") -> dict | None:
     """The melodies :func:`save_generated` kept, in :func:`_generate`'s shape; None if there are none."""
-    folder = os.path.join(ws, "generated")
+    folder = os.path.join(ws, name)
     try:
         with open(os.path.join(folder, "melodies.json"), encoding="utf-8") as fh:
             listing = json.load(fh)
@@ -636,7 +717,8 @@ def _generate(run_dir: str, which: str, request: MelodyRequest, program: int, pr
     return {"tokenizer": tok, "melodies": melodies, "primer_steps": 0 if primer is None else len(primer)}
 
 
-def show_generated(gen: dict) -> None:
+def show_generated(gen: dict, prefix: str = "") -> None:
+    """The melodies with their piano rolls, audio, scores and downloads (widget keys start with ``prefix``)."""
     tok = gen["tokenizer"]
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
@@ -650,8 +732,11 @@ def show_generated(gen: dict) -> None:
         st.warning(f"{len(silent)} of {len(gen['melodies'])} melodies have no notes (melody "
                    f"{', '.join(map(str, silent))}): this model writes silence. Try the MLE or Best generator, "
                    "or a lower temperature.")
-    st.download_button("Download all as .zip", archive.getvalue(), "melodies.zip", "application/zip", key="dl_zip",
+    st.download_button("Download all as .zip", archive.getvalue(), "melodies.zip", "application/zip", key=f"{prefix}dl_zip",
                        on_click="ignore")
+    if any(m["rewards"] is not None for m in gen["melodies"]):
+        st.caption("Note colours: D's reward for each note, from red (D judged the melody fake there) through yellow "
+                   "to green (real).")
     for i, m in enumerate(gen["melodies"]):
         if i + 1 in silent:
             st.markdown(f"**Melody {i + 1}** · :red[silent: no notes]")
@@ -664,13 +749,13 @@ def show_generated(gen: dict) -> None:
             caption = f"score ({tok.meter_of(m['tokens'])}, key estimated from the notes)"
             st.image(m["svg"].decode("utf-8"), caption=caption)
         cols = st.columns(3)
-        cols[0].download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"dl_{i}",
+        cols[0].download_button("Download MIDI", m["midi"], f"melody_{i + 1:02d}.mid", "audio/midi", key=f"{prefix}dl_{i}",
                                 on_click="ignore")
         if "musicxml" in m:
             cols[1].download_button("Download MusicXML", m["musicxml"], f"melody_{i + 1:02d}.musicxml",
-                                    "application/vnd.recordare.musicxml+xml", key=f"dl_xml_{i}", on_click="ignore")
+                                    "application/vnd.recordare.musicxml+xml", key=f"{prefix}dl_xml_{i}", on_click="ignore")
             cols[2].download_button("Download ABC", m["abc"], f"melody_{i + 1:02d}.abc", "text/vnd.abc",
-                                    key=f"dl_abc_{i}", on_click="ignore")
+                                    key=f"{prefix}dl_abc_{i}", on_click="ignore")
 
 
 # ---------------------------------------------------------------- 4. evaluate
