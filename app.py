@@ -64,8 +64,13 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix
 COMPARE_FOLDERS = ("generated_a", "generated_b")  # in a workspace: the two sides of the newest comparison
 PICKS_FILE = "picks.json"  # in a run folder: the user's blind picks, {model: count}
+TABS = ["1 · Songs", "2 · Train", "3 · Generate", "4 · Evaluate", "Models"]
 RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
-PHASE_NAMES = {"mle": "MLE pre-training", "d_pretrain": "D pre-training", "adversarial": "adversarial"}
+PHASE_NAMES = {"mle": "learning your songs", "d_pretrain": "training the critic", "adversarial": "adversarial training"}
+PHASE_HELP = ("Learning your songs: maximum-likelihood (MLE) pre-training of the generator G, in parts of a few hundred "
+              "batches. Training the critic: pre-training the discriminator D on your songs against G's melodies. "
+              "Adversarial training: SeqGAN's rounds, G updated by policy gradient with D's rewards, then D updated.")
+UNIT_WORDS = {"mle": "part", "d_pretrain": "round", "adversarial": "round"}  # what one unit of each phase is called
 APP_ENCODINGS = {"Bar lines": "bars", "Grid only": "melody"}  # the Songs tab's encodings, label -> name
 STRUCTURE = [("tonic_ending", "tonic endings"), ("downbeat_share", "downbeats"), ("key_agreement", "in key")]
 AS_LEARNT = "as learnt"  # the Generate tab's metre and key choice: the primer's or the model's own
@@ -202,6 +207,8 @@ def songs_tab(ws: str) -> None:
         window_bars = st.selectbox("Window length in bars of 4/4 (what the model sees at once)", [1, 2, 4, 8], index=2,
                                    key="window_bars", help="longer windows hold whole phrases; training takes longer")
         transpose = st.slider("Transposition augmentation (+- semitones)", 0, 6, 0, key="transpose")
+    if (asked := st.session_state.pop("windows_asked", None)) is not None:
+        st.info(f"Window length set to {asked} bars: press Prepare dataset to cut the songs into those windows.")
     if st.button("Prepare dataset", key="prepare", type="primary"):
         if not uploads and not source:
             st.error("Upload at least one song file or .zip archive first.")
@@ -241,7 +248,9 @@ def show_dataset(path: str, report) -> None:
     if report.skipped:
         st.warning(f"{len(report.skipped)} file(s) or tune(s) skipped; the others are kept.")
         st.dataframe(pd.DataFrame(report.skipped), hide_index=True, width="stretch")
-    st.markdown("**What the model will learn** (the extracted melodies of a few songs):")
+    moved = " moved to C major or C minor, as the model learns them (melodies it writes go back to your songs' keys)" \
+        if ds.tokenizer.config.key_to_c else ""
+    st.markdown(f"**What the model will learn** (the extracted melodies of a few songs{moved}):")
     for index in preview_pieces(ds):
         st.caption(usable[index]["source"])
         melody_view(ds.tokenizer, ds.pieces[index][: 4 * ds.seq_len])
@@ -275,6 +284,7 @@ def train_tab(ws: str) -> None:
         return
     tokenizer = Tokenizer.load(os.path.join(job.data_dir if job else data, "tokenizer.json"))
     label = st.selectbox("Preset", list(PRESETS), key="preset")
+    window_note(tokenizer, RUN_PRESETS[PRESETS[label]].get("window_bars"), can_prepare=data is not None)
     default_name = f"{dataset_name(data)} · {label}" if data else ""
     run_name = st.text_input("Run name", default_name, key=f"run_name_{default_name}",  # follows the preset
                              help="shown in the Generate and Models tabs")
@@ -327,6 +337,25 @@ def train_tab(ws: str) -> None:
         st.session_state.milestone = _milestone(job, state)
         live = state.status in ("starting", "running", "paused", "stopping")
         st.fragment(run_every=1.0 if live else None)(live_view)(job, tokenizer)
+
+
+def window_note(tokenizer: Tokenizer, wanted: int | None, can_prepare: bool) -> None:
+    """The dataset's window length beside the preset; where the preset is made for another, a
+    warning and a button that sets the Songs tab up to prepare those windows."""
+    have = tokenizer.config.seq_len / tokenizer.steps_for(1)
+    st.caption(f"Windows: {have:g} bars of 4/4 (what the model sees at once; set in the Songs tab)")
+    if wanted and round(have) != wanted:
+        st.warning(f"This preset is made for {wanted}-bar windows, and the dataset has {have:g}-bar windows: it would "
+                   f"train on those. Prepare the songs again with {wanted}-bar windows first.")
+        st.button(f"Prepare {wanted}-bar windows", key="prepare_windows", disabled=not can_prepare,
+                  on_click=_ask_windows, args=(wanted,))
+
+
+def _ask_windows(bars: int) -> None:
+    """Set the Songs tab's window length to ``bars`` and open it (the user presses Prepare there)."""
+    st.session_state.window_bars = bars
+    st.session_state.tab = TABS[0]
+    st.session_state.windows_asked = bars
 
 
 @st.cache_resource
@@ -419,8 +448,10 @@ def live_view(job: TrainingJob, tokenizer) -> None:
     state = job.snapshot()
     if _milestone(job, state) != st.session_state.get("milestone"):
         st.rerun(scope="app")  # first checkpoint or a new status: redraw the buttons and the other tabs
-    st.markdown(f"**Status:** {state.status} · **phase:** {PHASE_NAMES.get(state.phase, '-')} · unit "
-                f"{state.unit}/{state.units}" + (f" · {time_left(state)}" if state.status == "running" else ""))
+    at, phase_units = state.phase_position()
+    where = f"{PHASE_NAMES[state.phase]}, {UNIT_WORDS[state.phase]} {at} of {phase_units}" if phase_units else "-"
+    st.markdown(f"**Status:** {state.status} · **phase:** {where} · unit {state.unit}/{state.units} overall"
+                + (f" · {time_left(state)}" if state.status == "running" else ""), help=PHASE_HELP)
     if state.error:
         st.error(state.error)
     if job.start_from:
@@ -457,7 +488,10 @@ def live_view(job: TrainingJob, tokenizer) -> None:
         if data is None or len(data) < 2:
             col.caption("drawn from the second measurement on")
         else:
-            col.altair_chart(metrics_chart(data, y_label), use_container_width=True)
+            col.altair_chart(metrics_chart(data, y_label), width="stretch")
+    if "d_skipped" in metrics and metrics["d_skipped"].fillna(0).gt(0).any():
+        st.caption("D's accuracy on real and generated tunes is measured only in rounds where D trains: it skips its "
+                   "steps while it already tells the round's samples apart (its accuracy on them is still drawn).")
     sample = state.sample
     if sample and sample.get("rewards"):
         st.markdown("**Per-timestep rewards of the latest batch**: each row one generated sequence, each column "
@@ -465,7 +499,8 @@ def live_view(job: TrainingJob, tokenizer) -> None:
                     "fake, green: real).")
         st.image(reward_heatmap(np.array(sample["rewards"])))
     if sample:
-        st.markdown(f"**Newest sample** ({sample['phase']}, unit {sample['unit']})")
+        st.markdown(f"**Newest sample** ({PHASE_NAMES[sample['phase']]}, {UNIT_WORDS[sample['phase']]} "
+                    f"{sample['unit'] + 1})")
         in_home_key = to_home_keys(torch.tensor([sample["tokens"]]), tokenizer, np.random.default_rng(sample["unit"]))
         melody_view(tokenizer, in_home_key[0].tolist())  # a model of tunes moved to C: in one of the songs' keys
 
@@ -480,7 +515,7 @@ def metrics_chart(data: pd.DataFrame, y_label: str) -> alt.Chart:
     legend = alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0)
     fit_width = alt.AutoSizeParams(type="fit-x", contains="padding")  # the plot keeps its height; the legend adds to it
     return alt.Chart(long, height=160, autosize=fit_width).mark_line().encode(
-        x=alt.X("unit:Q", title="training unit (epoch or round)"), y=alt.Y("value:Q", title=y_label),
+        x=alt.X("unit:Q", title="training unit (epoch or round)", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=y_label),
         color=alt.Color("series:N", legend=legend, sort=list(data.columns)))
 
 
@@ -878,6 +913,28 @@ def _progress_text(path: str, mtime: float) -> str:
         return f"unreadable: {str(exc).replace(path + ': ', '')}"
 
 
+def best_model_of(run_dir: str) -> str:
+    """Where the run's best model comes from (its newest metrics line that says), or "-"."""
+    try:
+        with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return "-"
+    for line in reversed(lines):
+        try:
+            best = json.loads(line).get("best_model")
+        except (ValueError, AttributeError):
+            continue
+        if best:
+            return best
+    return "-"
+
+
+def file_name(label: str) -> str:
+    """A run's name as a download's file name: letters, digits, dots, dashes and underscores."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.") or "run"
+
+
 def models_tab(ws: str) -> None:
     st.subheader("Models")
     runs = list_runs(ws)
@@ -885,13 +942,15 @@ def models_tab(ws: str) -> None:
         rows = []
         for name in runs:
             path = os.path.join(ws, "runs", name, LAST)
-            rows.append({"run": run_label(ws, name), "units done": _progress_text(path, os.path.getmtime(path))})
+            rows.append({"run": run_label(ws, name), "units done": _progress_text(path, os.path.getmtime(path)),
+                         "best model": best_model_of(os.path.join(ws, "runs", name)),
+                         "saved": time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         name = st.selectbox("Run", runs, key="dl_run", format_func=lambda run: run_label(ws, run))
         run_dir = os.path.join(ws, "runs", name)
         cols = st.columns(2)
         with open(os.path.join(run_dir, LAST), "rb") as fh:
-            cols[0].download_button("Download checkpoint", fh.read(), f"{name}.pt", "application/octet-stream",
+            cols[0].download_button("Download checkpoint", fh.read(), f"{file_name(run_label(ws, name))}.pt", "application/octet-stream",
                                     key="dl_ckpt", on_click="ignore")
         training = (job := current_job(ws)) is not None and job.alive() and job.run_dir == run_dir
         if cols[1].button("Delete run", key="delete_run", disabled=training,
@@ -945,8 +1004,7 @@ def main() -> None:
     if not signed_in():
         return
     ws = workspace()
-    tabs = st.tabs(["1 · Songs", "2 · Train", "3 · Generate", "4 · Evaluate", "Models"], key="tab",
-                   bind="query-params")  # a reload opens the tab that was open
+    tabs = st.tabs(TABS, key="tab", bind="query-params")  # a reload opens the tab that was open
     for tab, view in zip(tabs, (songs_tab, train_tab, generate_tab, evaluate_tab, models_tab)):
         with tab:
             view(ws)

@@ -246,8 +246,9 @@ STABLE_ADVERSARIAL = dict(
     mle_keep_best=True, pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, d_max_acc=0.9,
     d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
 
-# name -> the app's label, G and D overrides, D's filters per width (None: the paper's table) and
-# the training schedule; fields not named keep the dataclass defaults (the paper's values)
+# name -> the app's label, the window length in bars of 4/4 it is made for (if one), G and D
+# overrides, D's filters per width (None: the paper's table) and the training schedule; fields not
+# named keep the dataclass defaults (the paper's values)
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(label="Fast demo", generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=16, train=dict(  # the app's default: a first melody within seconds, the run within a
@@ -262,7 +263,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 filters=32, train=dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
                     STABLE_ADVERSARIAL, mle_epochs=15, mle_unit_batches=200, mle_patience=3, d_pretrain_rounds=5,
                     d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8, batch_size=32)),
-    "tune": dict(label="Whole tunes (CPU)", generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True, dropout=0.4,
+    "tune": dict(label="Whole tunes (CPU)", window_bars=8, generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True, dropout=0.4,
                                                         lookback_bars=[1, 2, 4, 8], copy_runs=True),
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
                      # 2-core CPU in about 6 minutes: G with room for form, dropout against out-of-key notes,

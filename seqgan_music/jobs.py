@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import traceback
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ class JobState:
     phase_total: int = 0
     unit: int = 0  # completed units
     units: int = 0
+    phase_units: dict[str, int] = field(default_factory=dict)  # units in each phase of the run
     metrics: list[dict[str, Any]] = field(default_factory=list)
     sample: dict[str, Any] | None = None  # newest generated sample event
     notices: list[str] = field(default_factory=list)  # the trainer's messages (collapse guard)
@@ -65,6 +67,12 @@ class JobState:
     resumed_from: int = 0  # units already done when this job started
     units_from: float = 0.0  # time.time() when the trainer was ready and its first unit began
     clock: Clock | None = None  # the run's clock (set once the trainer is built)
+
+    def phase_position(self) -> tuple[int, int]:
+        """(the unit under way within the current phase, counted from 1; the phase's units)."""
+        done = sum(m.get("phase") == self.phase for m in self.metrics)
+        total = self.phase_units.get(self.phase, 0)
+        return min(done + 1, total), total
 
     def memorising(self) -> float | None:
         """D's mean accuracy on held-out real tunes over the last :data:`MEMORISING_ROUNDS` adversarial
@@ -208,6 +216,7 @@ class TrainingJob:
                 trainer.start_from(starting_generator(self.start_from, self.cfg, ds.tokenizer))
             with self._lock:  # a pause or stop pressed while starting keeps its status
                 self._state.units = len(trainer.units)
+                self._state.phase_units = dict(Counter(phase for phase, _ in trainer.units))
                 self._state.clock = Clock.for_run(self.cfg, len(ds.train), self.estimate)
                 self._state.units_from = time.time()
                 if self._state.status == "starting":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -457,3 +458,88 @@ def test_the_page_warns_when_d_learns_the_songs_by_heart():
     assert rounds(0.6, 0.1, 0.2, 0.15).memorising() == pytest.approx(0.15)
     assert rounds(0.1, 0.2, 0.6).memorising() is None  # D still calls unseen songs real
     assert rounds(0.1, 0.1).memorising() is None  # too few rounds to say
+
+
+def workspace_with_run(data: str, run: str, name: str = "20261207-120000") -> str:
+    """A workspace id whose folder holds the dataset ``data`` and the run ``run`` (as if trained here)."""
+    ws = "ab" * 16
+    root = Path(os.environ["SEQGAN_MUSIC_APP_DIR"], ws)
+    shutil.copytree(data, root / "dataset")
+    shutil.copytree(run, root / "runs" / name)
+    return ws
+
+
+def listening_result(best: float, mle: float, sd: float = 0.01) -> dict:
+    """A hand-made evaluation as the app stores it: the listening test's rows and one window row per model."""
+    hist = {"durations": {"0.5": 0.6, "1": 0.4}, "pitch_classes": {"C": 0.5, "G": 0.5}}
+    shape = {"modal_duration": 0.6, "phrase_rep": 0.3, "notes_per_bar": 5.0, **hist}
+    rows = [{"model": m, "critic": c, "critic_sd": s, **shape}
+            for m, c, s in (("MLE", mle, sd), ("best", best, sd), ("last", 0.7, sd), ("Markov-4", 0.9, 0.0),
+                            ("real", 0.51, 0.02))]
+    windows = [{"model": m, "valid_nll": 1.0, "structure_overlap": {"tonic_ending": 0.9, "downbeat_share": 0.8,
+                                                                   "key_agreement": 0.7}} for m in ("MLE", "best", "last")]
+    listening = {"rows": rows, "held_out": 12, "held_out_stats": shape, "held_out_histograms": hist}
+    return {"result": {"listening": listening, "rows": windows}, "seconds": 42.0, "command": "seqgan-music evaluate ..."}
+
+
+@pytest.mark.parametrize("best, mle, shown, words", [
+    (0.60, 0.66, "success", "closer to your songs"),
+    (0.655, 0.66, "info", "no better than the MLE model"),
+    (0.72, 0.66, "warning", "further from your songs"),
+])
+def test_the_evaluate_tab_reads_best_against_mle(bars_run_dir, best, mle, shown, words):
+    """The Evaluate tab shows a stored evaluation (after any reload): the reading in its colour,
+    the chart, the rhythm-and-form table and the two histograms."""
+    data, run = bars_run_dir
+    ws = workspace_with_run(data, run)
+    stored = Path(os.environ["SEQGAN_MUSIC_APP_DIR"], ws, "runs", "20261207-120000", "evaluation.json")
+    stored.write_text(json.dumps(listening_result(best, mle)))
+    at = new_session(ws)
+    assert any(words in e.value for e in getattr(at, shown)), [e.value for e in getattr(at, shown)]
+    assert len(at.get("vega_lite_chart")) >= 3  # the critic and the two histograms
+    table = at.dataframe[0].value
+    assert list(table.index)[:2] == ["held-out songs", "MLE"] and "validation NLL" in table.columns
+    assert any("computed in 42 s" in c.value for c in at.caption)
+
+
+def test_the_evaluate_tab_runs_an_evaluation_and_compare_draws_both_models(bars_run_dir, monkeypatch):
+    """Evaluate runs the job and shows its reading when it ends; Compare MLE and best draws both
+    models side by side, and the blind mode hides the names until the user picks one, then counts
+    the pick in the run folder."""
+    from seqgan_music import evaluation_job
+
+    monkeypatch.setattr(evaluation_job, "SETTINGS", {**evaluation_job.SETTINGS, "num": 24, "melodies": 6})
+    data, run = bars_run_dir
+    at = new_session(workspace_with_run(data, run))
+    at.button(key="evaluate").click().run()
+    job = evaluation_job.evaluation_job(os.path.join(ws_dir(at), "runs", "20261207-120000"))
+    job.join(300)
+    at.run()
+    assert not at.exception and job.snapshot().status == "done"
+    assert any("than the MLE model" in e.value for e in [*at.success, *at.info, *at.warning])
+    at.number_input(key="gen_num").set_value(1)
+    at.number_input(key="gen_bars").set_value(2)
+    at.checkbox(key="gen_compare").check()
+    at.button(key="generate").click().run()
+    assert not at.exception and not at.error
+    assert [m.value for m in at.markdown if m.value.startswith("###")] == ["### MLE", "### Best"]
+    assert len(at.get("audio")) >= 2
+    at.checkbox(key="gen_blind").check()
+    at.button(key="generate").click().run()
+    assert [m.value for m in at.markdown if m.value.startswith("###")] == ["### A", "### B"]
+    at.button(key="pick_A").click().run()
+    picks = json.loads(Path(ws_dir(at), "runs", "20261207-120000", "picks.json").read_text())
+    assert sum(picks.values()) == 1 and any("Your blind picks for this run" in i.value for i in at.info)
+
+
+def test_the_whole_tune_preset_asks_for_its_windows(bars_run_dir):
+    """On a dataset of 2-bar windows the Whole tunes preset says so and its button sets the Songs
+    tab to 8-bar windows."""
+    data, run = bars_run_dir
+    at = new_session(workspace_with_run(data, run))
+    assert any(c.value.startswith("Windows: 2 bars") for c in at.caption)
+    at.selectbox(key="preset").set_value("Whole tunes (CPU)").run()
+    assert any("made for 8-bar windows" in w.value for w in at.warning)
+    at.button(key="prepare_windows").click().run()
+    assert at.session_state["window_bars"] == 8 and at.session_state["tab"] == "1 · Songs"
+    assert any("press Prepare dataset" in i.value for i in at.info)
