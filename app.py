@@ -64,6 +64,7 @@ CHARTS = [  # (title, y axis, {legend: metrics key})
 MELODY_FILES = {"midi": "mid", "wav": "wav", "musicxml": "musicxml", "abc": "abc", "svg": "svg"}  # key -> suffix
 COMPARE_FOLDERS = ("generated_a", "generated_b")  # in a workspace: the two sides of the newest comparison
 PICKS_FILE = "picks.json"  # in a run folder: the user's blind picks, {model: count}
+SONGS_FOLDER = "songs"  # in a workspace: the uploaded files the dataset was prepared from
 TABS = ["1 · Songs", "2 · Train", "3 · Generate", "4 · Evaluate", "Models"]
 RUN_NAME = "name.txt"  # in a run folder: the name its user gave the run
 PHASE_NAMES = {"mle": "learning your songs", "d_pretrain": "training the critic", "adversarial": "adversarial training"}
@@ -196,6 +197,10 @@ def songs_tab(ws: str) -> None:
                                  type=["mid", "midi", "abc", "musicxml", "xml", "mxl", "zip"],
                                  accept_multiple_files=True, key="uploads")
         uploads = [(f.name, f.getvalue()) for f in files or []]
+        if not uploads and (kept := stored_songs(ws)):
+            st.caption(f"Prepare uses the {len(kept)} files you prepared before ({', '.join(n for n, _ in kept[:3])}"
+                       f"{', ...' if len(kept) > 3 else ''}); upload files to replace them.")
+            uploads = kept
     else:
         name = st.selectbox("Collection", list(BUILTIN), format_func=lambda n: f"{n}: {BUILTIN[n][1]}", key="builtin")
         source = [f"builtin:{name}"]
@@ -218,11 +223,43 @@ def songs_tab(ws: str) -> None:
         bar = st.progress(0.0, text="Reading songs")
         try:
             prepare(source, out, cfg, uploads=uploads,
-                             progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Reading songs {d}/{t}"))
+                    progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Reading songs {d}/{t}"))
+            keep_songs(ws, uploads)
         except (UserError, MemoryError) as exc:  # the dataset prepared before stays, shown below
             st.error(failure_line(exc, "reading these songs (the dataset prepared before is kept)"))
     if (data := dataset_dir(ws)) is not None:
         show_dataset(data, read_report(data))
+
+
+def stored_songs(ws: str) -> list[tuple[str, bytes]]:
+    """The files of the workspace's last prepared upload (name, bytes), so that a reloaded page can
+    prepare them again with other options."""
+    folder = os.path.join(ws, SONGS_FOLDER)
+    if not os.path.isdir(folder):
+        return []
+    songs = []
+    for slot in sorted(os.listdir(folder)):  # one folder per file: two uploads may share a name
+        for name in os.listdir(os.path.join(folder, slot)):
+            with open(os.path.join(folder, slot, name), "rb") as fh:
+                songs.append((name, fh.read()))
+    return songs
+
+
+def keep_songs(ws: str, uploads: list[tuple[str, bytes]]) -> None:
+    """Keep the files a dataset was just prepared from in the workspace, replacing those kept before."""
+    folder = os.path.join(ws, SONGS_FOLDER)
+    if not uploads or uploads == stored_songs(ws):
+        return
+    tmp = folder + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for i, (name, data) in enumerate(uploads):
+        os.makedirs(os.path.join(tmp, f"{i:05d}"))
+        safe = os.path.basename(name) if os.path.basename(name) not in ("", ".", "..") else "song"
+        with open(os.path.join(tmp, f"{i:05d}", safe), "wb") as fh:
+            fh.write(data)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
 
 
 def dataset_dir(ws: str) -> str | None:

@@ -543,3 +543,17 @@ def test_the_whole_tune_preset_asks_for_its_windows(bars_run_dir):
     at.button(key="prepare_windows").click().run()
     assert at.session_state["window_bars"] == 8 and at.session_state["tab"] == "1 · Songs"
     assert any("press Prepare dataset" in i.value for i in at.info)
+
+
+def test_a_reloaded_page_prepares_the_songs_uploaded_before():
+    """The uploaded files are kept with the dataset: after a reload (an empty uploader) Prepare
+    reads them again with the options chosen now."""
+    a = upload(new_session(), SONGS)
+    b = new_session(a.session_state["ws"])
+    assert any("Prepare uses the 6 files you prepared before" in c.value for c in b.caption)
+    b.selectbox(key="window_bars").set_value(1).run()
+    b.button(key="prepare").click().run()
+    assert not b.exception and not b.error
+    tok = Tokenizer.from_dict(json.loads(Path(ws_dir(b), "dataset", "tokenizer.json").read_text()))
+    assert tok.config.seq_len == tok.steps_for(1) and {m.label: m.value for m in b.metric}["Pieces"] == "6"
+    assert "tune_0.mid" in {c.value for c in b.caption}  # the songs keep their names
