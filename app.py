@@ -845,6 +845,10 @@ def evaluate_tab(ws: str) -> None:
                "0.5 means it cannot tell them from your songs.")
     name = st.selectbox("Model", runs, key="eval_run", format_func=lambda run: run_label(ws, run))
     run_dir = os.path.join(ws, "runs", name)
+    if (held_out := read_report(data).valid_pieces) < 2:
+        st.info(f"The evaluation needs at least 2 songs held out of training, and this dataset holds out {held_out} "
+                "(one song in ten): prepare about 15 songs or more.")
+        return
     job = evaluation_job(run_dir)
     training = (train := current_job(ws)) is not None and train.alive() and train.run_dir == run_dir
     busy = job is not None and job.alive()

@@ -17,6 +17,11 @@ from seqgan_music.errors import UserError, printable
 from seqgan_music.fileio import check_writable_dir
 
 
+# the few figures the progress bar shows after each unit of a phase (metrics.jsonl has them all)
+BAR_METRICS = {"mle": ("valid_nll",), "d_pretrain": ("d_acc_real", "d_acc_fake"),
+               "adversarial": ("mean_reward", "d_real_unseen")}
+
+
 class _TrainingProgress:
     """Trainer events -> one tqdm bar over the run's units, named after the phase under way, with
     the latest metrics and the time left of the whole run (:class:`Clock`)."""
@@ -34,7 +39,7 @@ class _TrainingProgress:
             self.clock.observe(event, event["time"] - self.since)
             self.since = event["time"]
             self.bar.update(event["next_unit"] - self.bar.n)
-            shown = {k: round(v, 4) for k, v in event.items() if isinstance(v, float) and k != "time"}
+            shown = {k: round(event[k], 3) for k in BAR_METRICS[event["phase"]] if isinstance(event.get(k), float)}
             self.bar.set_postfix(shown | {"left": f"{self.clock.left(event['next_unit']):.0f}s"}, refresh=True)
         elif event["event"] == "notice":
             print(f"\n{event['message']}", file=sys.stderr)

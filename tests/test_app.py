@@ -364,7 +364,7 @@ def test_optional_server_password():
     assert time.perf_counter() - started >= 1.0 and any("after 2 s" in e.value for e in at.error)
     at.text_input(key="password").set_value("s3cret")
     at.button(key="sign_in").click().run()
-    assert not at.exception and len(at.tabs) == 4
+    assert not at.exception and len(at.tabs) == 5
 
 
 def test_running_out_of_memory_on_an_upload_is_one_line_and_keeps_the_dataset(monkeypatch):
