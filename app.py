@@ -591,6 +591,12 @@ def generate_tab(ws: str) -> None:
     cols = st.columns([2, 1])
     name = cols[0].selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run",
                              format_func=lambda run: run_label(ws, run))
+    last = os.path.join(ws, "runs", name, LAST)
+    progress = re.fullmatch(r"(\d+)/(\d+)", _progress_text(last, os.path.getmtime(last)))
+    done, units = progress.groups() if progress else ("", "")
+    if done != units and not (job is not None and job.alive() and os.path.basename(job.run_dir) == name):
+        st.warning(f"This run was stopped after {done} of its {units} training units: its melodies are those of a "
+                   "barely trained model. Resume it in the Train tab to train it to the end.")
     which = cols[1].radio("Generator", list(GENERATORS), key="gen_which", horizontal=True,
                           help="Best: the state with the lowest validation NLL among those whose melodies are not worse "
                                "than the MLE model's (the MLE model unless a round beat it). MLE: the end of "
@@ -659,7 +665,7 @@ def generate_tab(ws: str) -> None:
 def save_comparison(ws: str, run: str, sides: list[tuple[str, dict]], blind: bool) -> None:
     """Keep a comparison: each side's melodies (``generated_a``, ``generated_b``) and which model
     each side is (``comparison.json``)."""
-    for (which, gen), folder in zip(sides, COMPARE_FOLDERS):
+    for (_, gen), folder in zip(sides, COMPARE_FOLDERS):
         save_generated(ws, gen, folder)
     with open(os.path.join(ws, "comparison.json"), "w", encoding="utf-8") as fh:
         json.dump({"run": run, "models": [which for which, _ in sides], "blind": blind, "picked": None}, fh)

@@ -16,7 +16,6 @@ from seqgan_music.config import DEFAULT_DRAFTS, ENCODING_NAMES, PRESETS
 from seqgan_music.errors import UserError, printable
 from seqgan_music.fileio import check_writable_dir
 
-
 # the few figures the progress bar shows after each unit of a phase (metrics.jsonl has them all)
 BAR_METRICS = {"mle": ("valid_nll",), "d_pretrain": ("d_acc_real", "d_acc_fake"),
                "adversarial": ("mean_reward", "d_real_unseen")}

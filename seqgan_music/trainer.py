@@ -9,18 +9,15 @@ bars and the app into live charts.
 The work of each phase lives in its own object: :class:`~seqgan_music.mle_phase.MLEPhase` (G's
 budgeted MLE units), :class:`~seqgan_music.discriminator_phase.DiscriminatorPhase` (D's rounds and
 its check on a round's samples), :class:`~seqgan_music.adversarial_phase.PolicyGradientPhase` (G's
-policy-gradient steps) and :class:`~seqgan_music.selection.BestModel` (the best model so far). The
-trainer keeps the schedule, checkpoints, events and the ranks of a distributed run.
+policy-gradient steps) and :class:`~seqgan_music.selection.BestModel` (the best model so far); what
+a checkpoint holds is :mod:`seqgan_music.trainer_state`, the events and metrics lines
+:mod:`seqgan_music.training_events`. The trainer keeps the schedule and the ranks of a distributed run.
 
 Model selection: the end of MLE pre-training and every adversarial round are judged on fixed-seed
 samples (:mod:`seqgan_music.selection`); the best so far is written to ``best.pt``. When G
 collapses (entropy, silent or one-pitch melodies, a pinned reward) the trainer rolls G back to the
 best model and ends the adversarial phase.
 
-Events: ``{"event": "progress", "phase", "done", "total"}`` within a unit;
-``{"event": "metrics", "phase", "unit", "units", ...numbers}`` after each unit;
-``{"event": "sample", "phase", "unit", "tokens", "rewards"}`` with a fresh generated sequence;
-``{"event": "notice", "message"}`` when the collapse guard stops the adversarial phase.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,11 +32,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from seqgan_music.adversarial_phase import PolicyGradientPhase
-from seqgan_music.checkpoint import run_state
 from seqgan_music.config import RunConfig
 from seqgan_music.discriminator_phase import DiscriminatorPhase
-from seqgan_music.distributed import DistInfo, all_true, barrier, mean_across_ranks
+from seqgan_music.distributed import DistInfo, barrier
 from seqgan_music.errors import UserError
+from seqgan_music.guarded_step import GuardedStep
 from seqgan_music.mle_phase import MLEPhase
 from seqgan_music.models import (
     Discriminator,
@@ -53,19 +49,13 @@ from seqgan_music.run_folder import RunFolder
 from seqgan_music.selection import BestModel, Judge
 from seqgan_music.structure_critic import StructureCritic, phrase_rates, rate_histogram, real_form
 from seqgan_music.tokenizer import Tokenizer
+from seqgan_music.trainer_state import restore, saved_state
+from seqgan_music.training_events import Callback, TrainingEvents
 from seqgan_music.training_windows import training_windows
-
-Callback = Callable[[dict[str, Any]], None]
-
-
 
 
 class TrainingStopped(Exception):
     """Raised inside the trainer when a stop was requested; the last checkpoint stays valid."""
-
-
-class NonFiniteLoss(UserError):
-    """Too many non-finite losses in a row."""
 
 
 class TrainControl:
@@ -122,13 +112,13 @@ class Trainer:
             raise UserError(f"batch_size and d_samples must be multiples of the {self.dist.world} processes")
         if tc.structure_reward and tokenizer is None:
             raise UserError("structure_reward needs a music dataset (it judges the samples' notes)")
+        self.files = RunFolder(run_dir)
+        self.events = TrainingEvents(self.callbacks, self.dist, self.files, self.control)
+        self.step = GuardedStep(self.dist, tc.max_nonfinite, self.files.last)
         self._build_models()
         self.stop_early = False
         self.mle_over = False  # set by the MLE unit that ends pre-training (its last, or its patience ran out)
         self.units_done = 0
-        self.nonfinite = 0
-        self.skipped_steps = 0
-        self.files = RunFolder(run_dir)
         if self.dist.is_main:
             os.makedirs(run_dir, exist_ok=True)
         barrier(self.dist)
@@ -155,12 +145,12 @@ class Trainer:
         # DDP wrappers average gradients over ranks; single process: the models themselves
         self.G_train = DDP(self.G) if self.dist.enabled else self.G
         self.mle = MLEPhase(self.G, self.G_train, tc, self.dist, self.windows.train, self.windows.train_place,
-                            self._optimizer_step, self._emit_step)
+                            self.step, self.events.step)
         self.pg = PolicyGradientPhase(self.G, self.G_train, self.D, self.rollout, self.reference, self.structure, tc,
-                                      self.dist.world, tokenizer, self.windows.end, self._generate, self._optimizer_step,
+                                      self.dist.world, tokenizer, self.windows.end, self._generate, self.step,
                                       self.rng)
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.windows.real, self.windows.held_out,
-                                          lambda num: self._generate(num)[0], self._optimizer_step, self._emit_step,
+                                          lambda num: self._generate(num)[0], self.step, self.events.step,
                                           self.rng)
 
     def _seed_rank_streams(self, units_done: int) -> None:
@@ -177,15 +167,7 @@ class Trainer:
         return self.files.last
 
     def state(self) -> dict[str, Any]:
-        return run_state(
-            self.cfg, self.tokenizer, progress=self.units_done, units=len(self.units),
-            generator=self.G.state_dict(), discriminator=self.D.state_dict(), rollout=self.rollout.state_dict(),
-            reference=self.reference.state_dict(), best_generator=self.best.generator, selection=self.best.state,
-            g_opt=self.mle.opt.state_dict(), pg_opt=self.pg.opt.state_dict(), d_opt=self.d_phase.opt.state_dict(),
-            nonfinite=self.nonfinite, structure=self.structure and self.structure.state(),
-            form_real=self.form_real,
-            rng={"torch": torch.get_rng_state(), "trainer": self.rng.get_state()},
-        )
+        return saved_state(self)
 
     def start_from(self, generator: dict[str, Any]) -> None:
         """Fine-tuning: G, its rollout copy, the MLE reference and the best model start from
@@ -196,58 +178,13 @@ class Trainer:
 
     def load_state(self, path: str) -> None:
         """Restore everything from a checkpoint of this run (same configs required)."""
-        from seqgan_music.checkpoint import load_checkpoint
-
-        loaded = load_checkpoint(path, self.device)
-        st = loaded.state
-        if loaded.config != self.cfg:
-            raise UserError(f"{path}: checkpoint was trained with another configuration; drop --set/--preset changes or use a new --out")
-        if (loaded.tokenizer and loaded.tokenizer.meaning()) != (self.tokenizer and self.tokenizer.meaning()):
-            raise UserError(f"{path}: checkpoint was trained on a dataset with another tokenizer; resume it with that dataset")
-        self.G.load_state_dict(loaded.generator.state_dict())
-        self.D.load_state_dict(loaded.discriminator.state_dict())
-        try:
-            self.rollout.load_state_dict(st["rollout"])
-            self.mle.opt.load_state_dict(st["g_opt"])
-            if "pg_opt" in st:  # checkpoints written before it existed start it fresh
-                self.pg.opt.load_state_dict(st["pg_opt"])
-            self.d_phase.opt.load_state_dict(st["d_opt"])
-            if "selection" in st:  # checkpoints written before model selection start it at their newest state
-                self.reference.load_state_dict(st["reference"])
-                self.best.generator = st["best_generator"]
-                self.best.state = dict(st["selection"])
-            else:
-                self.reference.load_state_dict(self.G.state_dict())
-                self.best.keep(self.G)
-            if self.structure is not None:
-                self.structure.load_state(st.get("structure") or {})
-            torch.set_rng_state(st["rng"]["torch"])
-            self.rng.set_state(st["rng"]["trainer"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise UserError(f"{path}: incomplete checkpoint ({exc})") from None
-        self.units_done = int(st["progress"])
-        self.nonfinite = int(st.get("nonfinite", 0))
+        restore(self, path)
         if self.dist.rank:
             self._seed_rank_streams(self.units_done)
         if self.dist.is_main:
             with self.files.locked():  # not while another training writes them
                 self.files.truncate_metrics(self.units_done)
         barrier(self.dist)
-
-    # ------------------------------------------------------------ events
-    def emit(self, event: dict[str, Any]) -> None:
-        for cb in self.callbacks:
-            cb(event)
-
-    def _log_metrics(self, phase: str, unit: int, metrics: dict[str, Any], following: int) -> None:
-        """One metrics line; ``following``: the unit that runs next (past skipped MLE units)."""
-        metrics = self._reduce(metrics)
-        if not self.dist.is_main:
-            return
-        rec = {"event": "metrics", "phase": phase, "unit": unit, "unit_index": self.units_done, "units": len(self.units),
-               "next_unit": following, "time": time.time(), **metrics}
-        self.files.append_metrics(rec)
-        self.emit(rec)
 
     # ------------------------------------------------------------ main loop
     def run(self, resume: bool = False) -> str:
@@ -272,7 +209,7 @@ class Trainer:
                 metrics = self._run_unit(phase, index)
                 new_best = new_best or metrics.get("best_unit") == self.units_done
                 following = len(self.units) if self.stop_early else self._next_unit(self.mle_over)
-                self._log_metrics(phase, index, metrics, following)
+                self.events.metrics(phase, index, metrics, self.units_done, len(self.units), following)
                 self.units_done = following
                 if self.dist.is_main:
                     self.files.save(self.state(), end_of_mle=self.mle_over,
@@ -306,36 +243,6 @@ class Trainer:
             return self.d_phase.round("d_pretrain")
         return self._adversarial_unit(index)
 
-    def _reduce(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Average the numeric metrics (and the per-step reward list) over ranks."""
-        keys = [k for k, v in metrics.items() if isinstance(v, float)]
-        values = mean_across_ranks([metrics[k] for k in keys] + list(metrics.get("reward_per_step", [])), self.dist)
-        out = dict(metrics, **dict(zip(keys, values[: len(keys)])))
-        if "reward_per_step" in metrics:
-            out["reward_per_step"] = values[len(keys) :]
-        return out
-
-    def _optimizer_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None) -> bool:
-        """Backward and step; a non-finite loss skips the step. Returns whether it stepped."""
-        if not all_true(bool(torch.isfinite(loss)), self.dist):
-            self.nonfinite += 1
-            self.skipped_steps += 1
-            if self.nonfinite >= self.cfg.train.max_nonfinite:
-                raise NonFiniteLoss(f"training stopped: {self.nonfinite} non-finite losses in a row "
-                                    f"(try a lower learning rate); the last checkpoint is {self.last_path}")
-            return False
-        self.nonfinite = 0
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        opt.step()
-        return True
-
-    def _emit_step(self, phase: str, done: int, total: int) -> None:
-        self.control.wait_unless_stopped()
-        self.emit({"event": "progress", "phase": phase, "done": done, "total": total})
-
     # ------------------------------------------------------------ units
     def _mle_unit(self, epoch: int) -> dict[str, Any]:
         """An MLE unit, then its evaluation; pre-training's best unit is kept, and its end (the
@@ -352,7 +259,7 @@ class Trainer:
                 evaluation = self._evaluate()
                 metrics.update(mle_kept_epoch=best, mle_kept_valid_nll=evaluation.get("valid_nll"))
             metrics.update(self._start_adversarial(evaluation, self.units_done))
-        self._emit_sample("mle", epoch, None)
+        self.events.sample(self.G, self.windows.real_place, self.cfg.discriminator.seq_len, "mle", epoch, None)
         return metrics
 
     def _start_adversarial(self, evaluation: dict[str, float], unit: int) -> dict[str, Any]:
@@ -392,12 +299,12 @@ class Trainer:
         rewards = None
         steps = tc.g_steps + tc.d_steps
         for g in range(tc.g_steps):
-            self._emit_step("adversarial", g, steps)
+            self.events.step("adversarial", g, steps)
             rewards = self.pg.step(metrics)
         check = self.d_phase.check(rewards[:, -1]) if rewards is not None else None
         skip_d = self.d_phase.skips_steps(check)
         for d in range(tc.d_steps):
-            self._emit_step("adversarial", tc.g_steps + d, steps)
+            self.events.step("adversarial", tc.g_steps + d, steps)
             if not skip_d:
                 metrics.update(self.d_phase.round("adversarial"))
         if check is not None:
@@ -406,7 +313,8 @@ class Trainer:
         metrics.update(evaluation)
         metrics.update(self._select(evaluation, rewards))
         if index % max(tc.sample_every, 1) == 0 or index == tc.adv_rounds - 1 or self.stop_early:
-            self._emit_sample("adversarial", index, None if rewards is None else rewards[:16].tolist())
+            self.events.sample(self.G, self.windows.real_place, self.cfg.discriminator.seq_len, "adversarial", index,
+                               None if rewards is None else rewards[:16].tolist())
         return metrics
 
     def best_description(self) -> str:
@@ -429,16 +337,5 @@ class Trainer:
             out["notice"] = f"collapse: {reason}; rolled G back to the best model ({self.best_description()}) " \
                             "and ended training"
             if self.dist.is_main:
-                self.emit({"event": "notice", "message": out["notice"]})
+                self.events.emit({"event": "notice", "message": out["notice"]})
         return out
-
-    def _emit_sample(self, phase: str, unit: int, rewards: list | None) -> None:
-        if not self.callbacks:
-            return
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(unit)  # a side stream, so publishing samples never changes training
-        place = places_like(self.G, self.windows.real_place, 1, gen)  # a real window's tune length ...
-        if place is not None:
-            place[:, 0] = 0  # ... from the tune's opening
-        tokens = self.G.sample(1, self.cfg.discriminator.seq_len, generator=gen, place=place)[0].tolist()
-        self.emit({"event": "sample", "phase": phase, "unit": unit, "tokens": tokens, "rewards": rewards})

@@ -233,6 +233,8 @@ def test_pause_stop_and_resume_a_run():
     assert job.snapshot().unit == paused_at and job.alive()  # paused: no unit ends, the thread waits
     at.button(key="stop").click().run()
     assert wait_for_job(at).status == "stopped"
+    at.run()
+    assert any("barely trained model" in w.value for w in at.warning)  # Generate says so of a stopped run
     at.button(key="resume").click().run()  # continues the stopped run from its checkpoint
     resumed = job_of(at)
     assert resumed is not job and resumed.run_dir == job.run_dir

@@ -16,9 +16,10 @@ from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint,
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset
 from seqgan_music.errors import UserError
+from seqgan_music.guarded_step import NonFiniteLoss
 from seqgan_music.mle_phase import MLEPhase
 from seqgan_music.run_folder import new_run_folder
-from seqgan_music.trainer import NonFiniteLoss, Trainer
+from seqgan_music.trainer import Trainer
 
 
 def make_trainer(dataset_dir, run_dir, callbacks=None, overrides=()):
@@ -136,7 +137,7 @@ def test_non_finite_losses_skip_steps_then_stop_with_clear_error(tiny_dataset, t
     monkeypatch.setattr(MLEPhase, "loss", flaky_loss)
     with pytest.raises(NonFiniteLoss, match="5 non-finite losses in a row"):
         trainer.run()
-    assert trainer.skipped_steps == 5
+    assert trainer.step.skipped == 5
     ckpt = load_checkpoint(str(tmp_path / LAST))  # the last good checkpoint is intact
     assert ckpt.state["progress"] == 1
     assert all(torch.isfinite(p).all() for p in ckpt.generator.parameters())
