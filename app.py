@@ -47,7 +47,9 @@ from seqgan_music.threads import available_cores
 from seqgan_music.tokenizer import METERS, Tokenizer, window_config
 
 APP_ROOT = os.environ.get("SEQGAN_MUSIC_APP_DIR", os.path.join("runs", "app"))
-PRESETS = {spec["label"]: name for name, spec in RUN_PRESETS.items()}  # label -> preset name; the default first
+PRESET_LABELS = {"demo": "Fast demo", "tiny": "Tiny (tests)", "cpu": "CPU", "tune": "Whole tunes (CPU)",
+                 "paper": "Paper (GPU)"}  # the presets as the page names them; the default first
+PRESETS = {label: name for name, label in PRESET_LABELS.items()}  # label -> preset name
 CHARTS = [  # (title, y axis, {legend: metrics key})
     ("Generator loss", "nats per token", {"MLE loss (training)": "mle_loss", "NLL on validation tunes": "valid_nll"}),
     ("Discriminator accuracy", "share correct (0-1)", {"D accuracy on real tunes": "d_acc_real",
@@ -325,16 +327,7 @@ def train_tab(ws: str) -> None:
     default_name = f"{dataset_name(data)} · {label}" if data else ""
     run_name = st.text_input("Run name", default_name, key=f"run_name_{default_name}",  # follows the preset
                              help="shown in the Generate and Models tabs")
-    base = make_run_config(PRESETS[label], tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token,
-                           tokenizer.bar_tokens)
-    settings: dict[str, int | float] = {}
-    with st.expander("Training settings"):
-        for text, field, low, help_text in KNOBS:
-            settings[field] = int(st.number_input(text, low, 100000, getattr(base.train, field),
-                                                  key=f"{field}_{PRESETS[label]}", help=help_text))
-        settings["g_lr"] = float(st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
-                                                 key=f"g_lr_{PRESETS[label]}"))
-    cfg = dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
+    cfg = run_settings(tokenizer, PRESETS[label])
     start_from = start_choice(cfg, tokenizer, read_report(data).pieces if data else 0)
     state = job.snapshot() if job else None
     running = state is not None and state.status in ("starting", "running", "paused", "stopping")
@@ -374,6 +367,20 @@ def train_tab(ws: str) -> None:
         st.session_state.milestone = _milestone(job, state)
         live = state.status in ("starting", "running", "paused", "stopping")
         st.fragment(run_every=1.0 if live else None)(live_view)(job, tokenizer)
+
+
+def run_settings(tokenizer: Tokenizer, preset: str):
+    """The run config of ``preset`` for the dataset's tokenizer, with the user's training settings."""
+    base = make_run_config(preset, tokenizer.vocab_size, tokenizer.config.seq_len, tokenizer.start_token,
+                           tokenizer.bar_tokens)
+    settings: dict[str, int | float] = {}
+    with st.expander("Training settings"):
+        for text, field, low, help_text in KNOBS:
+            settings[field] = int(st.number_input(text, low, 100000, getattr(base.train, field),
+                                                  key=f"{field}_{preset}", help=help_text))
+        settings["g_lr"] = float(st.number_input("Generator learning rate", 1e-5, 1.0, base.train.g_lr, format="%.4f",
+                                                 key=f"g_lr_{preset}"))
+    return dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
 
 
 def window_note(tokenizer: Tokenizer, wanted: int | None, can_prepare: bool) -> None:
@@ -591,16 +598,52 @@ def generate_tab(ws: str) -> None:
     cols = st.columns([2, 1])
     name = cols[0].selectbox("Model", runs, index=runs.index(current) if current in runs else 0, key="gen_run",
                              format_func=lambda run: run_label(ws, run))
-    last = os.path.join(ws, "runs", name, LAST)
-    progress = re.fullmatch(r"(\d+)/(\d+)", _progress_text(last, os.path.getmtime(last)))
-    done, units = progress.groups() if progress else ("", "")
-    if done != units and not (job is not None and job.alive() and os.path.basename(job.run_dir) == name):
-        st.warning(f"This run was stopped after {done} of its {units} training units: its melodies are those of a "
-                   "barely trained model. Resume it in the Train tab to train it to the end.")
     which = cols[1].radio("Generator", list(GENERATORS), key="gen_which", horizontal=True,
                           help="Best: the state with the lowest validation NLL among those whose melodies are not worse "
                                "than the MLE model's (the MLE model unless a round beat it). MLE: the end of "
                                "pre-training. Last: the end of training.")
+    warn_if_stopped(ws, name, training=job is not None and job.alive() and os.path.basename(job.run_dir) == name)
+    settings = melody_settings()
+    primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
+    cols = st.columns(2)
+    compare = cols[0].checkbox("Compare MLE and best", False, key="gen_compare",
+                               help="the same seed and settings drawn from the MLE model (the end of pre-training) and "
+                                    "the best model, side by side: hear what the adversarial phase changed")
+    blind = cols[1].checkbox("Blind: shuffle them as A and B", False, key="gen_blind", disabled=not compare,
+                             help="you pick the one that sounds better before you see which is which; the page "
+                                  "counts your picks per run")
+    if st.button("Generate", key="generate", type="primary"):
+        program, colour = INSTRUMENTS[settings.pop("instrument")], settings.pop("colour")
+        try:
+            request = MelodyRequest(**settings)
+            run_dir = os.path.join(ws, "runs", name)
+            if compare:
+                sides = {model: _generate(run_dir, model, request, program, primer_file, colour) for model in ("mle", "best")}
+                order = list(np.random.default_rng().permutation(list(sides))) if blind else list(sides)
+                save_comparison(ws, name, [(model, sides[model]) for model in order], blind)
+            else:
+                save_generated(ws, _generate(run_dir, GENERATORS[which], request, program, primer_file, colour))
+        except (UserError, MemoryError) as exc:
+            st.error(failure_line(exc, "generating (the melodies shown before are kept)"))
+    if compare and (comparison := load_comparison(ws)) is not None:
+        show_comparison(ws, comparison)
+    elif not compare and (generated := load_generated(ws)) is not None:
+        show_generated(generated)
+
+
+def warn_if_stopped(ws: str, name: str, training: bool) -> None:
+    """A warning when the run ``name`` (not ``training`` now) was stopped before its last unit."""
+    last = os.path.join(ws, "runs", name, LAST)
+    progress = re.fullmatch(r"(\d+)/(\d+)", _progress_text(last, os.path.getmtime(last)))
+    done, units = progress.groups() if progress else ("", "")
+    if done != units and not training:
+        st.warning(f"This run was stopped after {done} of its {units} training units: its melodies are those of a "
+                   "barely trained model. Resume it in the Train tab to train it to the end.")
+
+
+def melody_settings() -> dict:
+    """The Generate tab's settings: :class:`MelodyRequest`'s fields, and ``instrument`` and
+    ``colour`` (notes coloured by D's reward)."""
     cols = st.columns(5)
     num = cols[0].number_input("Melodies", 1, 16, 4, key="gen_num")
     drafts = cols[0].number_input("Drafts per melody", 1, 16, DEFAULT_DRAFTS, key="gen_drafts",
@@ -631,35 +674,10 @@ def generate_tab(ws: str) -> None:
     colour = cols[3].checkbox("Colour notes by D's reward", True, key="gen_colour")
     tonic = cols[3].checkbox("End on the tonic", False, key="gen_tonic",
                              help="draw 4 melodies per melody shown and prefer those whose last note is the tonic of their key")
-    primer_file = st.file_uploader("Optional: a MIDI melody to continue", type=["mid", "midi"], key="primer")
-    cols = st.columns(2)
-    compare = cols[0].checkbox("Compare MLE and best", False, key="gen_compare",
-                               help="the same seed and settings drawn from the MLE model (the end of pre-training) and "
-                                    "the best model, side by side: hear what the adversarial phase changed")
-    blind = cols[1].checkbox("Blind: shuffle them as A and B", False, key="gen_blind", disabled=not compare,
-                             help="you pick the one that sounds better before you see which is which; the page "
-                                  "counts your picks per run")
-    if st.button("Generate", key="generate", type="primary"):
-        try:
-            request = MelodyRequest(num=int(num), bars=int(bars), qpm=float(qpm),
-                                    meter=None if meter == AS_LEARNT else meter, key=None if key == AS_LEARNT else key,
-                                    temperature=float(temperature), top_k=int(top_k), seed=int(seed),
-                                    drafts=int(drafts), end_on_tonic=tonic, model_ends=model_ends)
-            run_dir = os.path.join(ws, "runs", name)
-            if compare:
-                sides = {which: _generate(run_dir, which, request, INSTRUMENTS[instrument], primer_file, colour)
-                         for which in ("mle", "best")}
-                order = list(np.random.default_rng().permutation(list(sides))) if blind else list(sides)
-                save_comparison(ws, name, [(which, sides[which]) for which in order], blind)
-            else:
-                save_generated(ws, _generate(run_dir, GENERATORS[which], request, INSTRUMENTS[instrument], primer_file,
-                                             colour))
-        except (UserError, MemoryError) as exc:
-            st.error(failure_line(exc, "generating (the melodies shown before are kept)"))
-    if compare and (comparison := load_comparison(ws)) is not None:
-        show_comparison(ws, comparison)
-    elif not compare and (generated := load_generated(ws)) is not None:
-        show_generated(generated)
+    return {"num": int(num), "bars": int(bars), "qpm": float(qpm), "meter": None if meter == AS_LEARNT else meter,
+            "key": None if key == AS_LEARNT else key, "temperature": float(temperature), "top_k": int(top_k),
+            "seed": int(seed), "drafts": int(drafts), "end_on_tonic": tonic, "model_ends": model_ends,
+            "instrument": instrument, "colour": colour}
 
 
 def save_comparison(ws: str, run: str, sides: list[tuple[str, dict]], blind: bool) -> None:

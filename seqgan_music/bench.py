@@ -13,26 +13,31 @@ import time
 import torch
 
 from seqgan_music import native
-from seqgan_music.config import DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
+from seqgan_music.config import PRESETS, DiscriminatorConfig, GeneratorConfig, make_run_config, paper_filter_table
 from seqgan_music.models import Discriminator, Generator
 from seqgan_music.rollout import batched_completions, rollout_rewards, score, score_completions
 from seqgan_music.tokenizer import window_config
 
-CONFIGS = {
+CPU_G, CPU_D, TUNE_G = PRESETS["cpu"]["generator"], PRESETS["cpu"]["discriminator"], PRESETS["tune"]["generator"]
+CONFIGS = {  # the models each rollout benchmark times (sizes read from the presets they stand for)
     # the paper's synthetic experiment: B 64, T 20, V 5000, E = H = 32, N 16, the full D filter table
     "oracle": dict(batch=64, seq_len=20, vocab=5000, embed=32, hidden=32, rollouts=16, d_embed=64, table="paper"),
     # the cpu preset's melody model (V 39: C3..C6 + REST/HOLD, T 32) at the paper's B and N
-    "music": dict(batch=64, seq_len=32, vocab=39, embed=32, hidden=64, rollouts=16, d_embed=32, table="cpu"),
+    "music": dict(batch=64, seq_len=32, vocab=39, embed=CPU_G["embed_dim"], hidden=CPU_G["hidden_dim"], rollouts=16,
+                  d_embed=CPU_D["embed_dim"], table="cpu"),
     # the paper's music experiment as scripts/reproduce_nottingham.sh trains it: paper encoding
     # (88 keys + silence), T 32, the paper's G and D sizes
     "nottingham": dict(batch=64, seq_len=32, vocab=89, embed=32, hidden=32, rollouts=16, d_embed=64, table="paper"),
     # whole strains: the music config at 8 bars of 4/4 (T 128), the length the whole-tune work needs
-    "tune": dict(batch=64, seq_len=128, vocab=39, embed=32, hidden=64, rollouts=16, d_embed=32, table="cpu"),
+    "tune": dict(batch=64, seq_len=128, vocab=39, embed=CPU_G["embed_dim"], hidden=CPU_G["hidden_dim"], rollouts=16,
+                 d_embed=CPU_D["embed_dim"], table="cpu"),
     # the tune preset's model on the bars encoding: 8 bars of 4/4 with bar lines (T 136, V 52 with
     # 13 BAR tokens from id 39), G with the bar features (position, bar number, bars left, lookback
     # 1/2/4/8 bars with copy runs) and the copy path
-    "bars": dict(batch=64, seq_len=136, vocab=52, embed=64, hidden=128, rollouts=16, d_embed=32, table="cpu",
-                 bar_tokens=list(range(39, 52)), lookback=[1, 2, 4, 8], copy=True, bars_left=True, copy_runs=True),
+    "bars": dict(batch=64, seq_len=136, vocab=52, embed=TUNE_G["embed_dim"], hidden=TUNE_G["hidden_dim"], rollouts=16,
+                 d_embed=CPU_D["embed_dim"], table="cpu", bar_tokens=list(range(39, 52)),
+                 lookback=TUNE_G["lookback_bars"], copy=TUNE_G["copy_bars"], bars_left=True,
+                 copy_runs=TUNE_G["copy_runs"]),
 }
 
 

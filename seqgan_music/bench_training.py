@@ -58,7 +58,7 @@ def time_training(ds: PreparedDataset, preset: str, overrides: list[str], device
               if at >= CLOCK_FROM * total and total - at >= CLOCK_UNTIL * total]
     with_d, without_d = clock.measured.get("adversarial", []), clock.measured.get(D_SKIPPED, [])
     return {"seconds": total, "probe_s": probe_s, "estimate_s": predicted, "clock_error": max(errors, default=0.0),
-            "mle_units": phases.count("mle"), "best": trainer.best_description(),
+            "mle_units": phases.count("mle"), "best": trainer.best.description(),
             "round_probed_s": estimate.unit_seconds["adversarial"], "round_s": sum(with_d) / max(len(with_d), 1),
             "rounds_without_d": len(without_d), "round_without_d_s": sum(without_d) / max(len(without_d), 1)}
 

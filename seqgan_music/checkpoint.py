@@ -5,10 +5,13 @@ A checkpoint is a dict of plain values and tensors (no pickled objects)::
     format, version, run_config (dict), tokenizer (dict or None), progress (units done), units,
     generator, discriminator, rollout, reference (the frozen MLE generator), best_generator (state
     dicts), selection (the MLE model's judgement, best score and unit), g_opt (MLE), pg_opt (policy
-    gradient), d_opt (optimizer state dicts), rng (torch and trainer generator states), nonfinite,
-    structure (the form critic's state), form_real (the training windows' phrase-repetition and
-    off-key histograms, :func:`structure_critic.real_form`; None without a tokenizer or before
-    drafts existed)
+    gradient; None: a fresh one), d_opt (optimizer state dicts), rng (torch and trainer generator
+    states), nonfinite, structure (the form critic's state; None: fresh), form_real (the training
+    windows' phrase-repetition and off-key histograms, :func:`structure_critic.real_form`; None
+    without a tokenizer)
+
+Version 2 has every field. Version 1 grew fields while it was current; its files are brought to
+version 2 on reading, in one place (:func:`_from_version_1`).
 
 ``load_checkpoint`` uses ``torch.load(weights_only=True)``, so a crafted file cannot run code,
 then checks the format, the configs and every tensor shape before anything uses it.
@@ -27,11 +30,12 @@ from seqgan_music.config import RunConfig, from_dict, to_dict
 from seqgan_music.errors import UserError
 from seqgan_music.fileio import atomic_write_bytes
 from seqgan_music.models import Discriminator, Generator
+from seqgan_music.selection import fresh_selection
 from seqgan_music.structure_critic import BINS
 from seqgan_music.tokenizer import Tokenizer
 
 FORMAT = "seqgan-music"
-VERSION = 1
+VERSION = 2
 LAST = "last.pt"  # newest state of a run
 MLE = "mle.pt"  # the state at the end of MLE pre-training, kept for MLE-vs-SeqGAN comparisons
 BEST = "best.pt"  # the state whose generator the validation judgement rated best (selection.py)
@@ -60,8 +64,26 @@ def read_checkpoint(path: str) -> dict[str, Any]:
         raise UserError(f"{path}: not a loadable seqgan-music checkpoint ({why})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not a seqgan-music checkpoint")
-    if state.get("version") != VERSION or type(state.get("version")) is not int:
-        raise UserError(f"{path}: checkpoint format version {state.get('version')!r} is not supported (expected {VERSION})")
+    version = state.get("version")
+    if type(version) is not int or version not in (1, VERSION):
+        raise UserError(f"{path}: checkpoint format version {version!r} is not supported (expected 1 or {VERSION})")
+    return _from_version_1(state) if version == 1 else state
+
+
+def _from_version_1(state: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 checkpoint dict as version 2: the training settings of retired experiments
+    dropped, and the fields its older files lack filled in as those runs behaved (no model
+    selection yet: the newest state is the reference and the best model)."""
+    state = dict(state, version=VERSION)
+    cfg = state.get("run_config")
+    if isinstance(cfg, dict) and isinstance(cfg.get("train"), dict):
+        state["run_config"] = {**cfg, "train": {k: v for k, v in cfg["train"].items() if k not in RETIRED_TRAIN_FIELDS}}
+    if "selection" not in state and "generator" in state:
+        state.update(reference=state["generator"], best_generator=state["generator"], selection=fresh_selection())
+    if isinstance(state.get("form_real"), dict):
+        state["form_real"] = {"off_key": None, **state["form_real"]}
+    for field, missing in (("pg_opt", None), ("structure", None), ("nonfinite", 0), ("form_real", None)):
+        state.setdefault(field, missing)
     return state
 
 
@@ -96,11 +118,8 @@ def load_checkpoint(path: str, device: str | torch.device = "cpu") -> LoadedRun:
 
 
 def saved_run_config(state: dict[str, Any], path: str) -> RunConfig:
-    """The run config a raw checkpoint dict holds, without :data:`RETIRED_TRAIN_FIELDS`."""
-    data = state.get("run_config")
-    if isinstance(data, dict) and isinstance(data.get("train"), dict):
-        data = {**data, "train": {k: v for k, v in data["train"].items() if k not in RETIRED_TRAIN_FIELDS}}
-    return from_dict(RunConfig, data, f"{path}: run_config")
+    """The run config a raw checkpoint dict holds."""
+    return from_dict(RunConfig, state.get("run_config"), f"{path}: run_config")
 
 
 def check_progress(state: dict[str, Any], path: str) -> tuple[int, int]:
@@ -113,7 +132,7 @@ def check_progress(state: dict[str, Any], path: str) -> tuple[int, int]:
 
 def _check_form(form: Any, path: str, seq_len: int) -> None:
     """None, or :func:`structure_critic.real_form`'s dict: increasing lengths up to T, each with
-    histograms of BINS shares in (0, 1] (``off_key``: absent from runs saved before it existed)."""
+    histograms of BINS shares in (0, 1] (``off_key``: None in runs saved before it existed)."""
     if form is None:
         return
     form = form if isinstance(form, dict) else {}
@@ -125,7 +144,7 @@ def _check_form(form: Any, path: str, seq_len: int) -> None:
 
     if not (isinstance(lengths, list) and len(lengths) > 0 and all(type(n) is int for n in lengths) and lengths[0] > 0
             and lengths == sorted(set(lengths)) and lengths[-1] == seq_len and one_per_length(form.get("histograms"))
-            and ("off_key" not in form or one_per_length(form["off_key"]))):
+            and (form.get("off_key") is None or one_per_length(form["off_key"]))):
         raise UserError(f"{path}: form_real must give increasing window lengths up to {seq_len}, each with {BINS} "
                         "shares in (0, 1] per histogram")
 

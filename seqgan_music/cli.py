@@ -162,8 +162,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         ranks = f" x {info.world} processes" if info.enabled else ""
         print(f"{args.out}: training {status} after {trainer.units_done}/{len(trainer.units)} units "
               f"in {seconds:.1f} s on {info.device}{ranks}; checkpoint {last}; "
-              f"best model {os.path.join(args.out, 'best.pt')} ({trainer.best_description()})")
-        if status == "done" and trainer.kept_mle():
+              f"best model {os.path.join(args.out, 'best.pt')} ({trainer.best.description()})")
+        if status == "done" and trainer.best.kept_mle(trainer.units_done):
             print(KEPT_MLE)
     if info.enabled:
         import torch.distributed
@@ -377,7 +377,17 @@ def cmd_bench_hostile(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqgan-music", description="Train SeqGAN on melodies and generate new ones.")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_prepare(sub)
+    _add_train(sub)
+    _add_generate(sub)
+    _add_evaluate(sub)
+    _add_oracle(sub)
+    _add_fuzz(sub)
+    _add_bench(sub)
+    return p
 
+
+def _add_prepare(sub) -> None:
     pp = sub.add_parser("prepare", help="turn MIDI files, folders, zips or builtin:NAME into a dataset folder")
     pp.add_argument("sources", nargs="*", help="files, folders, .zip archives, builtin:essen|oneills|ryans|airds")
     pp.add_argument("--out", help="dataset folder to write")
@@ -409,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--max-seconds", type=float, default=3600.0, help="skip pieces longer than this")
     pp.set_defaults(func=cmd_prepare)
 
+
+def _add_train(sub) -> None:
     tp = sub.add_parser("train", help="train SeqGAN on a prepared dataset")
     tp.add_argument("data_dir")
     tp.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
@@ -425,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     tp.set_defaults(func=cmd_train)
 
+
+def _add_generate(sub) -> None:
     gp = sub.add_parser("generate", help="sample melodies from a run and write .mid (and .musicxml, .abc) files")
     gp.add_argument("run_dir", help="run folder or checkpoint file")
     gp.add_argument("--num", type=int, default=8)
@@ -462,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--device", default="auto")
     gp.set_defaults(func=cmd_generate)
 
+
+def _add_evaluate(sub) -> None:
     ep = sub.add_parser("evaluate", help="MLE vs SeqGAN: BLEU-4, MSE, self-BLEU, NLL, music statistics")
     ep.add_argument("run_dir")
     ep.add_argument("--data", required=True, help="the dataset folder the run was trained on")
@@ -485,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--device", default="auto")
     ep.set_defaults(func=cmd_evaluate)
 
+
+def _add_oracle(sub) -> None:
     op = sub.add_parser("oracle", help="the paper's synthetic experiment (Table 1): NLL-oracle of MLE and SeqGAN")
     op.add_argument("--params", help="oracle parameters (.npz, or the original .pkl read numpy-only); default N(0,1)")
     op.add_argument("--out", required=True, help="run folder")
@@ -499,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--device", default="auto")
     op.set_defaults(func=cmd_oracle)
 
+
+def _add_fuzz(sub) -> None:
     fp = sub.add_parser("fuzz", help="fuzz the readers and tokenizer with damaged and extreme MIDI, ABC and "
                                      "MusicXML files and random bytes")
     fp.add_argument("--cases", type=int, default=3000)
@@ -506,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--seed", type=int, default=0)
     fp.set_defaults(func=cmd_fuzz)
 
+
+def _add_bench(sub) -> None:
     bp = sub.add_parser("bench", help="benchmarks that print figures and ratios")
     bsub = bp.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("rollout", help="batched vs sequential Monte Carlo reward computation")
@@ -537,7 +559,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also train each collection with these overrides, side by side (e.g. an older schedule)")
     bt.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     bt.set_defaults(func=cmd_bench_train_time)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,7 +115,7 @@ class Clock:
 
     def unit_seconds(self) -> dict[str, float]:
         """Each phase's expected seconds per unit: the mean of its measured units past the first
-        (which also pays one-time costs: the structure critic's first samples, D's first steps in
+        (which also pays one-time costs: the form critic's first samples, D's first steps in
         the rounds), else the probe's figure, else the first unit's; an adversarial round as the
         expected mix of rounds with and without D steps (:meth:`_adversarial_round`)."""
         probed = self.estimate.unit_seconds if self.estimate else {}

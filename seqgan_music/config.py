@@ -156,7 +156,8 @@ class TrainConfig:
     kl_coef: float = 0.0  # weight of KL(G || frozen MLE model) per token in G's loss (0: off)
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
-    structure_reward: float = 0.0  # weight of the phrase-repetition critic's reward added to D's (structure_critic.py; 0: off)
+    d_transpose: int = 0  # D trains on real and generated windows each moved by up to this many semitones (0: off)
+    structure_reward: float = 0.0  # weight of the form critic's reward added to D's (structure_critic.py; 0: off)
     # model selection and the collapse guard (selection.py)
     select_samples: int = 512  # G samples of the validation judgement after each round
     select_nll_budget: float = 0.1  # a round becomes best.pt only if valid NLL <= MLE's + this (nats)
@@ -210,6 +211,8 @@ class TrainConfig:
             raise UserError("select_rate_tolerance, select_overlap_drop and select_nll_budget must be >= 0")
         if min(self.kl_coef, self.structure_reward, self.collapse_pinned_rounds) < 0 or self.select_samples < 1:
             raise UserError("kl_coef, structure_reward and collapse_pinned_rounds must be >= 0, select_samples >= 1")
+        if not 0 <= self.d_transpose <= 12:
+            raise UserError("d_transpose must lie in 0..12 semitones")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
             raise UserError("d_label_smoothing must lie in [0, 1), d_max_acc in (0, 1], collapse_entropy in [0, 1)")
 
@@ -246,35 +249,35 @@ STABLE_ADVERSARIAL = dict(
     mle_keep_best=True, pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, d_max_acc=0.9,
     d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
 
-# name -> the app's label, the window length in bars of 4/4 it is made for (if one), G and D
-# overrides, D's filters per width (None: the paper's table) and the training schedule; fields not
-# named keep the dataclass defaults (the paper's values)
+# name -> the window length in bars of 4/4 it is made for (if one), G and D overrides, D's filters
+# per width (None: the paper's table) and the training schedule; fields not named keep the
+# dataclass defaults (the paper's values); the app names the presets (app.py)
 PRESETS: dict[str, dict[str, Any]] = {
-    "demo": dict(label="Fast demo", generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=16),
+    "demo": dict(generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=16, train=dict(  # the app's default: a first melody within seconds, the run within a
                      # minute on a 2-core CPU whatever the collection's size (MLE: at most 1,200 batches)
                      STABLE_ADVERSARIAL, mle_epochs=12, mle_unit_batches=100, mle_patience=2, d_pretrain_rounds=2, d_epochs=1,
                      adv_rounds=15, d_steps=1, d_samples=256, rollout_num=8, batch_size=32, select_samples=256)),
-    "tiny": dict(label="Tiny (tests)", generator=dict(embed_dim=16, hidden_dim=32, copy_bars=True), discriminator=dict(embed_dim=16),
+    "tiny": dict(generator=dict(embed_dim=16, hidden_dim=32, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=8, train=dict(  # tests: seconds
                      STABLE_ADVERSARIAL, mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1,
                      d_samples=64, rollout_num=4, batch_size=16)),
-    "cpu": dict(label="CPU", generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=32),
+    "cpu": dict(generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=32),
                 filters=32, train=dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
                     STABLE_ADVERSARIAL, mle_epochs=15, mle_unit_batches=200, mle_patience=3, d_pretrain_rounds=5,
                     d_epochs=2, adv_rounds=40, d_steps=1, d_samples=1000, rollout_num=8, batch_size=32)),
-    "tune": dict(label="Whole tunes (CPU)", window_bars=8, generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True, dropout=0.4,
+    "tune": dict(window_bars=8, generator=dict(embed_dim=64, hidden_dim=128, copy_bars=True, dropout=0.4,
                                                         lookback_bars=[1, 2, 4, 8], copy_runs=True),
                  discriminator=dict(embed_dim=32), filters=32, train=dict(  # 8-bar windows of the bars encoding on a
                      # 2-core CPU in about 6 minutes: G with room for form, dropout against out-of-key notes,
                      # a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most) that
                      # says how long each copy has run (copies of the bar before broke off early);
                      # the newest eligible round is kept (the rounds add the phrase repetition), and the
-                     # phrase-repetition critic joins D's reward (D barely sees form)
+                     # form critic joins D's reward (D barely sees form)
                      STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_epochs=14, mle_unit_batches=160,
                      mle_patience=2, d_pretrain_rounds=3, d_epochs=2, adv_rounds=20, d_steps=1, d_samples=1000,
                      rollout_num=8, batch_size=32, select_samples=256)),
-    "paper": dict(label="Paper (GPU)", generator={}, discriminator={}, filters=None, train={}),
+    "paper": dict(generator={}, discriminator={}, filters=None, train={}),
 }
 
 

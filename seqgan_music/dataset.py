@@ -298,22 +298,30 @@ def _write_dataset(items, per_item, skipped, tokenizer, out_dir, valid_fraction,
     report.train_pieces = report.pieces - report.valid_pieces
     report.train_windows, report.valid_windows = len(train_arr), len(valid_arr)
     tokens = [r.tokens for r, _ in usable]
-    offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
     report.seconds = time.perf_counter() - start
     summary = {k: v for k, v in asdict(report).items() if k != "skipped"}
     summary["skipped"] = len(report.skipped)
     manifest = {"summary": summary, "valid_fraction": valid_fraction, "seed": seed, "entries": entries}
+    _save_dataset(out_dir, (train_arr, train_place), (valid_arr, valid_place), tokens, is_valid, tokenizer, manifest)
+    return report
+
+
+def _save_dataset(out_dir: str, train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray],
+                  tokens: list[np.ndarray], is_valid: np.ndarray, tokenizer: Tokenizer, manifest: dict) -> None:
+    """Write a dataset folder next to ``out_dir`` and swap it in: the (windows, places) of each
+    split, the pieces' tokens with their split, the tokenizer and the manifest."""
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in tokens])]).astype(np.int64)
     tmp = out_dir.rstrip("/") + f".tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    atomic_save_npz(os.path.join(tmp, "windows.npz"), train=train_arr, valid=valid_arr,
-                    train_first_bar=train_place[:, 0], valid_first_bar=valid_place[:, 0],
-                    train_tune_bars=train_place[:, 1], valid_tune_bars=valid_place[:, 1])
-    atomic_save_npz(os.path.join(tmp, "pieces.npz"), tokens=np.concatenate(tokens).astype(np.int16), offsets=offsets, valid=is_valid)
+    atomic_save_npz(os.path.join(tmp, "windows.npz"), train=train[0], valid=valid[0],
+                    train_first_bar=train[1][:, 0], valid_first_bar=valid[1][:, 0],
+                    train_tune_bars=train[1][:, 1], valid_tune_bars=valid[1][:, 1])
+    atomic_save_npz(os.path.join(tmp, "pieces.npz"), tokens=np.concatenate(tokens).astype(np.int16), offsets=offsets,
+                    valid=is_valid)
     tokenizer.save(os.path.join(tmp, "tokenizer.json"))
     atomic_write_text(os.path.join(tmp, "manifest.json"), json.dumps(manifest, indent=1))
     _swap_in(tmp, out_dir)
-    return report
 
 
 def _moved_to_c(tokenizer: Tokenizer, usable: list[tuple[PieceResult, str]], entries: list[dict]):

@@ -167,6 +167,29 @@ def generate_tokens(
     if tok.config.key_to_c and primer is not None and len(primer):
         primer_shift = tok.shift_to_tonic(primer.numpy(), 0) or 0
         primer = torch.from_numpy(tok.transpose(primer.numpy(), primer_shift))
+    tokens = _draw(run, drawn, wanted, steps, temperature, top_k, primer, gen, bar_line, key, model_ends)
+    tokens = tonic_endings_first(tokens, tok, wanted) if end_on_tonic else tokens[:wanted]
+    if drafts > 1:
+        def own_windows(count: int, length: int) -> torch.Tensor:
+            place = asked_place(run, count, length, None, bar_line)
+            return run.generator.sample(count, length, temperature, top_k, None, gen, bar_line, end_token, False,
+                                        place=place)
+
+        tokens = keep_drafts(run, tokens, drafts, own_windows, seed)
+    if not tok.config.key_to_c or key is not None:  # (a requested key has been reached already)
+        return tokens
+    if primer is not None and len(primer):  # back to the primer's key (the primer as it was; a new note
+        # that would leave the range moves by an octave)
+        return torch.from_numpy(np.stack([tok.transpose(row, -primer_shift, fold=True) for row in tokens.numpy()]))
+    return to_home_keys(tokens, tok, np.random.default_rng(seed))
+
+
+def _draw(run: LoadedRun, drawn: int, wanted: int, steps: int, temperature: float, top_k: int,
+          primer: torch.Tensor | None, gen: torch.Generator, bar_line, key: tuple[int, bool] | None,
+          model_ends: bool) -> torch.Tensor:
+    """(>= wanted, P + steps) melodies after the primer, ``drawn`` at a time: as sampled, or with a
+    ``key`` those in its mode moved to it (up to :data:`KEY_ROUNDS` draws; a UserError when too few)."""
+    end_token = run.tokenizer.end_token
     kept: list[torch.Tensor] = []
     for _ in range(KEY_ROUNDS if key is not None else 1):
         if end_token is not None and bar_line is not None and not model_ends:
@@ -183,20 +206,7 @@ def generate_tokens(
     if len(tokens) < wanted:
         raise UserError(f"the model wrote only {len(tokens)} of {KEY_ROUNDS * drawn} melodies in a "
                         f"{'major' if key[1] else 'minor'} key; ask for fewer melodies, fewer drafts or the other mode")
-    tokens = tonic_endings_first(tokens, tok, wanted) if end_on_tonic else tokens[:wanted]
-    if drafts > 1:
-        def own_windows(count: int, length: int) -> torch.Tensor:
-            place = asked_place(run, count, length, None, bar_line)
-            return run.generator.sample(count, length, temperature, top_k, None, gen, bar_line, end_token, False,
-                                        place=place)
-
-        tokens = keep_drafts(run, tokens, drafts, own_windows, seed)
-    if not tok.config.key_to_c or key is not None:  # (a requested key has been reached already)
-        return tokens
-    if primer is not None and len(primer):  # back to the primer's key (the primer as it was; a new note
-        # that would leave the range moves by an octave)
-        return torch.from_numpy(np.stack([tok.transpose(row, -primer_shift, fold=True) for row in tokens.numpy()]))
-    return to_home_keys(tokens, tok, np.random.default_rng(seed))
+    return tokens
 
 
 def tunes_after_tunes(run: LoadedRun, num: int, steps: int, temperature: float, top_k: int,

@@ -131,6 +131,11 @@ def collapse_reason(j: Judgement, reference: Judgement, pinned_rounds: int, tc: 
     return None
 
 
+def fresh_selection() -> dict:
+    """:attr:`BestModel.state` before any judgement: no reference, no best score or unit yet."""
+    return {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
+
+
 class BestModel:
     """The best generator so far and how it was chosen, for a run of ``units`` (its schedule of
     (phase, index)): pre-training's best unit by validation NLL (``mle_keep_best``), then the
@@ -140,7 +145,7 @@ class BestModel:
 
     def __init__(self, judge: Judge, tc: TrainConfig, units: list[tuple[str, int]], G: Generator):
         self.judge, self.tc, self.units = judge, tc, units
-        self.state: dict = {"reference": None, "best_score": None, "best_unit": None, "pinned": 0}
+        self.state: dict = fresh_selection()
         self.generator = copy.deepcopy(G.state_dict())  # the best weights
 
     def keep(self, G: Generator) -> None:

@@ -70,7 +70,7 @@ def real_form(tokenizer: Tokenizer, windows: torch.Tensor) -> dict[str, list]:
 
 
 class StructureCritic:
-    """The phrase-repetition critic of one run; ``real``: the (BINS,) :func:`rate_histogram` of
+    """The form critic of one run (it judges phrase repetition); ``real``: the (BINS,) :func:`rate_histogram` of
     real windows' phrase-repetition rates (:func:`phrase_rates`); ``memory``: the weight of the
     older samples' histogram when a batch is folded in. With ``binning`` :func:`count_bins` and a
     histogram of counts, the same critic of a count (drafts judge off-key notes so)."""

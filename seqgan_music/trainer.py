@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from seqgan_music.adversarial_phase import PolicyGradientPhase
 from seqgan_music.config import RunConfig
-from seqgan_music.discriminator_phase import DiscriminatorPhase
+from seqgan_music.discriminator_phase import DiscriminatorPhase, pitch_shifter
 from seqgan_music.distributed import DistInfo, barrier
 from seqgan_music.errors import UserError
 from seqgan_music.guarded_step import GuardedStep
@@ -149,9 +149,10 @@ class Trainer:
         self.pg = PolicyGradientPhase(self.G, self.G_train, self.D, self.rollout, self.reference, self.structure, tc,
                                       self.dist.world, tokenizer, self.windows.end, self._generate, self.step,
                                       self.rng)
+        shift = pitch_shifter(tokenizer, tc.d_transpose) if tc.d_transpose and tokenizer is not None else None
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.windows.real, self.windows.held_out,
                                           lambda num: self._generate(num)[0], self.step, self.events.step,
-                                          self.rng)
+                                          self.rng, shift)
 
     def _seed_rank_streams(self, units_done: int) -> None:
         """Rank 0 draws from the run's seed; other ranks from their own streams (fresh samples)."""
@@ -317,14 +318,6 @@ class Trainer:
                                None if rewards is None else rewards[:16].tolist())
         return metrics
 
-    def best_description(self) -> str:
-        """Where the best model comes from, in words."""
-        return self.best.description()
-
-    def kept_mle(self) -> bool:
-        """Whether the adversarial phase ran and none of its rounds became ``best.pt``."""
-        return self.best.kept_mle(self.units_done)
-
     def _select(self, evaluation: dict[str, float], rewards: torch.Tensor | None) -> dict[str, Any]:
         """Judge this round's G (``evaluation``: :meth:`_evaluate`'s numbers), kept if it is the
         best model; on collapse roll back to the best model and end the adversarial phase
@@ -334,7 +327,7 @@ class Trainer:
             self.G.load_state_dict(self.best.generator)
             self.rollout.load_state_dict(self.best.generator)
             self.stop_early = True
-            out["notice"] = f"collapse: {reason}; rolled G back to the best model ({self.best_description()}) " \
+            out["notice"] = f"collapse: {reason}; rolled G back to the best model ({self.best.description()}) " \
                             "and ended training"
             if self.dist.is_main:
                 self.events.emit({"event": "notice", "message": out["notice"]})

@@ -38,21 +38,17 @@ def restore(trainer, path: str) -> None:
     try:
         trainer.rollout.load_state_dict(st["rollout"])
         trainer.mle.opt.load_state_dict(st["g_opt"])
-        if "pg_opt" in st:  # checkpoints written before it existed start it fresh
+        if st["pg_opt"] is not None:
             trainer.pg.opt.load_state_dict(st["pg_opt"])
         trainer.d_phase.opt.load_state_dict(st["d_opt"])
-        if "selection" in st:  # checkpoints written before model selection start it at their newest state
-            trainer.reference.load_state_dict(st["reference"])
-            trainer.best.generator = st["best_generator"]
-            trainer.best.state = dict(st["selection"])
-        else:
-            trainer.reference.load_state_dict(trainer.G.state_dict())
-            trainer.best.keep(trainer.G)
+        trainer.reference.load_state_dict(st["reference"])
+        trainer.best.generator = st["best_generator"]
+        trainer.best.state = dict(st["selection"])
         if trainer.structure is not None:
-            trainer.structure.load_state(st.get("structure") or {})
+            trainer.structure.load_state(st["structure"] or {})
         torch.set_rng_state(st["rng"]["torch"])
         trainer.rng.set_state(st["rng"]["trainer"])
+        trainer.step.nonfinite = int(st["nonfinite"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: incomplete checkpoint ({exc})") from None
     trainer.units_done = int(st["progress"])
-    trainer.step.nonfinite = int(st.get("nonfinite", 0))

@@ -102,6 +102,36 @@ def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path):
     assert [m.get("mean_reward") for m in ma] == [m.get("mean_reward") for m in mb]
 
 
+def write_version_1(path, state: dict) -> None:
+    """Save ``state`` as a checkpoint of format version 1 (what runs saved before version 2 hold)."""
+    torch.save({**state, "format": "seqgan-music", "version": 1}, str(path))
+
+
+def test_a_version_1_checkpoint_from_before_model_selection_loads_generates_and_resumes(tiny_dataset, tmp_path):
+    """Version 1 files lacking the fields added while it was current (model selection, the
+    policy-gradient optimizer, the form critic, the non-finite count, the training windows' form)
+    are brought to version 2 on reading; version 3 is refused in one line."""
+    from seqgan_music.checkpoint import VERSION
+    from seqgan_music.generate import generate_tokens, load_run
+
+    first = make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=2"])
+    first.units = first.units[:3]
+    first.run()
+    state = read_checkpoint(str(tmp_path / LAST))
+    assert state["version"] == VERSION == 2
+    old = {k: v for k, v in state.items()
+           if k not in ("selection", "reference", "best_generator", "pg_opt", "structure", "nonfinite", "form_real")}
+    write_version_1(tmp_path / LAST, old)
+    migrated = read_checkpoint(str(tmp_path / LAST))
+    assert migrated["version"] == 2 and migrated["pg_opt"] is None and migrated["selection"]["best_unit"] is None
+    assert all(torch.equal(migrated["best_generator"][k], v) for k, v in state["generator"].items())
+    assert generate_tokens(load_run(str(tmp_path / LAST)), 2, 8).shape == (2, 8)
+    assert make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=2"]).run(resume=True) == "done"
+    torch.save({**state, "version": 3}, str(tmp_path / "future.pt"))
+    with pytest.raises(UserError, match="format version 3 is not supported"):
+        read_checkpoint(str(tmp_path / "future.pt"))
+
+
 def test_checkpoint_without_policy_gradient_optimizer_still_resumes(tiny_dataset, tmp_path):
     """Checkpoints written before pg_opt existed resume with a fresh policy-gradient Adam."""
     def stop_after_first_adversarial_round(event):
@@ -112,7 +142,7 @@ def test_checkpoint_without_policy_gradient_optimizer_still_resumes(tiny_dataset
     assert first.run() == "stopped" and first.units_done == 4
     state = read_checkpoint(str(tmp_path / LAST))
     del state["pg_opt"]
-    save_checkpoint(str(tmp_path / LAST), {k: v for k, v in state.items() if k not in ("format", "version")})
+    write_version_1(tmp_path / LAST, state)
     resumed = make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=3"])
     assert resumed.run(resume=True) == "done" and resumed.units_done == 6
 
@@ -286,13 +316,13 @@ def test_kept_mle_says_whether_an_adversarial_round_became_best(tiny_dataset, tm
     from seqgan_music.cli import KEPT_MLE
 
     trainer = make_trainer(tiny_dataset, str(tmp_path / "r"))
-    assert not trainer.kept_mle()  # nothing ran yet
+    assert not trainer.best.kept_mle(trainer.units_done)  # nothing ran yet
     trainer.run()
     first_adversarial = trainer.units.index(("adversarial", 0))
     trainer.best.state["best_unit"] = first_adversarial - 1
-    assert trainer.kept_mle()
+    assert trainer.best.kept_mle(trainer.units_done)
     trainer.best.state["best_unit"] = first_adversarial
-    assert not trainer.kept_mle()
+    assert not trainer.best.kept_mle(trainer.units_done)
     assert "did not improve on the MLE model" in KEPT_MLE
 
 
@@ -359,7 +389,7 @@ def test_runs_saved_with_retired_experiment_settings_still_load_and_resume(tiny_
     state["run_config"]["train"].update(mle_lr_decay=False, mle_whole_tunes=False, mle_steps=0, form_steps=0,
                                         select_margin=0.0)
     assert set(RETIRED_TRAIN_FIELDS) <= set(state["run_config"]["train"])
-    save_checkpoint(str(tmp_path / LAST), {k: v for k, v in state.items() if k not in ("format", "version")})
+    write_version_1(tmp_path / LAST, state)
     assert load_checkpoint(str(tmp_path / LAST)).config == trainer.cfg
     assert make_trainer(tiny_dataset, tmp_path, overrides=["adv_rounds=2"]).run(resume=True) == "done"
 
