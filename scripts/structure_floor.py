@@ -15,7 +15,6 @@ import numpy as np
 from seqgan_music.dataset import load_dataset
 from seqgan_music.evaluate import piece_windows, structure_table
 from seqgan_music.metrics import histogram_overlap
-from seqgan_music.selection import decode_all
 
 
 def finite(values: np.ndarray) -> np.ndarray:
@@ -34,7 +33,7 @@ def main() -> None:
         tables = []
         for side in (ds.piece_is_valid, ~ds.piece_is_valid):
             windows = piece_windows(ds.pieces, side, tok)[0]
-            tables.append(structure_table(tok, windows, decode_all(tok, windows)))
+            tables.append(structure_table(tok, windows, tok.decode_all(windows)))
         valid, train = tables
         if not valid:
             raise SystemExit(f"{data_dir}: no beat grid, so no structure statistics")

@@ -106,7 +106,7 @@ def load_checkpoint(path: str, device: str | torch.device = "cpu") -> LoadedRun:
     if tokenizer is not None and tokenizer.vocab_size != cfg.generator.vocab_size:
         raise UserError(f"{path}: tokenizer vocabulary ({tokenizer.vocab_size}) does not match the generator's")
     check_progress(state, path)
-    _check_form(state.get("form_real"), path, cfg.discriminator.seq_len)
+    _check_form(state.get("form_real"), path, cfg.seq_len)
     models = []
     for cls, sub_cfg, what in ((Generator, cfg.generator, "generator"), (Discriminator, cfg.discriminator, "discriminator")):
         with torch.device("meta"):  # shapes without memory: a small file cannot make us allocate what it declares

@@ -223,6 +223,11 @@ class RunConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    @property
+    def seq_len(self) -> int:
+        """T: the window length in tokens the run trains on (D judges windows of T; G samples them)."""
+        return self.discriminator.seq_len
+
 
 def paper_filter_table(seq_len: int) -> tuple[list[int], list[int]]:
     """The paper's D filter table for length ``seq_len``; widths wider than T are dropped."""

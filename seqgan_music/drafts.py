@@ -27,7 +27,6 @@ import torch
 from seqgan_music.checkpoint import LoadedRun
 from seqgan_music.dataset import covering_starts
 from seqgan_music.metrics import off_key_notes, phrase_repetition
-from seqgan_music.selection import decode_all
 from seqgan_music.structure_critic import StructureCritic, count_bins, rate_bins
 
 CALIBRATION = 512  # windows of G's own the p_G histogram is made of (the drafts' windows, topped up)
@@ -73,7 +72,7 @@ def draft_scores(run: LoadedRun, drafts: torch.Tensor, sample_windows: SampleWin
     spans = [[(s, min(s + width, len(row))) for s in covering_starts(row, width, tok.bar_tokens)] for row in rows]
     notes = [tok.decode_notes(row[a:b]) for row, row_spans in zip(rows, spans) for a, b in row_spans]
     top_up = max(0, CALIBRATION - len(notes))
-    extra = decode_all(tok, sample_windows(top_up, width).cpu().numpy()) if top_up else []
+    extra = tok.decode_all(sample_windows(top_up, width).cpu().numpy()) if top_up else []
     per_window = np.zeros(len(notes))
     judged = [(form["histograms"], phrase_repetition, rate_bins), (form.get("off_key"), off_key_notes, count_bins)]
     for real, statistic, binning in judged:

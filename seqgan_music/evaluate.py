@@ -61,7 +61,7 @@ from seqgan_music.metrics import (
     structure_stats,
 )
 from seqgan_music.models import eval_mode, never_drawing
-from seqgan_music.selection import decode_all, stats_table
+from seqgan_music.selection import stats_table
 from seqgan_music.tokenizer import METERS
 
 MAX_TUNE_BARS = 128  # whole tunes sampled for the tune-length statistic stop here if the model has not ended them
@@ -133,7 +133,7 @@ class _Reference:
         if len(self.valid) == 0:
             raise UserError(f"{ds.path}: no validation tunes to compare with; prepare more pieces")
         self.critic_possible = len(np.unique(self.valid_groups)) >= 2  # the critic's folds split tunes
-        self.valid_notes = decode_all(tok, self.valid)
+        self.valid_notes = tok.decode_all(self.valid)
         self.valid_stats = stats_table(self.valid_notes, self.valid, tok)
         self.valid_structure = structure_table(tok, self.valid, self.valid_notes)
 
@@ -141,7 +141,7 @@ class _Reference:
             sample_groups: np.ndarray | None = None, seed: int = 0) -> dict:
         start = time.perf_counter()
         tok = self.tokenizer
-        notes = decode_all(tok, samples)
+        notes = tok.decode_all(samples)
         gen_stats = stats_table(notes, samples, tok)
         overlaps = {k: histogram_overlap(gen_stats[k], self.valid_stats[k]) for k in STAT_NAMES}
         structure = structure_table(tok, samples, notes)
@@ -313,7 +313,7 @@ def model_windows(run, ref: _Reference, count: int, temperature: float, seed: in
         pick = np.random.default_rng(seed).integers(len(ref.valid_place), size=count)
         place = torch.from_numpy(ref.valid_place[pick]).to(device)
     with eval_mode(run.generator), never_drawing(run.generator, ref.tokenizer.end_token):
-        return run.generator.sample(count, run.config.discriminator.seq_len, temperature, generator=gen,
+        return run.generator.sample(count, run.config.seq_len, temperature, generator=gen,
                                     place=place).cpu().numpy()
 
 

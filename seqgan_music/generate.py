@@ -304,7 +304,7 @@ def token_rewards(run: LoadedRun, tokens: torch.Tensor, num_rollouts: int = 8, s
     windows gets the later window's reward; a melody shorter than T is padded with rests that are
     not reported.
     """
-    T = run.config.discriminator.seq_len
+    T = run.config.seq_len
     if run.tokenizer.config.key_to_c and (shift := run.tokenizer.shift_to_tonic(tokens.cpu().numpy(), 0)):
         tokens = torch.from_numpy(run.tokenizer.transpose(tokens.cpu().numpy(), shift))  # G and D know tunes in C
     tokens = tokens.to(run.generator.out.weight.device).long()

@@ -59,7 +59,7 @@ def melodies_for(run: LoadedRun, request: MelodyRequest) -> Melodies:
             raise UserError("--bars must be at least 1")
         steps = new_steps(tok, request.bars, request.qpm, primer_steps, meter or "4/4")
     else:
-        steps = request.steps or 4 * run.config.discriminator.seq_len
+        steps = request.steps or 4 * run.config.seq_len
     tokens = generate_tokens(run, request.num, steps, request.temperature, request.top_k, request.seed, primer,
                              end_on_tonic=request.end_on_tonic, meter=meter,
                              key=None if request.key is None else parse_key(request.key),

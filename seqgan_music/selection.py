@@ -48,11 +48,6 @@ def stats_table(melodies: list[Notes], windows: np.ndarray, tokenizer: Tokenizer
     return {name: np.array([r[name] for r in rows]) for name in STAT_NAMES}
 
 
-def decode_all(tokenizer: Tokenizer, windows: np.ndarray) -> list[Notes]:
-    """(N, T) windows -> the notes of each."""
-    return [tokenizer.decode_notes(w) for w in windows]
-
-
 @dataclass
 class Judgement:
     """One validation judgement of G. ``score``: higher is better (see the module doc)."""
@@ -79,7 +74,7 @@ class Judge:
         self.valid_stats = None
         if tokenizer is not None and len(valid):
             windows = valid[:VALID_STATS_WINDOWS].cpu().numpy()
-            self.valid_stats = stats_table(decode_all(tokenizer, windows), windows, tokenizer)
+            self.valid_stats = stats_table(tokenizer.decode_all(windows), windows, tokenizer)
 
     @torch.no_grad()
     def __call__(self, G: Generator, metrics: dict[str, float], reference: Judgement | None) -> Judgement:
@@ -96,7 +91,7 @@ class Judge:
         overlap = None
         if self.tokenizer is not None:
             windows = samples.cpu().numpy()
-            melodies = decode_all(self.tokenizer, windows)
+            melodies = self.tokenizer.decode_all(windows)
             silent, one_pitch = silent_rate(melodies), one_pitch_rate(melodies)
             if self.valid_stats is not None:
                 gen_stats = stats_table(melodies, windows, self.tokenizer)

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from seqgan_music.metrics import off_key_notes, phrase_repetition
-from seqgan_music.selection import decode_all
 from seqgan_music.tokenizer import Tokenizer
 
 BINS = 10  # equal bins of the phrase-repetition rate over [0, 1]
@@ -29,7 +28,7 @@ FORM_WINDOWS = 512  # most real windows real_form reads (evenly spaced over the 
 
 def phrase_rates(tokenizer: Tokenizer, windows: torch.Tensor) -> np.ndarray:
     """(B, T) token ids -> (B,) phrase-repetition rate of each window's notes."""
-    return np.array([phrase_repetition(notes) for notes in decode_all(tokenizer, windows.cpu().numpy())])
+    return np.array([phrase_repetition(notes) for notes in tokenizer.decode_all(windows.cpu().numpy())])
 
 
 def rate_bins(rates: np.ndarray) -> np.ndarray:
@@ -63,7 +62,7 @@ def real_form(tokenizer: Tokenizer, windows: torch.Tensor) -> dict[str, list]:
     windows = windows[:: max(1, -(-len(windows) // FORM_WINDOWS))].cpu().numpy()
     T = windows.shape[1]
     lengths = [T * k // FORM_LENGTHS for k in range(1, FORM_LENGTHS + 1)]
-    melodies = [decode_all(tokenizer, windows[:, :n]) for n in lengths]  # the notes of each prefix length
+    melodies = [tokenizer.decode_all(windows[:, :n]) for n in lengths]  # the notes of each prefix length
     return {"lengths": lengths,
             "histograms": [rate_histogram(np.array([phrase_repetition(m) for m in ms])).tolist() for ms in melodies],
             "off_key": [bin_histogram(count_bins(np.array([off_key_notes(m) for m in ms]))).tolist() for ms in melodies]}

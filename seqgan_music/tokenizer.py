@@ -403,6 +403,10 @@ class Tokenizer:
         return next((s for s in sorted((up, up - 12), key=abs) if self.transpose(tokens, s) is not None), None)
 
     # decode ------------------------------------------------------------
+    def decode_all(self, windows: np.ndarray) -> list[list[tuple[int, int, int]]]:
+        """(N, L) token ids -> the notes of each row (:meth:`decode_notes`)."""
+        return [self.decode_notes(w) for w in windows]
+
     def decode_notes(self, tokens) -> list[tuple[int, int, int]]:
         """Token ids -> notes (pitch, onset step, end step) in grid steps (BAR tokens take no time;
         an END token ends the tune); every id sequence is valid."""

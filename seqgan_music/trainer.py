@@ -133,7 +133,7 @@ class Trainer:
         self.rollout = self.G.clone()
         self.reference = self.G.clone().requires_grad_(False)  # frozen MLE model (KL tie)
         self.units = tc.units()
-        self.best = BestModel(Judge(tokenizer, self.windows.held_out, cfg.discriminator.seq_len, tc.select_samples,
+        self.best = BestModel(Judge(tokenizer, self.windows.held_out, cfg.seq_len, tc.select_samples,
                                     self.windows.held_out_place), tc, self.units, self.G)
         self.structure = StructureCritic(rate_histogram(phrase_rates(tokenizer, self.windows.real))) \
             if tc.structure_reward else None
@@ -232,10 +232,10 @@ class Trainer:
     def _check_data(self) -> None:
         cfg = self.cfg
         for name, data in (("training", self.windows.train), ("validation", self.windows.valid)):
-            if data.numel() and (data.shape[1] != cfg.discriminator.seq_len or int(data.min()) < 0
+            if data.numel() and (data.shape[1] != cfg.seq_len or int(data.min()) < 0
                                  or int(data.max()) >= cfg.generator.vocab_size):
                 raise UserError(f"the {name} windows ({data.shape[1]} tokens, ids up to {int(data.max())}) do not fit "
-                                f"this run's models (T {cfg.discriminator.seq_len}, {cfg.generator.vocab_size} tokens)")
+                                f"this run's models (T {cfg.seq_len}, {cfg.generator.vocab_size} tokens)")
 
     def _run_unit(self, phase: str, index: int) -> dict[str, Any]:
         if phase == "mle":
@@ -260,7 +260,7 @@ class Trainer:
                 evaluation = self._evaluate()
                 metrics.update(mle_kept_epoch=best, mle_kept_valid_nll=evaluation.get("valid_nll"))
             metrics.update(self._start_adversarial(evaluation, self.units_done))
-        self.events.sample(self.G, self.windows.real_place, self.cfg.discriminator.seq_len, "mle", epoch, None)
+        self.events.sample(self.G, self.windows.real_place, self.cfg.seq_len, "mle", epoch, None)
         return metrics
 
     def _start_adversarial(self, evaluation: dict[str, float], unit: int) -> dict[str, Any]:
@@ -286,7 +286,7 @@ class Trainer:
         """(num, T) samples that never end a tune and, for a generator with bar features, the (num, 2)
         places they start at: those of random real windows, so the samples are spread over
         tunes as the windows D compares them with are (None without bar features: all start at 0)."""
-        T = self.cfg.discriminator.seq_len
+        T = self.cfg.seq_len
         place = places_like(self.G, self.windows.real_place, num, self.rng)
         with never_drawing(self.G, self.windows.end):
             samples = [self.G.sample(min(1024, num - i), T, generator=self.rng,
@@ -314,7 +314,7 @@ class Trainer:
         metrics.update(evaluation)
         metrics.update(self._select(evaluation, rewards))
         if index % max(tc.sample_every, 1) == 0 or index == tc.adv_rounds - 1 or self.stop_early:
-            self.events.sample(self.G, self.windows.real_place, self.cfg.discriminator.seq_len, "adversarial", index,
+            self.events.sample(self.G, self.windows.real_place, self.cfg.seq_len, "adversarial", index,
                                None if rewards is None else rewards[:16].tolist())
         return metrics
 

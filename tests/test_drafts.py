@@ -12,7 +12,6 @@ from seqgan_music.dataset import load_dataset
 from seqgan_music.drafts import CALIBRATION, draft_scores, keep_drafts
 from seqgan_music.generate import generate_tokens, load_run
 from seqgan_music.metrics import off_key_notes
-from seqgan_music.selection import decode_all
 from seqgan_music.structure_critic import (
     BINS,
     bin_histogram,
@@ -30,7 +29,7 @@ def test_real_form_is_the_histogram_of_each_prefix_length(bars_run_dir, monkeypa
     assert form["lengths"] == [4, 8, 12, 17, 21, 25, 29, 34]  # T = 34: T * k / 8
     for n, histogram, off_key in zip(form["lengths"], form["histograms"], form["off_key"]):
         assert np.allclose(histogram, rate_histogram(phrase_rates(ds.tokenizer, ds.train[:, :n])))
-        counts = [off_key_notes(notes) for notes in decode_all(ds.tokenizer, ds.train[:, :n].numpy())]
+        counts = [off_key_notes(notes) for notes in ds.tokenizer.decode_all(ds.train[:, :n].numpy())]
         assert np.allclose(off_key, bin_histogram(count_bins(np.array(counts))))
     monkeypatch.setattr("seqgan_music.structure_critic.FORM_WINDOWS", 2)  # at most 2 windows, evenly spaced
     every = -(-len(ds.train) // 2)
@@ -98,7 +97,7 @@ def test_draft_scores_add_the_off_key_log_ratio_and_keep_the_draft_in_key(bars_r
     notes_at = np.flatnonzero((pitch >= 0) & (pitch < tok.config.pitch_high))  # notes a semitone can raise
     sour[notes_at[::3]] += 1  # NOTE_ON ids run up by pitch
     drafts = torch.stack([plain, sour])
-    off_key = [off_key_notes(notes) for notes in decode_all(tok, drafts.numpy())]
+    off_key = [off_key_notes(notes) for notes in tok.decode_all(drafts.numpy())]
     rates = phrase_rates(tok, drafts)
     assert off_key[1] > off_key[0]
     real_rep, real_key = rate_histogram(rates[:1].repeat(10)), bin_histogram(count_bins(np.full(10, off_key[0])))
