@@ -78,6 +78,7 @@ APP_ENCODINGS = {"Bar lines": "bars", "Grid only": "melody"}  # the Songs tab's 
 STRUCTURE = [("tonic_ending", "tonic endings"), ("downbeat_share", "downbeats"), ("key_agreement", "in key")]
 AS_LEARNT = "as learnt"  # the Generate tab's metre and key choice: the primer's or the model's own
 START_BASE, START_SCRATCH = "The folk base model", "Scratch"  # the Train tab's Start from
+FEW_HELD_OUT = 10  # below this many held-out songs the Evaluate tab calls its figures rough
 FEW_SONGS = 200  # below this many songs the Train tab recommends the folk base model
 GENERATORS = {("MLE" if name == "mle" else name.capitalize()): name for name in MODELS}  # label -> model name
 INSTRUMENTS = {"Piano": 0, "Electric piano": 4, "Vibraphone": 11, "Organ": 19, "Nylon guitar": 24, "Violin": 40,
@@ -911,6 +912,9 @@ def show_evaluation(stored: dict) -> None:
         return
     kind, sentence = verdict(listening)
     {"closer": st.success, "worse": st.warning}.get(kind, st.info)(sentence)
+    if listening["held_out"] < FEW_HELD_OUT:
+        st.warning(f"Only {listening['held_out']} songs are held out of training, so these figures are rough: a "
+                   "critic learns little from so few. More songs make them firmer.")
     rows = pd.DataFrame(listening["rows"])
     real = float(rows.loc[rows["model"] == "real", "critic"].iloc[0])
     st.altair_chart(critic_chart(rows, real), width="stretch")
