@@ -559,3 +559,13 @@ def test_a_reloaded_page_prepares_the_songs_uploaded_before():
     tok = Tokenizer.from_dict(json.loads(Path(ws_dir(b), "dataset", "tokenizer.json").read_text()))
     assert tok.config.seq_len == tok.steps_for(1) and {m.label: m.value for m in b.metric}["Pieces"] == "6"
     assert "tune_0.mid" in {c.value for c in b.caption}  # the songs keep their names
+
+
+def test_the_evaluate_tab_calls_figures_from_few_held_out_songs_rough(bars_run_dir):
+    data, run = bars_run_dir
+    ws = workspace_with_run(data, run)
+    stored = listening_result(0.6, 0.66)
+    stored["result"]["listening"]["held_out"] = 2
+    Path(os.environ["SEQGAN_MUSIC_APP_DIR"], ws, "runs", "20261207-120000", "evaluation.json").write_text(json.dumps(stored))
+    at = new_session(ws)
+    assert any("Only 2 songs are held out" in w.value for w in at.warning)
