@@ -156,7 +156,6 @@ class TrainConfig:
     kl_coef: float = 0.0  # weight of KL(G || frozen MLE model) per token in G's loss (0: off)
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
-    d_transpose: int = 0  # D trains on real and generated windows each moved by up to this many semitones (0: off)
     structure_reward: float = 0.0  # weight of the form critic's reward added to D's (structure_critic.py; 0: off)
     # model selection and the collapse guard (selection.py)
     select_samples: int = 512  # G samples of the validation judgement after each round
@@ -211,8 +210,6 @@ class TrainConfig:
             raise UserError("select_rate_tolerance, select_overlap_drop and select_nll_budget must be >= 0")
         if min(self.kl_coef, self.structure_reward, self.collapse_pinned_rounds) < 0 or self.select_samples < 1:
             raise UserError("kl_coef, structure_reward and collapse_pinned_rounds must be >= 0, select_samples >= 1")
-        if not 0 <= self.d_transpose <= 12:
-            raise UserError("d_transpose must lie in 0..12 semitones")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
             raise UserError("d_label_smoothing must lie in [0, 1), d_max_acc in (0, 1], collapse_entropy in [0, 1)")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -16,34 +15,18 @@ from seqgan_music.distributed import DistInfo, mean_across_ranks
 from seqgan_music.models import Discriminator, eval_mode
 
 Step = Callable[[torch.Tensor, torch.optim.Optimizer, object, float | None], bool]
-Shift = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-
-
-def pitch_shifter(tokenizer, semitones: int) -> Shift:
-    """(N, T) windows -> each moved by a random number of semitones in -semitones..semitones
-    (notes leaving the range by whole octaves): D then cannot tell tunes apart by their pitches
-    alone, which it learns by heart on a few dozen songs."""
-    def shift(windows: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        moves = torch.randint(-semitones, semitones + 1, (len(windows),), generator=rng, device=windows.device)
-        out = windows.cpu().numpy().copy()
-        moves_np = moves.cpu().numpy()
-        for k in np.unique(moves_np[moves_np != 0]).tolist():
-            out[moves_np == k] = tokenizer.transpose(out[moves_np == k], k, fold=True)
-        return torch.from_numpy(out).to(windows.device)
-    return shift
 
 
 class DiscriminatorPhase:
     """Trains ``D`` on ``real_windows`` (N, T) against samples of G (``sample(num)`` -> (num, T));
     ``held_out_windows`` (M, T) are real windows it never trains on. ``step(loss, opt, params,
     clip)`` is the trainer's guarded optimizer step, ``progress(phase, done, total)`` its progress
-    event; ``rng`` the trainer's random stream (the draws' order is part of an exact resume);
-    ``shift`` (:func:`pitch_shifter`) moves the windows D trains on, real and generated alike."""
+    event; ``rng`` the trainer's random stream (the draws' order is part of an exact resume)."""
 
     def __init__(self, D: Discriminator, tc: TrainConfig, dist: DistInfo, real_windows: torch.Tensor,
                  held_out_windows: torch.Tensor, sample: Callable[[int], torch.Tensor], step: Step,
-                 progress: Callable[[str, int, int], None], rng: torch.Generator, shift: Shift | None = None):
-        self.D, self.tc, self.dist, self.shift = D, tc, dist, shift
+                 progress: Callable[[str, int, int], None], rng: torch.Generator):
+        self.D, self.tc, self.dist = D, tc, dist
         self.D_train = DDP(D) if dist.enabled else D  # averages gradients over ranks
         self.opt = torch.optim.Adam(D.parameters(), lr=tc.d_lr)
         self.real_windows, self.held_out_windows = real_windows, held_out_windows
@@ -64,8 +47,6 @@ class DiscriminatorPhase:
         idx = torch.randint(len(self.real_windows), (per_rank,), generator=self.rng, device=self.device)
         real = self.real_windows[idx]
         data = torch.cat([real, fake])
-        if self.shift is not None:  # real and generated windows alike
-            data = self.shift(data, self.rng)
         labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).long().to(self.device)
         self.D.train()
         stats = torch.zeros(4, device=self.device)  # loss sum, real correct, fake correct, rows

@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from seqgan_music.adversarial_phase import PolicyGradientPhase
 from seqgan_music.config import RunConfig
-from seqgan_music.discriminator_phase import DiscriminatorPhase, pitch_shifter
+from seqgan_music.discriminator_phase import DiscriminatorPhase
 from seqgan_music.distributed import DistInfo, barrier
 from seqgan_music.errors import UserError
 from seqgan_music.guarded_step import GuardedStep
@@ -149,10 +149,9 @@ class Trainer:
         self.pg = PolicyGradientPhase(self.G, self.G_train, self.D, self.rollout, self.reference, self.structure, tc,
                                       self.dist.world, tokenizer, self.windows.end, self._generate, self.step,
                                       self.rng)
-        shift = pitch_shifter(tokenizer, tc.d_transpose) if tc.d_transpose and tokenizer is not None else None
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.windows.real, self.windows.held_out,
                                           lambda num: self._generate(num)[0], self.step, self.events.step,
-                                          self.rng, shift)
+                                          self.rng)
 
     def _seed_rank_streams(self, units_done: int) -> None:
         """Rank 0 draws from the run's seed; other ranks from their own streams (fresh samples)."""
