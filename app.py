@@ -324,7 +324,7 @@ def train_tab(ws: str) -> None:
         return
     tokenizer = Tokenizer.load(os.path.join(job.data_dir if job else data, "tokenizer.json"))
     label = st.selectbox("Preset", list(PRESETS), key="preset")
-    window_note(tokenizer, RUN_PRESETS[PRESETS[label]].get("window_bars"), can_prepare=data is not None)
+    fits = window_note(tokenizer, RUN_PRESETS[PRESETS[label]].get("window_bars"), can_prepare=data is not None)
     default_name = f"{dataset_name(data)} · {label}" if data else ""
     run_name = st.text_input("Run name", default_name, key=f"run_name_{default_name}",  # follows the preset
                              help="shown in the Generate and Models tabs")
@@ -332,7 +332,7 @@ def train_tab(ws: str) -> None:
     start_from = start_choice(cfg, tokenizer, read_report(data).pieces if data else 0)
     state = job.snapshot() if job else None
     running = state is not None and state.status in ("starting", "running", "paused", "stopping")
-    if data is not None and not running:
+    if data is not None and not running and fits:  # (a timing of the wrong windows would mislead)
         pending = estimate_later(data, cfg, device()) is None and not running_trainings()
         st.fragment(run_every=1.0 if pending else None)(estimate_view)(data, cfg, read_report(data).train_windows, pending)
     cols = st.columns(4)
@@ -384,9 +384,10 @@ def run_settings(tokenizer: Tokenizer, preset: str):
     return dataclasses.replace(base, train=dataclasses.replace(base.train, **settings))  # validated on creation
 
 
-def window_note(tokenizer: Tokenizer, wanted: int | None, can_prepare: bool) -> None:
+def window_note(tokenizer: Tokenizer, wanted: int | None, can_prepare: bool) -> bool:
     """The dataset's window length beside the preset; where the preset is made for another, a
-    warning and a button that sets the Songs tab up to prepare those windows."""
+    warning and a button that sets the Songs tab up to prepare those windows. -> whether the
+    windows fit the preset."""
     have = tokenizer.config.seq_len / tokenizer.steps_for(1)
     st.caption(f"Windows: {have:g} bars of 4/4 (what the model sees at once; set in the Songs tab)")
     if wanted and round(have) != wanted:
@@ -394,6 +395,8 @@ def window_note(tokenizer: Tokenizer, wanted: int | None, can_prepare: bool) -> 
                    f"train on those. Prepare the songs again with {wanted}-bar windows first.")
         st.button(f"Prepare {wanted}-bar windows", key="prepare_windows", disabled=not can_prepare,
                   on_click=_ask_windows, args=(wanted,))
+        return False
+    return True
 
 
 def _ask_windows(bars: int) -> None:

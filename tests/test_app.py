@@ -542,6 +542,7 @@ def test_the_whole_tune_preset_asks_for_its_windows(bars_run_dir):
     assert any(c.value.startswith("Windows: 2 bars") for c in at.caption)
     at.selectbox(key="preset").set_value("Whole tunes (CPU)").run()
     assert any("made for 8-bar windows" in w.value for w in at.warning)
+    assert not any("Timing this run" in c.value for c in at.caption)  # no timing of the wrong windows
     at.button(key="prepare_windows").click().run()
     assert at.session_state["window_bars"] == 8 and at.session_state["tab"] == "1 · Songs"
     assert any("press Prepare dataset" in i.value for i in at.info)
