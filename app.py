@@ -932,7 +932,7 @@ def show_evaluation(stored: dict) -> None:
               held["modal_duration"], "notes per bar": held["notes_per_bar"]}]
     for r in listening["rows"]:
         w = windows.get(r["model"], {})
-        table.append({"": "training songs (the floor)" if r["model"] == "real" else r["model"], "phrase repetition": r["phrase_rep"],
+        table.append({"": "training songs" if r["model"] == "real" else r["model"], "phrase repetition": r["phrase_rep"],
                       "commonest note length's share": r["modal_duration"], "notes per bar": r["notes_per_bar"],
                       **{f"{label} (overlap)": w.get("structure_overlap", {}).get(key) for key, label in STRUCTURE},
                       "validation NLL": w.get("valid_nll")})

@@ -6,7 +6,7 @@ again after a reload), compare MLE and best side by side, generate, check an aud
 non-zero duration, a MIDI and a MusicXML download and the engraved score, reload (dataset and
 melodies are found again), continue a primer, let the Whole tunes preset set up its 8-bar windows
 from the songs kept in the workspace, save screenshots (to $SEQGAN_MUSIC_SCREENSHOT when set, e.g.
-docs/screenshot.png, with docs/score.png and docs/evaluate.png beside it)."""
+docs/screenshot.png, with docs/score.png beside it)."""
 
 from __future__ import annotations
 
@@ -116,8 +116,6 @@ def test_upload_train_listen_download_in_chromium(server, tmp_path):
         page.reload()  # the evaluation is kept in the run folder, and the page opens on its tab
         expect(page.get_by_role("tab", name="4 · Evaluate")).to_have_attribute("aria-selected", "true")
         expect(reading).to_be_visible()
-        if os.environ.get("SEQGAN_MUSIC_SCREENSHOT"):
-            page.screenshot(path=str(Path(os.environ["SEQGAN_MUSIC_SCREENSHOT"]).with_name("evaluate.png")), full_page=True)
 
         page.get_by_role("tab", name="3 · Generate").click()
         panel = page.locator('[role="tabpanel"]:visible')
