@@ -4,6 +4,7 @@ against the collection's *other* songs with the listening test (seqgan_music/lis
 
     python3 scripts/small_collections.py SOURCE... --songs 25 --seeds 0 1 2 --out runs/small
         [--starts scratch base] [--preset demo] [--others 300] [--melodies 200] [--critic-runs 3] [--set k=v ...]
+        [--base-tunes BASE_DATA]
 
 SOURCE is anything ``prepare`` reads (a folder of MIDI files, ``builtin:NAME``). Each collection is
 prepared once whole (app encoding); per seed, K of its tunes are drawn and written as MIDI files
@@ -13,7 +14,9 @@ up to ``--others`` of the tunes not drawn: the MLE and best models of each start
 chain fitted on the same songs, and the K songs themselves (the floor). Printed: one JSON line per
 (collection, seed), then per collection each row's critic (mean ±spread over seeds; lower is
 better, 0.5 = indistinguishable from the other songs), rhythm and form beside the other songs',
-and D through the adversarial phase (unseen real windows called real, rounds moving < 0.3).
+and D through the adversarial phase (unseen real windows called real, rounds moving < 0.3). With
+``--base-tunes``, each row is judged against the base model's collection too: melodies closer to
+the other songs than to the base collection sound like the user's songs, not like the base's.
 """
 
 from __future__ import annotations
@@ -78,20 +81,34 @@ def run_one(source: str, args: argparse.Namespace, seed: int) -> dict:
     ds = user_dataset(whole, songs, folder)
     test = ListeningTest(openings_of(whole.tokenizer, [whole.pieces[i] for i in others]), args.critic_runs, seed)
     meters = meter_counts(ds.tokenizer, ds.train_tunes(), args.melodies)
-    rows, d = {}, {}
+    sets, d = {}, {}  # row -> the openings of its melodies
     for start in args.starts:
         run_dir = os.path.join(folder, f"{start}-{args.preset}")
         train(os.path.join(folder, "data"), run_dir, start, args, seed)
         for which in ("mle", "best"):
             melodies = user_melodies(load_run(run_dir, "cpu", which), meters, 4, seed)
-            rows[f"{start} {which}"] = test.judge(f"{start} {which}", openings_of(ds.tokenizer, melodies))
+            sets[f"{start} {which}"] = openings_of(ds.tokenizer, melodies)
         d[start] = d_stability(run_dir)
     chain = MarkovChain(4, ds.tokenizer.vocab_size).fit(ds.train.numpy())
-    rows["Markov-4"] = test.judge("Markov-4", openings_of(ds.tokenizer, chain.sample(args.melodies, ds.tokenizer.steps_for(8), seed)))
-    rows["the K songs"] = test.judge("the K songs", openings_of(whole.tokenizer, [whole.pieces[i] for i in songs]))
+    sets["Markov-4"] = openings_of(ds.tokenizer, chain.sample(args.melodies, ds.tokenizer.steps_for(8), seed))
+    sets["the K songs"] = openings_of(whole.tokenizer, [whole.pieces[i] for i in songs])
+    rows = {label: test.judge(label, openings) for label, openings in sets.items()}
     keep = ("critic", "critic_sd", *STATS)
-    return {"collection": name, "seed": seed, "songs": args.songs, "others": len(others), "train_windows": len(ds.train),
-            "rows": {k: {f: r[f] for f in keep} for k, r in rows.items()}, "others_stats": test.real_stats, "d": d}
+    out = {"collection": name, "seed": seed, "songs": args.songs, "others": len(others), "train_windows": len(ds.train),
+           "rows": {k: {f: r[f] for f in keep} for k, r in rows.items()}, "others_stats": test.real_stats, "d": d}
+    if args.base_tunes:
+        out["against_base"] = against_base(args.base_tunes, args.others, seed, args.critic_runs, sets)
+    return out
+
+
+def against_base(data: str, count: int, seed: int, critic_runs: int, sets: dict[str, list]) -> dict[str, float]:
+    """Each row's melodies (openings) judged against ``count`` tunes of the base model's collection
+    (the prepared dataset ``data``) instead of the user's other songs: a row closer to the other
+    songs than to the base collection sounds like the user's songs, not like the base's."""
+    base = load_dataset(data)
+    pick = np.random.default_rng(seed).permutation(len(base.pieces))[:count]
+    test = ListeningTest(openings_of(base.tokenizer, [base.pieces[i] for i in pick]), critic_runs, seed)
+    return {label: test.judge(label, openings)["critic"] for label, openings in sets.items()}
 
 
 def summary(mine: list[dict]) -> list[str]:
@@ -106,6 +123,9 @@ def summary(mine: list[dict]) -> list[str]:
                      f"per seed {' '.join(f'{v:.3f}' for v in c)}  {stats}")
     lines.append(f"  {'other tunes':14s} {'':45s}" + "  ".join(f"{k} {np.mean([r['others_stats'][k] for r in mine]):.3f}"
                                                           for k in STATS))
+    if "against_base" in head:
+        lines.append("  against the base collection instead (lower: sounds more like the base's tunes): " + "  ".join(
+            f"{row} {np.mean([r['against_base'][row] for r in mine]):.3f}" for row in head["against_base"]))
     for start in head["d"]:
         ds = [r["d"][start] for r in mine if r["d"].get(start)]
         if ds:
@@ -125,6 +145,9 @@ def main() -> None:
     ap.add_argument("--melodies", type=int, default=200)
     ap.add_argument("--critic-runs", type=int, default=3)
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--base-tunes", help="a dataset prepared from the base model's collections (prepare builtin:essen "
+                                         "builtin:oneills builtin:ryans builtin:airds --valid-fraction 0 ...): each row "
+                                         "is judged against --others of its tunes too")
     args = ap.parse_args()
     results = []
     for source in args.sources:
