@@ -192,19 +192,20 @@ def evaluate_run(run_dir: str, data_dir: str, num: int = 1000, temperatures=(0.8
     if not any(os.path.exists(os.path.join(run_dir, which)) for _, which in MODELS):
         raise UserError(f"{run_dir}: no {MLE}, {BEST} or {LAST}; train this run first")
     report = progress or (lambda stage: None)
+    models = run_models(run_dir, device, tok)
     listening = listening_rows(run_dir, ds, melodies, max(critic_runs, 2), seed, device, markov_order, calibrate,
-                               report) if melodies and tok.steps_per_bar else None
+                               report, models) if melodies and tok.steps_per_bar else None
     ref = _Reference(ds, max_refs, np.random.default_rng(seed), critic_runs)
     real_bars, train_bars = (np.array([tok.bars_in(p) for p, v in zip(ds.pieces, ds.piece_is_valid) if v == side])
                              for side in (True, False))
     real_tonic, train_tonic = (float(np.mean([ends_on_tonic(tok.decode_notes(p)) for p, v in zip(ds.pieces, ds.piece_is_valid)
                                               if v == side])) for side in (True, False))
     rows, lengths, done = [], {}, {}
-    for label, run, twin in run_models(run_dir, device, tok):
+    for label, run, twin in models:
+        report(f"{label}: windows" + (f" (the same model as {twin})" if twin else ""))
         if twin:
             model_rows = [{**r, "model": label + r["model"][len(twin):]} for r in done[twin]]
         else:
-            report(f"{label}: windows")
             model_rows = _model_rows(run, label, ref, ds, temperatures, num, drafts, seed)
         done[label] = model_rows
         rows += model_rows
@@ -260,14 +261,16 @@ def _model_rows(run, label: str, ref: _Reference, ds, temperatures, num: int, dr
 
 
 def listening_rows(run_dir: str, ds, melodies: int, critic_runs: int, seed: int, device, markov_order: int = 4,
-                   calibrate: bool = False, report: Callable[[str], None] = lambda stage: None) -> dict:
+                   calibrate: bool = False, report: Callable[[str], None] = lambda stage: None,
+                   models: list[tuple[str, LoadedRun, str | None]] | None = None) -> dict:
     """The listening test of a run: ``melodies`` 8-bar melodies of each model (MLE, best, last)
     drawn as ``generate`` draws them by default (drafts, temperature 1.0, metres as often as the
     training tunes start in them), an order-``markov_order`` Markov chain's, and the training tunes'
     openings (the floor), each judged against the held-out tunes' openings by ``critic_runs``
     critics. With ``calibrate``, known damage too: MLE at temperature 1.4, training tunes with
     their bars shuffled and with every second bar a copy of the first; ``report`` is called with
-    each row's name before it is drawn. -> {rows, readings, ...}."""
+    each row's name before it is drawn; ``models``: :func:`run_models` of the run, when loaded
+    already. -> {rows, readings, ...}."""
     tok = ds.tokenizer
     held_out = openings_of(tok, [p for p, v in zip(ds.pieces, ds.piece_is_valid) if v])
     train_tunes = ds.train_tunes()
@@ -279,11 +282,11 @@ def listening_rows(run_dir: str, ds, melodies: int, critic_runs: int, seed: int,
     test = ListeningTest(held_out, critic_runs, seed)
     meters = meter_counts(tok, train_tunes, melodies)
     rows = {}
-    for label, run, twin in run_models(run_dir, device, tok):
+    for label, run, twin in models or run_models(run_dir, device, tok):
+        report(f"{label}: listening test" + (f" (the same model as {twin})" if twin else ""))
         if twin:
             rows[label] = {**rows[twin], "model": label}
             continue
-        report(f"{label}: listening test")
         rows[label] = test.judge(label, openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed)))
         if calibrate and label == "MLE":
             hot = openings_of(tok, user_melodies(run, meters, DEFAULT_DRAFTS, seed, temperature=1.4))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import threading
 import time
 import traceback
@@ -20,6 +21,7 @@ import torch
 from seqgan_music.checkpoint import MODELS
 from seqgan_music.errors import UserError
 from seqgan_music.evaluate import evaluate_run
+from seqgan_music.listening_test import compare
 from seqgan_music.threads import keep_share
 
 RESULT_FILE = "evaluation.json"  # in a run folder: the newest evaluation the app made of it
@@ -33,7 +35,7 @@ _jobs_lock = threading.Lock()
 
 def command_line(run_dir: str, data_dir: str) -> str:
     """The ``seqgan-music evaluate`` command that computes what the app shows."""
-    return (f"seqgan-music evaluate {run_dir} --data {data_dir} --num {SETTINGS['num']} --temperature "
+    return (f"seqgan-music evaluate {shlex.quote(run_dir)} --data {shlex.quote(data_dir)} --num {SETTINGS['num']} --temperature "
             f"{SETTINGS['temperatures'][0]} --critic-runs {SETTINGS['critic_runs']} --melodies "
             f"{SETTINGS['melodies']} --seed {SETTINGS['seed']} --json")
 
@@ -50,19 +52,17 @@ def stored_evaluation(run_dir: str) -> dict | None:
 
 def verdict(listening: dict | None) -> tuple[str, str]:
     """(kind, sentence) on the listening test's best row against its MLE row: kind is "closer",
-    "no better", "worse" or "none" (no such comparison); a difference counts only beyond both
-    rows' spread over critic seeds."""
+    "no better", "worse" (:func:`listening_test.compare`) or "none" (no such comparison)."""
     rows = {r["model"]: r for r in (listening or {}).get("rows", [])}
     best, mle = rows.get("best"), rows.get("MLE")
     if best is None or mle is None:
         return "none", ("This run has no MLE model and best model to compare yet (it stopped during pre-training): "
                         "train it further to see whether the adversarial phase helps.")
-    diff = best["critic"] - mle["critic"]
-    noise = max(best["critic_sd"], mle["critic_sd"])
+    side, _, noise = compare(best, mle)
     figures = f"critic {best['critic']:.3f} against {mle['critic']:.3f}, spread {noise:.3f}"
-    if diff < -noise:
+    if side < 0:
         return "closer", f"The best model is closer to your songs than the MLE model ({figures})."
-    if diff <= noise:
+    if side == 0:
         return "no better", f"The best model is no better than the MLE model: the difference is within the spread ({figures})."
     return "worse", f"The best model is further from your songs than the MLE model ({figures})."
 
@@ -134,7 +134,7 @@ class EvaluationJob:
                 with open(tmp, "w", encoding="utf-8") as fh:
                     json.dump(stored, fh)
                 os.replace(tmp, os.path.join(self.run_dir, RESULT_FILE))
-                self._set(status="done", done=self._state.total)
+                self._set(status="done", done=self._state.done + 1)  # the last row is judged
             except UserError as exc:
                 self._set(status="error", error=str(exc))
             except MemoryError:

@@ -198,16 +198,23 @@ class ListeningTest:
                 **note_histograms(openings)}
 
 
-def reading(a: dict, b: dict, seed_sd: float | None = None) -> str:
-    """One line on whether row ``a`` is closer to the held-out tunes than row ``b``: a difference
-    counts only beyond both the critic seeds' spread and, when known, the training seeds'."""
+def compare(a: dict, b: dict, seed_sd: float | None = None) -> tuple[int, float, float]:
+    """(side, difference, noise) of row ``a``'s critic against row ``b``'s: side -1 when ``a`` is
+    closer to the held-out tunes, +1 further, 0 no different; a difference counts only beyond
+    ``noise``, both rows' spread over critic seeds and, when known, the training seeds'."""
     diff = a["critic"] - b["critic"]
     noise = max(a["critic_sd"], b["critic_sd"], seed_sd or 0.0)
+    return (0 if abs(diff) <= noise else -1 if diff < 0 else 1), diff, noise
+
+
+def reading(a: dict, b: dict, seed_sd: float | None = None) -> str:
+    """One line on whether row ``a`` is closer to the held-out tunes than row ``b`` (:func:`compare`)."""
+    side, diff, noise = compare(a, b, seed_sd)
     where = "the critic's spread" + (" and the training seeds'" if seed_sd else "")
-    if abs(diff) <= noise:
+    if not side:
         return f"{a['model']} is no different from {b['model']} ({diff:+.3f}, within {where} {noise:.3f})"
-    side = "closer to" if diff < 0 else "further from"
-    return f"{a['model']} is {side} the held-out tunes than {b['model']} ({diff:+.3f}, beyond {where} {noise:.3f})"
+    return (f"{a['model']} is {'closer to' if side < 0 else 'further from'} the held-out tunes than {b['model']} "
+            f"({diff:+.3f}, beyond {where} {noise:.3f})")
 
 
 def meter_counts(tokenizer, tunes, count: int) -> dict[str | None, int]:

@@ -12,6 +12,7 @@ import torch
 
 from seqgan_music import evaluation_job
 from seqgan_music.cli import main
+from seqgan_music.dataset import load_dataset
 from seqgan_music.evaluation_job import EvaluationJob, command_line, stored_evaluation, verdict
 
 
@@ -78,3 +79,23 @@ def test_verdict_counts_a_difference_only_beyond_the_spread(best, mle, kind):
 def test_verdict_without_an_mle_model():
     assert verdict({"rows": [row("last", 0.7)]})[0] == "none"
     assert verdict(None)[0] == "none"
+
+
+def test_a_best_model_equal_to_the_mle_model_shares_its_rows(bars_run_dir, tmp_path):
+    """best.pt holding the MLE model's generator is drawn and judged once: its rows are the MLE
+    rows under its own name (the evaluation's figures are the same either way)."""
+    from seqgan_music.evaluate import evaluate_run, run_models
+
+    data, trained = bars_run_dir
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    shutil.copy(run / "mle.pt", run / "best.pt")
+    tok = load_dataset(data).tokenizer
+    assert [(label, twin) for label, _, twin in run_models(str(run), "cpu", tok)][:2] == [("MLE", None), ("best", "MLE")]
+    stages = []
+    result = evaluate_run(str(run), data, num=16, temperatures=(1.0,), critic_runs=0, melodies=6, progress=stages.append)
+    rows = {r["model"]: r for r in result["listening"]["rows"]}
+    assert {**rows["best"], "model": "MLE"} == rows["MLE"]
+    windows = {r["model"]: r for r in result["rows"]}
+    assert without_timings({**windows["best"], "model": "MLE"}) == without_timings(windows["MLE"])
+    assert "best: listening test (the same model as MLE)" in stages and len(stages) == 10
