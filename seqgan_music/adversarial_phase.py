@@ -1,70 +1,45 @@
-"""G's policy-gradient steps of the adversarial phase: fresh samples, per-token rewards from D's
-Monte Carlo rollouts (plus the form critic's whole-sample reward, when on), advantages and the KL
-tie to the frozen MLE model."""
+"""G's policy-gradient steps of the adversarial phase: fresh samples, per-token rewards from the
+run's reward sources (:mod:`seqgan_music.rewards`: D's Monte Carlo rollouts, and the form critic
+when on), advantages and the KL tie to the frozen MLE model."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from seqgan_music.config import TrainConfig
 from seqgan_music.discriminator_phase import Step
-from seqgan_music.models import NEVER, Discriminator, Generator, never_drawing, token_log_probs
+from seqgan_music.models import NEVER, Generator, token_log_probs
 from seqgan_music.policy_gradient import advantages, kl_per_token, policy_gradient_loss
-from seqgan_music.rollout import rollout_rewards, update_rollout_policy
-from seqgan_music.structure_critic import StructureCritic, phrase_rates
-from seqgan_music.tokenizer import Tokenizer
-
-Sample = Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]
+from seqgan_music.rewards import RewardSource, Sample
 
 
 class PolicyGradientPhase:
-    """Policy-gradient steps of ``G`` (``G_train``: its DDP wrapper, or G) rewarded by ``D``
-    through ``rollout`` (the rollout policy, a delayed copy of G); ``reference`` is the frozen MLE
-    model of the KL tie, ``structure`` the form critic (None: off). ``sample(num)`` -> (num, T)
-    samples that never end a tune and their places; ``end``: the END token (None without one)."""
+    """Policy-gradient steps of ``G`` (``G_train``: its DDP wrapper, or G) rewarded by the sum of
+    its ``sources`` (the first is D's, whose rewards the round reports); ``reference`` is the
+    frozen MLE model of the KL tie. ``sample(num)`` -> (num, T) samples that never end a tune and
+    their places; ``end``: the END token (None without one)."""
 
-    def __init__(self, G: Generator, G_train, D: Discriminator, rollout: Generator, reference: Generator,
-                 structure: StructureCritic | None, tc: TrainConfig, world: int, tokenizer: Tokenizer | None,
-                 end: int | None, sample: Sample, step: Step, rng: torch.Generator):
-        self.G, self.G_train, self.D, self.rollout, self.reference = G, G_train, D, rollout, reference
-        self.structure, self.tc, self.world, self.tokenizer, self.end = structure, tc, world, tokenizer, end
+    def __init__(self, G: Generator, G_train, reference: Generator, sources: list[RewardSource], tc: TrainConfig,
+                 world: int, end: int | None, sample: Sample, step: Step):
+        self.G, self.G_train, self.reference, self.sources = G, G_train, reference, sources
+        self.tc, self.world, self.end = tc, world, end
         # its own Adam, as in the authors' code: the moment estimates of MLE pre-training must not
         # scale the first policy-gradient steps
         self.opt = torch.optim.Adam(G.parameters(), lr=tc.pg_lr)
-        self._sample, self._step, self.rng = sample, step, rng
+        self._sample, self._step = sample, step
 
     def step(self, metrics: dict[str, Any]) -> torch.Tensor:
-        """One g-step on a fresh batch (its numbers into ``metrics``). -> D's (B, T) rewards."""
-        tc = self.tc
-        self._observe_first_samples()
-        with never_drawing(self.rollout, self.end):
-            samples, place = self._sample(tc.batch_size // self.world)
-            rewards = rollout_rewards(samples, self.rollout, self.D, tc.rollout_num, tc.rollout_memory_mb, self.rng,
-                                      place=place)
-        total = rewards
-        if self.structure is not None:  # a whole-sample reward: every token of a sample gets it
-            total = rewards + tc.structure_reward * self._form_rewards(samples, metrics)[:, None]
-        self._update(samples, place, total, metrics)
-        update_rollout_policy(self.rollout, self.G, tc.rollout_update_rate)
-        metrics.update(mean_reward=float(rewards.mean()), reward_per_step=rewards.mean(0).tolist())
-        return rewards
-
-    def _observe_first_samples(self) -> None:
-        """Before the form critic's first judgement: show it select_samples of G's samples, what
-        the first batch is judged against."""
-        if self.structure is not None and self.structure.generated is None:
-            self.structure.observe(phrase_rates(self.tokenizer, self._sample(self.tc.select_samples)[0]))
-
-    def _form_rewards(self, samples: torch.Tensor, metrics: dict[str, Any]) -> torch.Tensor:
-        """(B,) the form critic's probability of real for (B, T) ``samples``, which it then observes."""
-        rates = phrase_rates(self.tokenizer, samples)
-        form = self.structure(rates).to(samples.device)
-        self.structure.observe(rates)
-        metrics.update(form_reward=float(form.mean()), sample_phrase_rep=float(rates.mean()))
-        return form
+        """One g-step on a fresh batch (its numbers into ``metrics``). -> the first source's (B, T) rewards."""
+        for source in self.sources:
+            source.before_batch()
+        samples, place = self._sample(self.tc.batch_size // self.world)
+        rewards = [source(samples, place, metrics) for source in self.sources]
+        self._update(samples, place, sum(rewards[1:], rewards[0]), metrics)
+        for source in self.sources:
+            source.after_step(self.G)
+        return rewards[0]
 
     def _update(self, samples: torch.Tensor, place: torch.Tensor | None, rewards: torch.Tensor,
                 metrics: dict[str, Any]) -> None:

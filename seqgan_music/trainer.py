@@ -9,7 +9,7 @@ bars and the app into live charts.
 The work of each phase lives in its own object: :class:`~seqgan_music.mle_phase.MLEPhase` (G's
 budgeted MLE units), :class:`~seqgan_music.discriminator_phase.DiscriminatorPhase` (D's rounds and
 its check on a round's samples), :class:`~seqgan_music.adversarial_phase.PolicyGradientPhase` (G's
-policy-gradient steps) and :class:`~seqgan_music.selection.BestModel` (the best model so far); what
+policy-gradient steps, rewarded by the sources of :mod:`seqgan_music.rewards`) and :class:`~seqgan_music.selection.BestModel` (the best model so far); what
 a checkpoint holds is :mod:`seqgan_music.trainer_state`, the events and metrics lines
 :mod:`seqgan_music.training_events`. The trainer keeps the schedule and the ranks of a distributed run.
 
@@ -45,6 +45,7 @@ from seqgan_music.models import (
     never_drawing,
     places_like,
 )
+from seqgan_music.rewards import reward_sources
 from seqgan_music.run_folder import RunFolder
 from seqgan_music.selection import BestModel, Judge
 from seqgan_music.structure_critic import StructureCritic, phrase_rates, rate_histogram, real_form
@@ -146,9 +147,10 @@ class Trainer:
         self.G_train = DDP(self.G) if self.dist.enabled else self.G
         self.mle = MLEPhase(self.G, self.G_train, tc, self.dist, self.windows.train, self.windows.train_place,
                             self.step, self.events.step)
-        self.pg = PolicyGradientPhase(self.G, self.G_train, self.D, self.rollout, self.reference, self.structure, tc,
-                                      self.dist.world, tokenizer, self.windows.end, self._generate, self.step,
-                                      self.rng)
+        sources = reward_sources(tc, self.rollout, self.D, self.structure, tokenizer, self.windows.end, self._generate,
+                                 self.rng)
+        self.pg = PolicyGradientPhase(self.G, self.G_train, self.reference, sources, tc, self.dist.world,
+                                      self.windows.end, self._generate, self.step)
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.windows.real, self.windows.held_out,
                                           lambda num: self._generate(num)[0], self.step, self.events.step,
                                           self.rng)
