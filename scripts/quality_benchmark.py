@@ -3,7 +3,7 @@ each run's MLE, best and last generators with the listening test (seqgan_music/l
 beside the Markov baseline and the real floor, over training seeds.
 
     python3 scripts/quality_benchmark.py DATA_DIR... --preset demo --seeds 0 1 2 --out runs/quality
-        [--set key=value ...] [--melodies 200] [--critic-runs 3] [--threads 1]
+        [--set key=value ...] [--melodies 200] [--critic-runs 3]
 
 Each (dataset, seed) trains ``--preset`` into OUT/<dataset>-<preset>-s<seed> (reused when it
 already finished) and runs the listening test on it. Printed per dataset: each row's critic

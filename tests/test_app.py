@@ -1,4 +1,4 @@
-"""AppTest (streamlit.testing) flows of app.py: no browser, the real script and package."""
+"""AppTest (streamlit.testing) flows of app.py and its tabs (seqgan_music/web): no browser, the real script and package."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_train_tab_starts_from_the_folk_base_model_by_default():
     """Fast demo on a few uploaded songs: *Start from* offers the folk base model first, and a run
     started so has the base model's generator at its start; a preset whose generator has another
     shape says why it starts from scratch."""
-    from seqgan_music.base_model import BASE_PATH
+    from seqgan_music.base_model import BASE_FILES
     from seqgan_music.checkpoint import load_checkpoint
 
     at = upload(new_session(), SONGS)
@@ -193,7 +193,7 @@ def test_train_tab_starts_from_the_folk_base_model_by_default():
     assert wait_for_job(at).status == "done"
     at.run()
     assert any("started from the folk base model" in c.value for c in at.caption)
-    base = load_checkpoint(BASE_PATH).generator.state_dict()
+    base = load_checkpoint(BASE_FILES["demo"]).generator.state_dict()
     got = load_checkpoint(os.path.join(job_of(at).run_dir, "best.pt")).generator.state_dict()
     assert all(torch.equal(got[k], base[k]) for k in base)
     at.selectbox(key="preset").set_value("Tiny (tests)").run()
@@ -370,7 +370,7 @@ def test_optional_server_password():
 
 
 def test_running_out_of_memory_on_an_upload_is_one_line_and_keeps_the_dataset(monkeypatch):
-    import seqgan_music.dataset
+    import seqgan_music.web.songs_tab
 
     at = upload(new_session(), SONGS)
     manifest = Path(ws_dir(at), "dataset", "manifest.json").read_bytes()
@@ -378,7 +378,7 @@ def test_running_out_of_memory_on_an_upload_is_one_line_and_keeps_the_dataset(mo
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(seqgan_music.dataset, "prepare", out_of_memory)
+    monkeypatch.setattr(seqgan_music.web.songs_tab, "prepare", out_of_memory)
     at.button(key="prepare").click().run()
     assert not at.exception
     assert [e.value for e in at.error] == ["The server ran out of memory reading these songs (the dataset prepared "

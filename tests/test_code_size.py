@@ -22,7 +22,7 @@ def oversized(path: Path, root: Path = ROOT) -> list[str]:
 
 
 def test_no_class_or_function_is_oversized():
-    files = sorted((ROOT / "seqgan_music").glob("*.py")) + [ROOT / "app.py"]
+    files = sorted((ROOT / "seqgan_music").rglob("*.py")) + [ROOT / "app.py"]
     offenders = [line for path in files for line in oversized(path)]
     assert not offenders, "\n".join(offenders)
 

@@ -19,7 +19,7 @@ def test_readme_is_short_and_its_links_exist():
 
 def test_docs_cited_by_the_code_exist():
     cited = set()
-    for path in [*ROOT.glob("seqgan_music/*.py"), ROOT / "app.py", *ROOT.glob("scripts/*.py")]:
+    for path in [*ROOT.glob("seqgan_music/**/*.py"), ROOT / "app.py", *ROOT.glob("scripts/*.py")]:
         cited |= set(re.findall(r"docs/[\w/.-]+\.md", path.read_text()))
     assert cited, "the code cites its write-ups"
     missing = sorted(c for c in cited if not (ROOT / c).exists())
