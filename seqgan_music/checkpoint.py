@@ -43,6 +43,9 @@ MODELS = {"best": BEST, "mle": MLE, "last": LAST}  # the user's names for a run'
 # training settings of experiments measured and not kept (docs/experiments): runs saved before they
 # went hold them; they are dropped on reading, so those runs load, generate and resume as they are
 RETIRED_TRAIN_FIELDS = ("mle_lr_decay", "mle_whole_tunes", "mle_steps", "form_steps", "select_margin")
+# G's settings that version-1 files saved before the fields existed lack: how those runs behaved
+# (today's defaults are what the presets use)
+VERSION_1_GENERATOR = {"max_bars": 16, "bars_left": False}
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
@@ -72,12 +75,15 @@ def read_checkpoint(path: str) -> dict[str, Any]:
 
 def _from_version_1(state: dict[str, Any]) -> dict[str, Any]:
     """A version-1 checkpoint dict as version 2: the training settings of retired experiments
-    dropped, and the fields its older files lack filled in as those runs behaved (no model
+    dropped, and the fields (and G's settings) its older files lack filled in as those runs behaved (no model
     selection yet: the newest state is the reference and the best model)."""
     state = dict(state, version=VERSION)
     cfg = state.get("run_config")
     if isinstance(cfg, dict) and isinstance(cfg.get("train"), dict):
-        state["run_config"] = {**cfg, "train": {k: v for k, v in cfg["train"].items() if k not in RETIRED_TRAIN_FIELDS}}
+        cfg = state["run_config"] = {**cfg, "train": {k: v for k, v in cfg["train"].items()
+                                                      if k not in RETIRED_TRAIN_FIELDS}}
+    if isinstance(cfg, dict) and isinstance(cfg.get("generator"), dict):
+        state["run_config"] = {**cfg, "generator": {**VERSION_1_GENERATOR, **cfg["generator"]}}
     if "selection" not in state and "generator" in state:
         state.update(reference=state["generator"], best_generator=state["generator"], selection=fresh_selection())
     if isinstance(state.get("form_real"), dict):

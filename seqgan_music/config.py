@@ -85,8 +85,8 @@ class GeneratorConfig:
     start_token: int = 0  # input at the first step (REST for music, 0 as in the paper's code)
     bar_tokens: list[int] = field(default_factory=list)  # set from the tokenizer: the BAR token ids (bars encoding)
     bar_position: bool = True  # with bar tokens: input features for (metre, steps since the bar line) and the bar number
-    max_bars: int = 16  # bar numbers (from the tune's first bar) at or past max_bars - 1 share one feature (presets: 96)
-    bars_left: bool = False  # with bar_position: a feature for the bars left before the tune's END (the tune's length is given)
+    max_bars: int = 96  # bar numbers (from the tune's first bar) at or past max_bars - 1 share one feature (past 95 % of Nottingham's tunes, written out with repeats)
+    bars_left: bool = True  # with bar_position: a feature for the bars left before the tune's END (the tune's length is given)
     lookback_bars: list[int] = field(default_factory=lambda: [1, 2, 4])  # with bar tokens: inputs from the same place k bars back
     copy_bars: bool = False  # with lookback: a learnt logit bonus for each lookback token (a copy path for repeats)
     copy_runs: bool = False  # with lookback: each lookback input also says how long the copy of that bar has run
@@ -253,7 +253,7 @@ STABLE_ADVERSARIAL = dict(
 
 # name -> the window length in bars of 4/4 it is made for (if one), G and D overrides, D's filters
 # per width (None: the paper's table) and the training schedule; fields not named keep the
-# dataclass defaults (the paper's values); the app names the presets (app.py)
+# dataclass defaults (the paper's values); the app names the presets (web/train_tab.py)
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=16, train=dict(  # the app's default: a first melody within seconds, the run within a
@@ -283,9 +283,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-TUNE_BARS = 96  # presets number bars (and count the bars left) up to here: past 95 % of Nottingham's tunes (written out with repeats; the field's default, 16, is what runs saved before it had)
-
-
 def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int = 0,
                     bar_tokens: list[int] | None = None) -> RunConfig:
     """Build the run config of a preset for a dataset of ``vocab_size`` tokens and windows of T
@@ -294,7 +291,7 @@ def make_run_config(preset: str, vocab_size: int, seq_len: int, start_token: int
         raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     spec = PRESETS[preset]
     gen = GeneratorConfig(vocab_size=vocab_size, start_token=start_token, bar_tokens=list(bar_tokens or []),
-                          max_bars=TUNE_BARS, bars_left=True, **spec["generator"])
+                          **spec["generator"])
     disc = DiscriminatorConfig(vocab_size=vocab_size, seq_len=seq_len, **spec["discriminator"])
     if spec["filters"] is None:
         disc.filter_widths, disc.num_filters = paper_filter_table(seq_len)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -12,7 +13,7 @@ import pytest
 import torch
 from hostile import CodeRunningPickle
 
-from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint, save_checkpoint
+from seqgan_music.checkpoint import LAST, MLE, load_checkpoint, read_checkpoint, save_checkpoint, saved_run_config
 from seqgan_music.config import apply_overrides, make_run_config
 from seqgan_music.dataset import load_dataset
 from seqgan_music.errors import UserError
@@ -130,6 +131,25 @@ def test_a_version_1_checkpoint_from_before_model_selection_loads_generates_and_
     torch.save({**state, "version": 3}, str(tmp_path / "future.pt"))
     with pytest.raises(UserError, match="format version 3 is not supported"):
         read_checkpoint(str(tmp_path / "future.pt"))
+
+
+def test_a_version_1_checkpoint_without_the_bar_count_settings_loads_as_those_runs_were(bars_run_dir, tmp_path):
+    """A version-1 run saved before G's ``max_bars`` and ``bars_left`` existed numbered 16 bars and
+    had no bars-left feature (today's defaults: 96 and on); it loads and generates so."""
+    from seqgan_music.generate import generate_tokens, load_run
+    from seqgan_music.models import Generator
+
+    state = read_checkpoint(os.path.join(bars_run_dir[1], LAST))
+    assert state["run_config"]["generator"]["max_bars"] == 96 and state["run_config"]["generator"]["bars_left"]
+    cfg = saved_run_config(state, "x")
+    old_g = Generator(dataclasses.replace(cfg.generator, max_bars=16, bars_left=False)).state_dict()
+    generator = {k: v for k, v in state["run_config"]["generator"].items() if k not in ("max_bars", "bars_left")}
+    old = {k: v for k, v in state.items() if k not in ("selection", "reference", "best_generator")}
+    old.update(run_config={**state["run_config"], "generator": generator}, generator=old_g, rollout=old_g)
+    write_version_1(tmp_path / LAST, old)
+    loaded = load_checkpoint(str(tmp_path / LAST))
+    assert (loaded.config.generator.max_bars, loaded.config.generator.bars_left) == (16, False)
+    assert generate_tokens(load_run(str(tmp_path / LAST)), 2, 8).shape == (2, 8)
 
 
 def test_checkpoint_without_policy_gradient_optimizer_still_resumes(tiny_dataset, tmp_path):
