@@ -194,6 +194,27 @@ def test_structure_reward_trains_and_resumes_with_the_critic(tiny_dataset, tmp_p
         apply_overrides(make_run_config("tiny", 40, 16), ["structure_reward=-1"])
 
 
+def test_the_form_reward_source_gives_each_token_its_samples_weighted_probability_of_real(tiny_dataset):
+    """FormReward: before the first batch the critic observes G's first samples; then every token
+    of a sample gets ``weight`` times the critic's probability of real of its phrase repetition."""
+    from seqgan_music.rewards import FormReward
+
+    ds = load_dataset(tiny_dataset)
+    windows = ds.train[:8]
+    critic = StructureCritic(rate_histogram(phrase_rates(ds.tokenizer, ds.train)))
+    drawn = []
+    source = FormReward(critic, ds.tokenizer, 2.0, lambda num: (drawn.append(num) or windows[:num], None), 4)
+    source.before_batch()
+    assert drawn == [4] and critic.generated is not None
+    source.before_batch()
+    assert drawn == [4]  # observed once
+    expected = 2.0 * critic(phrase_rates(ds.tokenizer, windows))
+    metrics = {}
+    rewards = source(windows, None, metrics)
+    assert rewards.shape == windows.shape and torch.allclose(rewards, expected[:, None].expand_as(rewards))
+    assert metrics["form_reward"] == pytest.approx(float(expected.mean()) / 2)
+
+
 def test_schedule_without_mle_epochs_selects_from_the_start_of_the_adversarial_phase(tiny_dataset, tmp_path):
     trainer = _trainer(tiny_dataset, tmp_path, ["mle_epochs=0", "adv_rounds=2", "select_nll_budget=100"])
     assert trainer.run() == "done"
