@@ -8,25 +8,45 @@ import os
 import pytest
 import torch
 
-from seqgan_music.base_model import BASE_PATH, base_info, start_path
+from seqgan_music.base_model import BASE_FILES, base_info, start_path
 from seqgan_music.checkpoint import load_checkpoint
 from seqgan_music.cli import main
+from seqgan_music.config import make_run_config
+from seqgan_music.dataset import load_dataset
 from seqgan_music.generate import generate_tokens, load_run, new_steps
 
 FINE_TUNE = ["--set", "mle_epochs=1", "--set", "mle_unit_batches=2", "--set", "d_pretrain_rounds=1", "--set",
              "adv_rounds=1", "--set", "d_samples=32", "--set", "select_samples=16"]
 
 
-def test_the_base_model_is_shipped_with_its_provenance_and_writes_melodies():
-    assert os.path.getsize(BASE_PATH) < 5_000_000
-    info = base_info()
-    assert info["tunes"] > 10_000 and info["collections"] == [f"builtin:{c}" for c in ("essen", "oneills", "ryans", "airds")]
+@pytest.mark.parametrize("preset", list(BASE_FILES))
+def test_each_base_model_is_shipped_with_its_provenance_and_writes_melodies(preset):
+    path = BASE_FILES[preset]
+    assert os.path.getsize(path) < 5_000_000
+    info = base_info(path)
+    assert info["tunes"] > 9_000 and info["collections"] == [f"builtin:{c}" for c in ("essen", "oneills", "ryans", "airds")]
     assert info["command"].startswith("python3 scripts/build_base_model.py") and len(info["commit"]) == 40
-    run = load_run(BASE_PATH)
+    assert (info["preset"], info["seq_len"]) == (preset, {"demo": 68, "tune": 136}[preset])
+    run = load_run(path)
     assert run.tokenizer.config.encoding == "bars" and run.tokenizer.config.key_to_c
+    assert run.tokenizer.config.seq_len == info["seq_len"]
     tokens = generate_tokens(run, 4, new_steps(run.tokenizer, 4, meter="6/8"), 1.0, seed=0, meter="6/8")
     notes = [run.tokenizer.decode_notes(row) for row in tokens.numpy()]
     assert all(len(n) >= 4 for n in notes)
+
+
+def test_base_names_the_base_model_whose_generator_fits_the_preset(bars_run_dir, tmp_path, capsys):
+    """The whole-tune preset starts from the whole-tune base model; the Fast demo from the 4-bar one."""
+    data, _ = bars_run_dir
+    assert main(["train", data, "--out", str(tmp_path / "run"), "--preset", "tune", "--from", "base",
+                 "--set", "mle_epochs=0", "--set", "d_pretrain_rounds=0", "--set", "adv_rounds=0"]) == 0
+    base = load_checkpoint(BASE_FILES["tune"]).generator.state_dict()
+    got = load_checkpoint(str(tmp_path / "run" / "best.pt")).generator.state_dict()
+    assert all(torch.equal(got[k], base[k]) for k in base)
+    ds = load_dataset(data)
+    for preset, path in BASE_FILES.items():
+        assert start_path("base", make_run_config(preset, ds.tokenizer.vocab_size, ds.seq_len, ds.tokenizer.start_token,
+                                                 ds.tokenizer.bar_tokens)) == path
 
 
 def test_train_from_base_starts_g_from_its_weights(bars_run_dir, tmp_path, capsys):
@@ -35,7 +55,7 @@ def test_train_from_base_starts_g_from_its_weights(bars_run_dir, tmp_path, capsy
     assert main(["train", data, "--out", str(out), "--preset", "demo", "--from", "base",
                  "--set", "mle_epochs=0", "--set", "d_pretrain_rounds=0", "--set", "adv_rounds=0"]) == 0
     assert "G starts from the folk base model" in capsys.readouterr().err
-    base = load_checkpoint(BASE_PATH).generator.state_dict()
+    base = load_checkpoint(BASE_FILES["demo"]).generator.state_dict()
     for name in ("mle.pt", "best.pt"):
         got = load_checkpoint(str(out / name)).generator.state_dict()
         assert all(torch.equal(got[k], base[k]) for k in base), name
