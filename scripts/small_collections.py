@@ -30,12 +30,19 @@ import sys
 import numpy as np
 from quality_benchmark import d_stability, d_summary, finished
 
+from seqgan_music.config import PRESETS
 from seqgan_music.dataset import load_dataset
 from seqgan_music.generate import load_run
 from seqgan_music.listening_test import ListeningTest, meter_counts, midi_bytes, openings_of, user_melodies
 from seqgan_music.markov import MarkovChain
 
-APP_PREPARE = ["--encoding", "bars", "--seq-len", "68", "--hop", "34"]
+APP_PREPARE = ["--encoding", "bars", "--seq-len", "68", "--hop", "34"]  # the app's default: 4-bar windows
+
+
+def upload_prepare(preset: str) -> list[str]:
+    """``prepare``'s options for an upload trained with ``preset``: the app's, in the windows the preset is made for."""
+    bars = PRESETS[preset].get("window_bars", 4)
+    return ["--encoding", "bars", "--seq-len", str(17 * bars), "--hop", str(17 * bars // 2)]  # 16 steps and a bar line per bar
 STATS = ("modal_duration", "phrase_rep", "notes_per_bar")
 
 
@@ -53,16 +60,17 @@ def collection(source: str, out: str):
     return name, load_dataset(folder)
 
 
-def user_dataset(whole, songs: np.ndarray, folder: str):
-    """``songs`` (piece indices of ``whole``) written as MIDI files and prepared as the app prepares an upload."""
-    data = os.path.join(folder, "data")
+def user_dataset(whole, songs: np.ndarray, folder: str, preset: str):
+    """``songs`` (piece indices of ``whole``) written as MIDI files and prepared as the app prepares an upload
+    for ``preset``."""
+    data = os.path.join(folder, "data" if upload_prepare(preset) == APP_PREPARE else f"data-{preset}")
     if not os.path.exists(os.path.join(data, "manifest.json")):
         os.makedirs(os.path.join(folder, "songs"), exist_ok=True)
         for i in songs:
             with open(os.path.join(folder, "songs", f"song{i:05d}.mid"), "wb") as fh:
                 fh.write(midi_bytes(whole.tokenizer, whole.pieces[i]))
-        cli("prepare", os.path.join(folder, "songs"), *APP_PREPARE, "--out", data)
-    return load_dataset(data)
+        cli("prepare", os.path.join(folder, "songs"), *upload_prepare(preset), "--out", data)
+    return data, load_dataset(data)
 
 
 def train(data: str, run_dir: str, start: str, args: argparse.Namespace, seed: int) -> None:
@@ -78,13 +86,13 @@ def run_one(source: str, args: argparse.Namespace, seed: int) -> dict:
     order = np.random.default_rng(seed).permutation(len(whole.pieces))
     songs, others = order[: args.songs], order[args.songs: args.songs + args.others]
     folder = os.path.join(args.out, name, f"k{args.songs}-s{seed}")
-    ds = user_dataset(whole, songs, folder)
+    data, ds = user_dataset(whole, songs, folder, args.preset)
     test = ListeningTest(openings_of(whole.tokenizer, [whole.pieces[i] for i in others]), args.critic_runs, seed)
     meters = meter_counts(ds.tokenizer, ds.train_tunes(), args.melodies)
     sets, d = {}, {}  # row -> the openings of its melodies
     for start in args.starts:
         run_dir = os.path.join(folder, f"{start}-{args.preset}")
-        train(os.path.join(folder, "data"), run_dir, start, args, seed)
+        train(data, run_dir, start, args, seed)
         for which in ("mle", "best"):
             melodies = user_melodies(load_run(run_dir, "cpu", which), meters, 4, seed)
             sets[f"{start} {which}"] = openings_of(ds.tokenizer, melodies)
