@@ -178,8 +178,8 @@ def test_train_tab_says_how_long_the_run_will_take_before_start():
 
 def test_train_tab_starts_from_the_folk_base_model_by_default():
     """Fast demo on a few uploaded songs: *Start from* offers the folk base model first, and a run
-    started so has the base model's generator at its start; a preset whose generator has another
-    shape says why it starts from scratch."""
+    started so has the base model's generator at its start; the whole-tune preset is offered its
+    own base model; a preset whose generator has no base model says why it starts from scratch."""
     from seqgan_music.base_model import BASE_FILES
     from seqgan_music.checkpoint import load_checkpoint
 
@@ -196,6 +196,8 @@ def test_train_tab_starts_from_the_folk_base_model_by_default():
     base = load_checkpoint(BASE_FILES["demo"]).generator.state_dict()
     got = load_checkpoint(os.path.join(job_of(at).run_dir, "best.pt")).generator.state_dict()
     assert all(torch.equal(got[k], base[k]) for k in base)
+    at.selectbox(key="preset").set_value("Whole tunes (CPU)").run()  # the whole-tune base model fits it
+    assert at.radio(key="start_from").value == "The folk base model"
     at.selectbox(key="preset").set_value("Tiny (tests)").run()
     assert not [r for r in at.radio if r.key == "start_from"]
     assert any(c.value.startswith("Starts from scratch: the folk base model does not fit") for c in at.caption)
