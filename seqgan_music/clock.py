@@ -11,10 +11,10 @@ the forecast of every adversarial round.)
 
 MLE pre-training with patience may end before its last unit; the clock expects it to run
 :func:`expected_mle_units` units until it does. An adversarial round skips its D steps while D
-is far enough ahead (``d_max_acc``): the whole-tune preset's rounds cost about 15 s with them and
-8 s without, and most rounds skip them after the first few. The clock prices the two kinds of
-round apart and expects the share of rounds that run D seen so far, drawn toward an even share
-while few rounds are seen (:data:`D_SHARE_PRIOR`, :data:`D_SHARE_PRIOR_ROUNDS`).
+is far enough ahead (``d_max_acc``): the whole-tune preset's rounds cost a few seconds more with
+them than without, and some rounds skip them, more of them late in the phase. The clock prices the
+two kinds of round apart and expects the share of rounds that run D seen so far, drawn toward an
+even share while few rounds are seen (:data:`D_SHARE_PRIOR`, :data:`D_SHARE_PRIOR_ROUNDS`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ PROBE_MLE_BATCHES = 10  # MLE batches the probe runs (it times those past the fi
 MLE_EPOCHS_TO_BEST = 6  # epochs over the windows after which validation NLL typically stops falling (60-630 tunes)
 D_SKIPPED = "adversarial, D skipped"  # the clock's name for adversarial rounds that skipped their D steps
 D_SHARE_PRIOR = 0.5  # share of adversarial rounds expected to run D steps before any round is seen ...
-D_SHARE_PRIOR_ROUNDS = 4  # ... weighed as this many rounds (demo runs 0.7-1.0 of its rounds' D steps, tune 0.25-0.35)
+D_SHARE_PRIOR_ROUNDS = 4  # ... weighed as this many rounds (demo runs 0.7-1.0 of its rounds' D steps, tune 0.7-0.75)
 
 
 @dataclass

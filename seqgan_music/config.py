@@ -275,9 +275,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                      # a lookback of 8 bars too (strains of 8 bars come back, Nottingham's most) that
                      # says how long each copy has run (copies of the bar before broke off early);
                      # the newest eligible round is kept (the rounds add the phrase repetition), and the
-                     # form critic joins D's reward (D barely sees form)
+                     # form critic joins D's reward (D barely sees form); D's rounds of 384 negatives
+                     # keep the rounds' cost even (with 1,000, D ran its steps in the first half only)
                      STABLE_ADVERSARIAL, select_latest=True, structure_reward=1.0, mle_epochs=14, mle_unit_batches=160,
-                     mle_patience=2, d_pretrain_rounds=3, d_epochs=2, adv_rounds=20, d_steps=1, d_samples=1000,
+                     mle_patience=2, d_pretrain_rounds=3, d_epochs=2, adv_rounds=20, d_steps=1, d_samples=384,
                      rollout_num=8, batch_size=32, select_samples=256)),
     "paper": dict(generator={}, discriminator={}, filters=None, train={}),
 }
