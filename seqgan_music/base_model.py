@@ -62,7 +62,7 @@ def _installed_shape(path: str) -> dict[str, Any]:
     return _preset_shape(saved_run_config(read_checkpoint(path), path).generator)
 
 
-def base_info(path: str = BASE_FILES["demo"]) -> dict[str, Any]:
+def base_info(path: str) -> dict[str, Any]:
     """The provenance of the base model at ``path`` (collections, tunes, windows, batches,
     validation NLL, command, commit); {} when it is not installed."""
     try:
@@ -72,10 +72,10 @@ def base_info(path: str = BASE_FILES["demo"]) -> dict[str, Any]:
         return {}
 
 
-def describe(source: str) -> str:
-    """How a run's start is named to the user."""
+def describe(source: str, cfg: RunConfig) -> str:
+    """How the start of a run of ``cfg`` is named to the user."""
     if source == BASE:
-        tunes = base_info().get("tunes")
+        tunes = base_info(base_path(cfg)).get("tunes")
         return "the folk base model" + (f" ({tunes:,} tunes)" if tunes else "")
     return source
 

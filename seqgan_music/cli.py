@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.start_from and not (args.resume and os.path.exists(last)):
         trainer.start_from(starting_generator(args.start_from, cfg, ds.tokenizer))
         if info.is_main:
-            print(f"G starts from {describe(args.start_from)}", file=sys.stderr)
+            print(f"G starts from {describe(args.start_from, cfg)}", file=sys.stderr)
     status, seconds = _run_with_progress(trainer, args.resume)
     if info.is_main:
         ranks = f" x {info.world} processes" if info.enabled else ""

@@ -38,8 +38,8 @@ class RewardSource(Protocol):
 
 class RolloutReward:
     """D's reward of each prefix of a sample: the mean of D's probability of real over
-    ``tc.rollout_num`` completions by ``rollout``, G's delayed copy (moved towards G after each
-    step by ``tc.rollout_update_rate``); ``end``: the END token completions never draw (None)."""
+    ``rollout_num`` completions by ``rollout``, G's delayed copy (moved towards G after each step
+    by ``update_rate``), chunked to ``memory_mb``; ``end``: the END token completions never draw (None)."""
 
     def __init__(self, rollout: Generator, D: Discriminator, rollout_num: int, update_rate: float, memory_mb: int,
                  end: int | None, rng: torch.Generator):

@@ -40,6 +40,9 @@ def test_base_names_the_base_model_whose_generator_fits_the_preset(bars_run_dir,
     data, _ = bars_run_dir
     assert main(["train", data, "--out", str(tmp_path / "run"), "--preset", "tune", "--from", "base",
                  "--set", "mle_epochs=0", "--set", "d_pretrain_rounds=0", "--set", "adv_rounds=0"]) == 0
+    tunes = base_info(BASE_FILES["tune"])["tunes"]
+    assert tunes != base_info(BASE_FILES["demo"])["tunes"]
+    assert f"G starts from the folk base model ({tunes:,} tunes)" in capsys.readouterr().err
     base = load_checkpoint(BASE_FILES["tune"]).generator.state_dict()
     got = load_checkpoint(str(tmp_path / "run" / "best.pt")).generator.state_dict()
     assert all(torch.equal(got[k], base[k]) for k in base)

@@ -259,7 +259,7 @@ def live_view(job: TrainingJob, tokenizer) -> None:
     if state.error:
         st.error(state.error)
     if job.start_from:
-        st.caption(f"The generator started from {describe(job.start_from)}, fine-tuned on your songs.")
+        st.caption(f"The generator started from {describe(job.start_from, job.cfg)}, fine-tuned on your songs.")
     if state.status == "running" and (sharing := running_trainings()) > 1:
         st.caption(f"{sharing} trainings share this machine's {available_cores()} cores (this one runs on "
                    f"{state.threads or '?'} threads), so each runs slower than it would alone.")
