@@ -56,7 +56,7 @@ def server(tmp_path):
     finally:
         proc.terminate()
         try:
-            proc.wait(15)
+            proc.wait(3)
         except subprocess.TimeoutExpired:  # a timing probe of a larger preset still running: it ends at exit only
             proc.kill()
             proc.wait(15)

@@ -92,11 +92,12 @@ def airds(tmp_path_factory, corpus_cache):
 
 
 def test_calibrated_on_real_tunes(airds):
-    """Real against real reads near 0.5; shuffled bars and copied bars read at least 0.05 above."""
+    """Real against real reads near 0.5 (two critics); shuffled bars and copied bars read at least
+    0.05 above it with one critic each (they read 0.15-0.35 above: one critic's spread is ~0.03)."""
     held_out, floor = airds
-    test = ListeningTest(held_out, critic_runs=2, seed=0)
-    real = test.judge("real", floor)
+    real = ListeningTest(held_out, critic_runs=2, seed=0).judge("real", floor)
     assert abs(real["critic"] - 0.5) <= 0.05, real
+    one_critic = ListeningTest(held_out, critic_runs=1, seed=0)
     rng = np.random.default_rng(1)
     for damaged in ([shuffled_bars(o, rng) for o in floor], [copied_bars(o) for o in floor]):
-        assert test.judge("damaged", damaged)["critic"] >= real["critic"] + 0.05
+        assert one_critic.judge("damaged", damaged)["critic"] >= real["critic"] + 0.05
