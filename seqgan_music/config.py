@@ -156,6 +156,8 @@ class TrainConfig:
     kl_coef: float = 0.0  # weight of KL(G || frozen MLE model) per token in G's loss (0: off)
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
+    d_round_share: float = 0.0  # a D round draws at most this share of the training windows (0: d_samples, however many)
+    d_transpose: int = 0  # once D learns the songs by heart, its windows move by up to this many semitones (0: never)
     structure_reward: float = 0.0  # weight of the form critic's reward added to D's (structure_critic.py; 0: off)
     # model selection and the collapse guard (selection.py)
     select_samples: int = 512  # G samples of the validation judgement after each round
@@ -184,6 +186,14 @@ class TrainConfig:
         epoch = -(-epoch_windows // self.batch_size)
         return min(self.mle_unit_batches, UNIT_EPOCHS * epoch) if self.mle_unit_batches else epoch
 
+    def d_samples_per_round(self, train_windows: int) -> int:
+        """Real windows (and as many samples of G) in one D round: ``d_samples``, but with
+        ``d_round_share`` at most that share of ``train_windows`` (not below a batch), so that D does
+        not read a few dozen songs over and over and learn them by heart."""
+        if not self.d_round_share:
+            return self.d_samples
+        return min(self.d_samples, max(self.batch_size, int(self.d_round_share * train_windows)))
+
     def units(self) -> list[tuple[str, int]]:
         """The run's schedule: (phase, index) of each unit, MLE units, D rounds, adversarial rounds."""
         return [("mle", i) for i in range(self.mle_epochs)] + [("d_pretrain", i) for i in range(self.d_pretrain_rounds)] \
@@ -210,6 +220,10 @@ class TrainConfig:
             raise UserError("select_rate_tolerance, select_overlap_drop and select_nll_budget must be >= 0")
         if min(self.kl_coef, self.structure_reward, self.collapse_pinned_rounds) < 0 or self.select_samples < 1:
             raise UserError("kl_coef, structure_reward and collapse_pinned_rounds must be >= 0, select_samples >= 1")
+        if not 0 <= self.d_round_share <= 1:
+            raise UserError("d_round_share must lie in 0..1")
+        if not 0 <= self.d_transpose <= 12:
+            raise UserError("d_transpose must lie in 0..12 semitones")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
             raise UserError("d_label_smoothing must lie in [0, 1), d_max_acc in (0, 1], collapse_entropy in [0, 1)")
 
@@ -245,11 +259,14 @@ def small_filter_table(seq_len: int, scale: int) -> tuple[list[int], list[int]]:
 
 
 # the adversarial objective of the small presets: pre-training ends at its best validation unit,
-# baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright,
+# baseline and normalised advantages, a KL tie to the MLE model, D kept from winning outright and
+# from learning the songs by heart (rounds of at most a fifth of the windows, its windows moved in
+# pitch once it does),
 # and the collapse guard on; the paper preset keeps TrainConfig's plain algorithm
 STABLE_ADVERSARIAL = dict(
     mle_keep_best=True, pg_lr=1e-3, d_lr=1e-3, pg_baseline="batch", pg_normalize=True, kl_coef=0.1, d_max_acc=0.9,
-    d_label_smoothing=0.1, collapse_entropy=0.5, collapse_rate=0.25, collapse_pinned_rounds=3)
+    d_label_smoothing=0.1, d_round_share=0.2, d_transpose=5, collapse_entropy=0.5, collapse_rate=0.25,
+    collapse_pinned_rounds=3)
 
 # name -> the window length in bars of 4/4 it is made for (if one), G and D overrides, D's filters
 # per width (None: the paper's table) and the training schedule; fields not named keep the

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from seqgan_music.config import TrainConfig
+from seqgan_music.d_augment import PitchAugment
 from seqgan_music.distributed import DistInfo, mean_across_ranks
 from seqgan_music.models import Discriminator, eval_mode
 
@@ -21,12 +22,14 @@ class DiscriminatorPhase:
     """Trains ``D`` on ``real_windows`` (N, T) against samples of G (``sample(num)`` -> (num, T));
     ``held_out_windows`` (M, T) are real windows it never trains on. ``step(loss, opt, params,
     clip)`` is the trainer's guarded optimizer step, ``progress(phase, done, total)`` its progress
-    event; ``rng`` the trainer's random stream (the draws' order is part of an exact resume)."""
+    event; ``rng`` the trainer's random stream (the draws' order is part of an exact resume);
+    ``augment`` moves the windows D trains on in pitch once it learns them by heart (None: never)."""
 
     def __init__(self, D: Discriminator, tc: TrainConfig, dist: DistInfo, real_windows: torch.Tensor,
                  held_out_windows: torch.Tensor, sample: Callable[[int], torch.Tensor], step: Step,
-                 progress: Callable[[str, int, int], None], rng: torch.Generator):
-        self.D, self.tc, self.dist = D, tc, dist
+                 progress: Callable[[str, int, int], None], rng: torch.Generator,
+                 augment: PitchAugment | None = None):
+        self.D, self.tc, self.dist, self.augment = D, tc, dist, augment
         self.D_train = DDP(D) if dist.enabled else D  # averages gradients over ranks
         self.opt = torch.optim.Adam(D.parameters(), lr=tc.d_lr)
         self.real_windows, self.held_out_windows = real_windows, held_out_windows
@@ -42,11 +45,13 @@ class DiscriminatorPhase:
         """One round: fresh negatives and as many real windows, ``d_epochs`` epochs of D. -> D's
         loss and accuracies on each side over its last epoch."""
         tc = self.tc
-        per_rank = tc.d_samples // self.dist.world
+        per_rank = tc.d_samples_per_round(len(self.real_windows)) // self.dist.world
         fake = self._sample(per_rank)
         idx = torch.randint(len(self.real_windows), (per_rank,), generator=self.rng, device=self.device)
         real = self.real_windows[idx]
         data = torch.cat([real, fake])
+        if self.augment is not None and self.augment.p > 0:  # real and generated windows alike
+            data = self.augment(data, self.rng)
         labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).long().to(self.device)
         self.D.train()
         stats = torch.zeros(4, device=self.device)  # loss sum, real correct, fake correct, rows
@@ -77,7 +82,8 @@ class DiscriminatorPhase:
         """D on the round's samples (their probability of real: ``fake_prob`` (B,)) and B real
         windows of each side, averaged over ranks: ``d_acc_check``, its accuracy on the samples and
         training windows; the share of training windows (``d_real_seen``) and of validation windows
-        (``d_real_unseen``; absent without them) it judges real: the gap is what it learnt by heart."""
+        (``d_real_unseen``; absent without them) it judges real: the gap is what it learnt by heart,
+        and moves ``augment``'s share by it (``d_augment``)."""
         sides = {"d_real_seen": self.real_windows, "d_real_unseen": self.held_out_windows}
         shares = [float((fake_prob < 0.5).float().mean())]
         with eval_mode(self.D):
@@ -86,6 +92,9 @@ class DiscriminatorPhase:
                 shares.append(float((self.D.prob_real(windows[idx]) > 0.5).float().mean()))
         fake_caught, *real = mean_across_ranks(shares, self.dist)
         out = dict(zip([k for k, w in sides.items() if len(w)], real))
+        if self.augment is not None:  # the share of windows D's next steps move, from what it learnt by heart
+            self.augment.adapt(out)
+            out["d_augment"] = self.augment.p
         return {"d_acc_check": 0.5 * (out["d_real_seen"] + fake_caught), **out}
 
     def skips_steps(self, check: dict[str, float] | None) -> bool:

@@ -83,6 +83,12 @@ class JobState:
         mean = sum(recent) / len(recent) if len(recent) == MEMORISING_ROUNDS else None
         return mean if mean is not None and mean < MEMORISING else None
 
+    def pitch_moved(self) -> float | None:
+        """The share of D's windows moved in pitch in the newest adversarial round when above 0
+        (:mod:`~seqgan_music.d_augment`: D learnt the songs by heart); else None."""
+        shares = [m["d_augment"] for m in self.metrics if "d_augment" in m]
+        return shares[-1] if shares and shares[-1] > 0 else None
+
     def eta(self, now: float | None = None) -> tuple[float, list[str]]:
         """(seconds left of the whole run, phases still to come that neither this job nor the
         probe has measured): :meth:`Clock.left` at the unit under way."""

@@ -33,6 +33,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from seqgan_music.adversarial_phase import PolicyGradientPhase
 from seqgan_music.config import RunConfig
+from seqgan_music.d_augment import PitchAugment
 from seqgan_music.discriminator_phase import DiscriminatorPhase
 from seqgan_music.distributed import DistInfo, barrier
 from seqgan_music.errors import UserError
@@ -153,7 +154,8 @@ class Trainer:
                                       self.windows.end, self._generate, self.step)
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.windows.real, self.windows.held_out,
                                           lambda num: self._generate(num)[0], self.step, self.events.step,
-                                          self.rng)
+                                          self.rng, PitchAugment(tokenizer, tc.d_transpose)
+                                          if tokenizer is not None and tc.d_transpose else None)
 
     def _seed_rank_streams(self, units_done: int) -> None:
         """Rank 0 draws from the run's seed; other ranks from their own streams (fresh samples)."""

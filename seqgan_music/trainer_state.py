@@ -19,7 +19,7 @@ def saved_state(trainer) -> dict[str, Any]:
         reference=trainer.reference.state_dict(), best_generator=trainer.best.generator, selection=trainer.best.state,
         g_opt=trainer.mle.opt.state_dict(), pg_opt=trainer.pg.opt.state_dict(), d_opt=trainer.d_phase.opt.state_dict(),
         nonfinite=trainer.step.nonfinite, structure=trainer.structure and trainer.structure.state(),
-        form_real=trainer.form_real,
+        form_real=trainer.form_real, d_augment=trainer.d_phase.augment and trainer.d_phase.augment.p,
         rng={"torch": torch.get_rng_state(), "trainer": trainer.rng.get_state()},
     )
 
@@ -49,6 +49,8 @@ def restore(trainer, path: str) -> None:
         torch.set_rng_state(st["rng"]["torch"])
         trainer.rng.set_state(st["rng"]["trainer"])
         trainer.step.nonfinite = int(st["nonfinite"])
+        if trainer.d_phase.augment is not None:  # written by every run that moves D's windows
+            trainer.d_phase.augment.p = float(st["d_augment"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: incomplete checkpoint ({exc})") from None
     trainer.units_done = int(st["progress"])

@@ -241,14 +241,16 @@ def test_d_steps_are_skipped_while_d_is_ahead(tiny_dataset, tmp_path):
 
 def test_d_check_tells_windows_learnt_by_heart_from_held_out_ones(tiny_dataset, tmp_path):
     """A D that calls real exactly the training windows it has seen: it catches every sample and
-    every training window (accuracy 1), and no validation window; the round's metrics carry both."""
+    every training window (accuracy 1), and no validation window; the round's metrics carry both,
+    and the share of D's windows moved in pitch rises (:mod:`seqgan_music.d_augment`)."""
     trainer = _trainer(tiny_dataset, tmp_path, ["adv_rounds=1"])
     seen = {tuple(w.tolist()) for w in trainer.windows.train}
     assert len(trainer.windows.held_out) and not any(tuple(w.tolist()) in seen for w in trainer.windows.held_out)
     trainer.D.prob_real = lambda windows: torch.tensor([float(tuple(w.tolist()) in seen) for w in windows])
     check = trainer.d_phase.check(torch.full((8,), 0.2))
-    assert check == {"d_acc_check": 1.0, "d_real_seen": 1.0, "d_real_unseen": 0.0}
-    assert trainer.d_phase.check(torch.full((8,), 0.9))["d_acc_check"] == 0.5
+    assert check == {"d_acc_check": 1.0, "d_real_seen": 1.0, "d_real_unseen": 0.0, "d_augment": 0.25}
+    again = trainer.d_phase.check(torch.full((8,), 0.9))
+    assert again["d_acc_check"] == 0.5 and again["d_augment"] == 0.5
 
 
 def test_paper_preset_keeps_the_plain_algorithm():

@@ -452,7 +452,7 @@ def test_piano_roll_pitch_labels_never_crowd(low, high):
         assert {p for p in range(low, high + 1) if p % 12 == 0} <= set(ticks)
 
 
-def test_the_page_warns_when_d_learns_the_songs_by_heart():
+def test_the_page_warns_when_d_learns_the_songs_by_heart_and_says_what_the_trainer_does():
     from seqgan_music.jobs import JobState
 
     def rounds(*unseen):
@@ -462,6 +462,9 @@ def test_the_page_warns_when_d_learns_the_songs_by_heart():
     assert rounds(0.6, 0.1, 0.2, 0.15).memorising() == pytest.approx(0.15)
     assert rounds(0.1, 0.2, 0.6).memorising() is None  # D still calls unseen songs real
     assert rounds(0.1, 0.1).memorising() is None  # too few rounds to say
+    moved = JobState(metrics=[{"phase": "adversarial", "d_augment": p} for p in (0.25, 0.5, 0.4)])
+    assert moved.pitch_moved() == pytest.approx(0.4)  # the trainer acts on it: D's windows moved in pitch
+    assert JobState(metrics=[{"phase": "adversarial", "d_augment": 0.0}]).pitch_moved() is None
 
 
 def workspace_with_run(data: str, run: str, name: str = "20261207-120000") -> str:

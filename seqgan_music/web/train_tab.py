@@ -247,6 +247,18 @@ def time_left(state) -> str:
     return f"about {duration(seconds)} left"
 
 
+def discriminator_notices(state, semitones: int) -> None:
+    """What D's check says about your songs: it learns them by heart; the trainer moves its windows."""
+    if (unseen := state.memorising()) is not None:
+        st.warning(f"The discriminator calls most of your held-out songs fake (accuracy {unseen:.2f} over the last "
+                   "rounds): it is learning your songs by heart, so its reward says little about music. The best "
+                   "model is chosen by validation, not by the reward; more songs help.")
+    if (moved := state.pitch_moved()) is not None:
+        st.caption(f"The discriminator was learning your songs by heart, so the trainer now moves {moved:.0%} of the "
+                   f"windows it trains on (yours and the generator's alike) by up to {semitones} semitones: it "
+                   "cannot recognise your songs by their exact pitches and has to judge the music.")
+
+
 def live_view(job: TrainingJob, tokenizer) -> None:
     """Polled once a second while training runs: progress, losses, rewards, the newest sample."""
     state = job.snapshot()
@@ -265,10 +277,7 @@ def live_view(job: TrainingJob, tokenizer) -> None:
                    f"{state.threads or '?'} threads), so each runs slower than it would alone.")
     for notice in state.notices:
         st.warning(notice)
-    if (unseen := state.memorising()) is not None:
-        st.warning(f"The discriminator calls most of your held-out songs fake (accuracy {unseen:.2f} over the last "
-                   "rounds): it is learning your songs by heart, so its reward says little about music. The best "
-                   "model is chosen by validation, not by the reward; more songs help.")
+    discriminator_notices(state, job.cfg.train.d_transpose)
     best = next((m["best_model"] for m in reversed(state.metrics) if "best_model" in m), None)
     if best is not None:
         st.caption(f"Best model so far (lowest validation NLL without worse melodies): {best}")
