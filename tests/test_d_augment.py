@@ -59,7 +59,7 @@ def test_a_run_reports_the_share_each_round_and_keeps_it_on_resume(bars_run_dir,
     data, _ = bars_run_dir
     ds = load_dataset(data)
     cfg = apply_overrides(make_run_config("tiny", ds.tokenizer.vocab_size, ds.seq_len), ["adv_rounds=3", "d_max_acc=1"])
-    assert cfg.train.d_transpose == 5 and cfg.train.d_round_share == 0.2  # the small presets' settings
+    assert cfg.train.d_transpose == 5 and cfg.train.d_round_share == 0.2  # the Fast demo's and tiny's settings
     assert cfg.train.d_samples_per_round(100) == 20 and cfg.train.d_samples_per_round(10_000) == cfg.train.d_samples
     assert cfg.train.d_samples_per_round(10) == cfg.train.batch_size  # never below a batch
     trainer = Trainer(cfg, ds.train, ds.valid, str(tmp_path / "a"), torch.device("cpu"), ds.tokenizer)
