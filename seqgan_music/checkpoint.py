@@ -9,7 +9,8 @@ A checkpoint is a dict of plain values and tensors (no pickled objects)::
     states), nonfinite, structure (the form critic's state; None: fresh), form_real (the training
     windows' phrase-repetition and off-key histograms, :func:`structure_critic.real_form`; None
     without a tokenizer), d_augment (the share of D's windows moved in pitch, :mod:`d_augment`;
-    None or absent for runs that never move them)
+    None or absent for runs that never move them), d_judge (the moving average of D's weights that
+    scores G, ``d_average``; None or absent for runs that score with D itself)
 
 Version 2 has every field. Version 1 grew fields while it was current; its files are brought to
 version 2 on reading, in one place (:func:`_from_version_1`).

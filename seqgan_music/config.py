@@ -156,6 +156,7 @@ class TrainConfig:
     kl_coef: float = 0.0  # weight of KL(G || frozen MLE model) per token in G's loss (0: off)
     d_max_acc: float = 1.0  # skip a round's d-steps while D's accuracy on the round's samples is above this
     d_label_smoothing: float = 0.0  # label smoothing of D's cross-entropy (0: off)
+    d_average: float = 0.0  # rewards and D's check come from a moving average of D's weights, the newest round weighed 1 - this (0: D itself)
     d_round_share: float = 0.0  # a D round draws at most this share of the training windows (0: d_samples, however many)
     d_transpose: int = 0  # once D learns the songs by heart, its windows move by up to this many semitones (0: never)
     structure_reward: float = 0.0  # weight of the form critic's reward added to D's (structure_critic.py; 0: off)
@@ -220,8 +221,8 @@ class TrainConfig:
             raise UserError("select_rate_tolerance, select_overlap_drop and select_nll_budget must be >= 0")
         if min(self.kl_coef, self.structure_reward, self.collapse_pinned_rounds) < 0 or self.select_samples < 1:
             raise UserError("kl_coef, structure_reward and collapse_pinned_rounds must be >= 0, select_samples >= 1")
-        if not 0 <= self.d_round_share <= 1:
-            raise UserError("d_round_share must lie in 0..1")
+        if not 0 <= self.d_round_share <= 1 or not 0 <= self.d_average < 1:
+            raise UserError("d_round_share must lie in 0..1 and d_average in [0, 1)")
         if not 0 <= self.d_transpose <= 12:
             raise UserError("d_transpose must lie in 0..12 semitones")
         if not 0 <= self.d_label_smoothing < 1 or not 0 < self.d_max_acc <= 1 or not 0 <= self.collapse_entropy < 1:
@@ -276,7 +277,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo": dict(generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=16, train=dict(  # the app's default: a first melody within seconds, the run within a
                      # minute on a 2-core CPU whatever the collection's size (MLE: at most 1,200 batches)
-                     STABLE_ADVERSARIAL, **FEW_SONGS_D, mle_epochs=12, mle_unit_batches=100, mle_patience=2, d_pretrain_rounds=2, d_epochs=1,
+                     # G scored by a moving average of D's weights (D's call then holds between rounds)
+                     STABLE_ADVERSARIAL, **FEW_SONGS_D, d_average=0.5, mle_epochs=12, mle_unit_batches=100, mle_patience=2, d_pretrain_rounds=2, d_epochs=1,
                      adv_rounds=15, d_steps=1, d_samples=256, rollout_num=8, batch_size=32, select_samples=256)),
     "tiny": dict(generator=dict(embed_dim=16, hidden_dim=32, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=8, train=dict(  # tests: seconds

@@ -4,6 +4,7 @@ D) in pre-training and in each adversarial round, and its check on an adversaria
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -23,13 +24,16 @@ class DiscriminatorPhase:
     ``held_out_windows`` (M, T) are real windows it never trains on. ``step(loss, opt, params,
     clip)`` is the trainer's guarded optimizer step, ``progress(phase, done, total)`` its progress
     event; ``rng`` the trainer's random stream (the draws' order is part of an exact resume);
-    ``augment`` moves the windows D trains on in pitch once it learns them by heart (None: never)."""
+    ``augment`` moves the windows D trains on in pitch once it learns them by heart (None: never).
+    ``judge`` is the D that scores G: with ``d_average`` a moving average of D's weights after
+    each round (D's call then does not swing with each round's threshold), else D itself."""
 
     def __init__(self, D: Discriminator, tc: TrainConfig, dist: DistInfo, real_windows: torch.Tensor,
                  held_out_windows: torch.Tensor, sample: Callable[[int], torch.Tensor], step: Step,
                  progress: Callable[[str, int, int], None], rng: torch.Generator,
                  augment: PitchAugment | None = None):
         self.D, self.tc, self.dist, self.augment = D, tc, dist, augment
+        self.judge = copy.deepcopy(D).requires_grad_(False) if tc.d_average else D
         self.D_train = DDP(D) if dist.enabled else D  # averages gradients over ranks
         self.opt = torch.optim.Adam(D.parameters(), lr=tc.d_lr)
         self.real_windows, self.held_out_windows = real_windows, held_out_windows
@@ -73,23 +77,33 @@ class DiscriminatorPhase:
                     y = labels[b]
                     stats += torch.stack([loss.detach() * len(b), ((pred == y) & (y == 1)).sum(),
                                           ((pred == y) & (y == 0)).sum(), torch.tensor(len(b), device=self.device)])
+        self._average()
         loss_sum, real_ok, fake_ok, rows = stats.tolist()
         return {"d_loss": loss_sum / max(rows, 1), "d_acc_real": real_ok / max(rows / 2, 1),
                 "d_acc_fake": fake_ok / max(rows / 2, 1)}
 
     @torch.no_grad()
+    def _average(self) -> None:
+        """Move the judge's weights toward D's: judge = d_average * judge + (1 - d_average) * D."""
+        if self.judge is self.D:
+            return
+        for mine, new in zip(self.judge.state_dict().values(), self.D.state_dict().values()):
+            if mine.is_floating_point():
+                mine.lerp_(new, 1.0 - self.tc.d_average)
+
+    @torch.no_grad()
     def check(self, fake_prob: torch.Tensor) -> dict[str, float]:
-        """D on the round's samples (their probability of real: ``fake_prob`` (B,)) and B real
+        """The judge on the round's samples (their probability of real: ``fake_prob`` (B,)) and B real
         windows of each side, averaged over ranks: ``d_acc_check``, its accuracy on the samples and
         training windows; the share of training windows (``d_real_seen``) and of validation windows
         (``d_real_unseen``; absent without them) it judges real: the gap is what it learnt by heart,
         and moves ``augment``'s share by it (``d_augment``)."""
         sides = {"d_real_seen": self.real_windows, "d_real_unseen": self.held_out_windows}
         shares = [float((fake_prob < 0.5).float().mean())]
-        with eval_mode(self.D):
+        with eval_mode(self.judge):
             for windows in filter(len, sides.values()):
                 idx = torch.randint(len(windows), (len(fake_prob),), generator=self.rng, device=self.device)
-                shares.append(float((self.D.prob_real(windows[idx]) > 0.5).float().mean()))
+                shares.append(float((self.judge.prob_real(windows[idx]) > 0.5).float().mean()))
         fake_caught, *real = mean_across_ranks(shares, self.dist)
         out = dict(zip([k for k, w in sides.items() if len(w)], real))
         if self.augment is not None:  # the share of windows D's next steps move, from what it learnt by heart

@@ -148,14 +148,14 @@ class Trainer:
         self.G_train = DDP(self.G) if self.dist.enabled else self.G
         self.mle = MLEPhase(self.G, self.G_train, tc, self.dist, self.windows.train, self.windows.train_place,
                             self.step, self.events.step)
-        sources = reward_sources(tc, self.rollout, self.D, self.structure, tokenizer, self.windows.end, self._generate,
-                                 self.rng)
-        self.pg = PolicyGradientPhase(self.G, self.G_train, self.reference, sources, tc, self.dist.world,
-                                      self.windows.end, self._generate, self.step)
         self.d_phase = DiscriminatorPhase(self.D, tc, self.dist, self.windows.real, self.windows.held_out,
                                           lambda num: self._generate(num)[0], self.step, self.events.step,
                                           self.rng, PitchAugment(tokenizer, tc.d_transpose)
                                           if tokenizer is not None and tc.d_transpose else None)
+        sources = reward_sources(tc, self.rollout, self.d_phase.judge, self.structure, tokenizer, self.windows.end,
+                                 self._generate, self.rng)
+        self.pg = PolicyGradientPhase(self.G, self.G_train, self.reference, sources, tc, self.dist.world,
+                                      self.windows.end, self._generate, self.step)
 
     def _seed_rank_streams(self, units_done: int) -> None:
         """Rank 0 draws from the run's seed; other ranks from their own streams (fresh samples)."""

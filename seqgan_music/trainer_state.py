@@ -20,6 +20,7 @@ def saved_state(trainer) -> dict[str, Any]:
         g_opt=trainer.mle.opt.state_dict(), pg_opt=trainer.pg.opt.state_dict(), d_opt=trainer.d_phase.opt.state_dict(),
         nonfinite=trainer.step.nonfinite, structure=trainer.structure and trainer.structure.state(),
         form_real=trainer.form_real, d_augment=trainer.d_phase.augment and trainer.d_phase.augment.p,
+        d_judge=None if trainer.d_phase.judge is trainer.D else trainer.d_phase.judge.state_dict(),
         rng={"torch": torch.get_rng_state(), "trainer": trainer.rng.get_state()},
     )
 
@@ -51,6 +52,8 @@ def restore(trainer, path: str) -> None:
         trainer.step.nonfinite = int(st["nonfinite"])
         if trainer.d_phase.augment is not None:  # written by every run that moves D's windows
             trainer.d_phase.augment.p = float(st["d_augment"])
+        if trainer.d_phase.judge is not trainer.D:  # written by every run that averages D's weights
+            trainer.d_phase.judge.load_state_dict(st["d_judge"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: incomplete checkpoint ({exc})") from None
     trainer.units_done = int(st["progress"])

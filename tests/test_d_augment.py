@@ -74,3 +74,11 @@ def test_a_run_reports_the_share_each_round_and_keeps_it_on_resume(bars_run_dir,
     plain = Trainer(apply_overrides(cfg, ["d_transpose=0"]), ds.train, ds.valid, str(tmp_path / "c"),
                     torch.device("cpu"), ds.tokenizer)
     assert plain.d_phase.augment is None
+
+
+@pytest.mark.parametrize("setting", ["d_transpose=13", "d_round_share=1.5", "d_average=1"])
+def test_d_settings_out_of_range_are_refused_in_one_line(setting):
+    from seqgan_music.errors import UserError
+
+    with pytest.raises(UserError, match=setting.split("=")[0]):
+        apply_overrides(make_run_config("demo", 52, 68), [setting])

@@ -82,22 +82,27 @@ def test_bf16_mixed_precision_trains_with_finite_losses(tiny_dataset, tmp_path):
         make_trainer(tiny_dataset, tmp_path / "x", overrides=["amp=fp8"])
 
 
-def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path):
-    straight = make_trainer(tiny_dataset, tmp_path / "a", overrides=["adv_rounds=3"])
+@pytest.mark.parametrize("judge", ["d_average=0", "d_average=0.5"])  # G scored by D, or by an average of D's weights
+def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path, judge):
+    settings = ["adv_rounds=3", judge]
+    straight = make_trainer(tiny_dataset, tmp_path / "a", overrides=settings)
     straight.run()
 
     def stop_after_first_adversarial_round(event):  # the policy-gradient Adam has state by then
         if event["event"] == "metrics" and event["phase"] == "adversarial":
             interrupted.control.stop()
 
-    interrupted = make_trainer(tiny_dataset, tmp_path / "b", [stop_after_first_adversarial_round], ["adv_rounds=3"])
+    interrupted = make_trainer(tiny_dataset, tmp_path / "b", [stop_after_first_adversarial_round], settings)
     assert interrupted.run() == "stopped" and interrupted.units_done == 4
-    resumed = make_trainer(tiny_dataset, tmp_path / "b", overrides=["adv_rounds=3"])
+    resumed = make_trainer(tiny_dataset, tmp_path / "b", overrides=settings)
     assert resumed.run(resume=True) == "done"
     for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
         assert torch.equal(a, b)
     for a, b in zip(straight.D.state_dict().values(), resumed.D.state_dict().values()):
         assert torch.equal(a, b)
+    for a, b, d in zip(straight.d_phase.judge.state_dict().values(), resumed.d_phase.judge.state_dict().values(),
+                       straight.D.state_dict().values()):
+        assert torch.equal(a, b) and (judge.endswith("=0") or not torch.equal(a, d) or not a.is_floating_point())
     ma, mb = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
     assert [m["unit_index"] for m in mb] == list(range(6))
     assert [m.get("mean_reward") for m in ma] == [m.get("mean_reward") for m in mb]
