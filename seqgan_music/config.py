@@ -278,12 +278,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                  filters=16, train=dict(  # the app's default: a first melody within seconds, the run within a
                      # minute on a 2-core CPU whatever the collection's size (MLE: at most 1,200 batches)
                      # G scored by a moving average of D's weights (D's call then holds between rounds)
-                     STABLE_ADVERSARIAL, **FEW_SONGS_D, d_average=0.5, mle_epochs=12, mle_unit_batches=100, mle_patience=2, d_pretrain_rounds=2, d_epochs=1,
-                     adv_rounds=15, d_steps=1, d_samples=256, rollout_num=8, batch_size=32, select_samples=256)),
+                     STABLE_ADVERSARIAL, **FEW_SONGS_D, d_average=0.5, mle_epochs=12, mle_unit_batches=100,
+                     mle_patience=2, d_pretrain_rounds=2, d_epochs=1, adv_rounds=15, d_steps=1, d_samples=256,
+                     rollout_num=8, batch_size=32, select_samples=256)),
     "tiny": dict(generator=dict(embed_dim=16, hidden_dim=32, copy_bars=True), discriminator=dict(embed_dim=16),
                  filters=8, train=dict(  # tests: seconds
-                     STABLE_ADVERSARIAL, **FEW_SONGS_D, mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2, d_steps=1,
-                     d_samples=64, rollout_num=4, batch_size=16)),
+                     STABLE_ADVERSARIAL, **FEW_SONGS_D, mle_epochs=2, d_pretrain_rounds=1, d_epochs=1, adv_rounds=2,
+                     d_steps=1, d_samples=64, rollout_num=4, batch_size=16)),
     "cpu": dict(generator=dict(embed_dim=32, hidden_dim=64, copy_bars=True), discriminator=dict(embed_dim=32),
                 filters=32, train=dict(  # a 2-core CPU: adversarial rounds within about a minute on 1,000 windows
                     STABLE_ADVERSARIAL, mle_epochs=15, mle_unit_batches=200, mle_patience=3, d_pretrain_rounds=5,

@@ -27,7 +27,7 @@ class PitchAugment:
         self.tokenizer, self.semitones, self.p = tokenizer, semitones, p
 
     def __call__(self, windows: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        """(N, T) windows -> the same with about ``p * N`` of them moved (two draws from ``rng`` always)."""
+        """(N, T) windows -> the same with about ``p * N`` of them moved (three draws from ``rng`` always)."""
         chosen = torch.rand(len(windows), generator=rng, device=windows.device) < self.p
         moves = torch.randint(1, self.semitones + 1, (len(windows),), generator=rng, device=windows.device)
         signs = torch.where(torch.rand(len(windows), generator=rng, device=windows.device) < 0.5, -1, 1)

@@ -100,9 +100,9 @@ def test_stop_then_resume_continues_identically(tiny_dataset, tmp_path, judge):
         assert torch.equal(a, b)
     for a, b in zip(straight.D.state_dict().values(), resumed.D.state_dict().values()):
         assert torch.equal(a, b)
-    for a, b, d in zip(straight.d_phase.judge.state_dict().values(), resumed.d_phase.judge.state_dict().values(),
-                       straight.D.state_dict().values()):
-        assert torch.equal(a, b) and (judge.endswith("=0") or not torch.equal(a, d) or not a.is_floating_point())
+    for a, b in zip(straight.d_phase.judge.state_dict().values(), resumed.d_phase.judge.state_dict().values()):
+        assert torch.equal(a, b)
+    assert (straight.d_phase.judge is not straight.D) == judge.endswith("0.5")
     ma, mb = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
     assert [m["unit_index"] for m in mb] == list(range(6))
     assert [m.get("mean_reward") for m in ma] == [m.get("mean_reward") for m in mb]
